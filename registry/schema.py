@@ -1,0 +1,617 @@
+"""The shared contract schema: one document per outcomes contract, Swedish or international.
+
+A contract document is what a seed file (``seed_contracts/*.yaml``) holds, what the INDIGO importer
+produces and what the web editor writes. It is validated with pydantic at every boundary and stored
+whole (``model_dump(mode="json")``) beside a few queryable columns (see ``registry.models``).
+
+Provenance: every fact group carries ``sources`` (ids into the document's ``sources`` list), a
+``confidence`` and a ``note``. A stated figure needs at least one source unless its confidence is
+``unverified``; where sources disagree the fact carries ``alternatives`` and is ``disputed``.
+
+Money is exact: amounts are :class:`decimal.Decimal` with their ISO 4217 currency.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+SCHEMA_VERSION = "utfall-contract/1"
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PARTIAL_DATE_RE = re.compile(r"^\d{4}(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01]))?)?$")
+
+
+def _check_partial_date(value: str) -> str:
+    if not PARTIAL_DATE_RE.match(value):
+        raise ValueError(f"{value!r} is not a date of the form YYYY, YYYY-MM or YYYY-MM-DD")
+    if len(value) == 10:
+        date.fromisoformat(value)  # rejects 2021-02-30
+    return value
+
+
+def _check_currency(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code (three capital letters)")
+    return value
+
+
+def _check_country(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+PartialDate = Annotated[str, AfterValidator(_check_partial_date)]
+"""An ISO date that may be partial: ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
+CurrencyCode = Annotated[str, AfterValidator(_check_currency)]
+CountryCode = Annotated[str, AfterValidator(_check_country)]
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=2, max_length=80)]
+Identifier = Annotated[str, Field(pattern=IDENT_PATTERN, max_length=64)]
+
+
+def partial_date_start(value: str) -> date:
+    """The first day a partial date can mean (``2016-07`` → 2016-07-01)."""
+    parts = value.split("-")
+    return date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
+
+
+class Strict(BaseModel):
+    """Base for every document part: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
+
+
+class Confidence(StrEnum):
+    VERIFIED = "verified"
+    SECONDARY = "secondary"
+    UNVERIFIED = "unverified"
+    DISPUTED = "disputed"
+
+
+class Stage(StrEnum):
+    DESIGN = "design"
+    CONTRACTED = "contracted"
+    IMPLEMENTATION = "implementation"
+    SERVICE_DELIVERY_COMPLETE = "service_delivery_complete"
+    COMPLETE = "complete"
+    TERMINATED = "terminated"
+
+
+class Role(StrEnum):
+    OUTCOME_PAYER = "outcome_payer"  # utfallsansvarig
+    INVESTOR = "investor"  # finansiär
+    PROVIDER = "provider"  # utförare
+    INTERMEDIARY = "intermediary"  # intermediär
+    EVALUATOR = "evaluator"
+    GUARANTOR = "guarantor"
+    TECHNICAL_ADVISER = "technical_adviser"
+    OTHER = "other"
+
+
+class TrancheType(StrEnum):
+    SENIOR = "senior"
+    SUBORDINATED = "subordinated"
+    FIRST_LOSS = "first_loss"
+    GRANT = "grant"
+    GUARANTEE = "guarantee"
+    EQUITY = "equity"
+    OTHER = "other"
+
+
+class PolicySector(StrEnum):
+    """INDIGO's policy-sector codelist, as slugs."""
+
+    EMPLOYMENT_AND_TRAINING = "employment_and_training"
+    HEALTH = "health"
+    EDUCATION = "education"
+    CHILD_AND_FAMILY_WELFARE = "child_and_family_welfare"
+    HOMELESSNESS = "homelessness"
+    CRIMINAL_JUSTICE = "criminal_justice"
+    AGRICULTURE_AND_ENVIRONMENT = "agriculture_and_environment"
+    POVERTY_REDUCTION = "poverty_reduction"
+    OTHER = "other"
+
+
+class MetricKind(StrEnum):
+    BINARY = "binary"
+    CONTINUOUS = "continuous"
+    COUNT = "count"
+    RATE = "rate"
+
+
+class MeasurementMethod(StrEnum):
+    RCT = "rct"
+    MATCHED_COMPARISON = "matched_comparison"
+    HISTORICAL_BASELINE = "historical_baseline"
+    PRE_POST = "pre_post"
+    VALIDATED_ADMINISTRATIVE = "validated_administrative"
+    DESCRIPTIVE = "descriptive"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class PaymentComponent(StrEnum):
+    GUARANTEE = "guarantee"
+    OUTCOME = "outcome"
+    PREMIUM = "premium"
+    FEE = "fee"
+    INTEREST = "interest"
+    PRINCIPAL = "principal"
+
+
+class OrganisationType(StrEnum):
+    LOCAL_GOVERNMENT = "local_government"
+    REGIONAL_GOVERNMENT = "regional_government"
+    CENTRAL_GOVERNMENT = "central_government"
+    PUBLIC_BODY = "public_body"
+    PRIVATE_COMPANY = "private_company"
+    FINANCIAL_INSTITUTION = "financial_institution"
+    NON_PROFIT = "non_profit"
+    FOUNDATION = "foundation"
+    ACADEMIC = "academic"
+    INDIVIDUAL = "individual"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Source(Strict):
+    """A document a fact rests on."""
+
+    id: Annotated[str, Field(min_length=1, max_length=80)]
+    title: str
+    publisher: str | None = None
+    date: PartialDate | None = None
+    url: str | None = None
+    accessed: PartialDate | None = None
+    attribution: str | None = Field(
+        default=None, description="Attribution that must accompany facts from this source (e.g. GO Lab)."
+    )
+
+
+class Alternative(Strict):
+    """A competing reading of a fact, kept with its own sources."""
+
+    value: Any
+    sources: list[str] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Provenanced(Strict):
+    """A fact group: what it says, where it comes from, how sure we are."""
+
+    sources: list[str] = Field(default_factory=list)
+    confidence: Confidence = Confidence.UNVERIFIED
+    note: str | None = None
+    alternatives: list[Alternative] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _needs_source_unless_unverified(self) -> Provenanced:
+        if self.confidence in (Confidence.VERIFIED, Confidence.SECONDARY) and not self.sources:
+            raise ValueError(
+                f"confidence {self.confidence!s} needs at least one source id; "
+                "a fact without a source must be marked unverified"
+            )
+        if self.alternatives and self.confidence != Confidence.DISPUTED:
+            raise ValueError("a fact with alternatives must have confidence 'disputed'")
+        return self
+
+
+class LocalizedText(Strict):
+    sv: str | None = None
+    en: str | None = None
+
+    @model_validator(mode="after")
+    def _one_language(self) -> LocalizedText:
+        if not (self.sv or self.en):
+            raise ValueError("give the text in Swedish (sv), English (en) or both")
+        return self
+
+    def get(self, lang: str) -> str:
+        """The text in ``lang``, falling back to the other language."""
+        primary, fallback = (self.sv, self.en) if lang == "sv" else (self.en, self.sv)
+        return primary or fallback or ""
+
+
+class Money(Strict):
+    """An exact amount in a currency. ``currency`` defaults to the contract's currency."""
+
+    amount: Decimal
+    currency: CurrencyCode | None = None
+
+
+class MoneyFact(Provenanced):
+    amount: Decimal
+    currency: CurrencyCode | None = None
+    amount_usd: Decimal | None = None
+    bound: Literal["exact", "min", "max"] = "exact"
+
+
+class NumberFact(Provenanced):
+    value: Decimal
+    unit: str | None = None
+
+
+class Identity(Strict):
+    names: LocalizedText
+    alternative_names: list[str] = Field(default_factory=list)
+
+
+class Classification(Provenanced):
+    country: CountryCode
+    region: str | None = Field(default=None, description="Region or municipality (kommun/region).")
+    policy_sector: PolicySector
+    social_challenge: str | None = None
+    intervention: str | None = None
+
+
+class Dates(Provenanced):
+    signed: PartialDate | None = None
+    service_start: PartialDate | None = None
+    service_end: PartialDate | None = None
+    evaluation_end: PartialDate | None = None
+    anticipated_completion: PartialDate | None = None
+    actual_completion: PartialDate | None = None
+
+
+class Finance(Strict):
+    """The contract's money in one place; each figure carries its own provenance."""
+
+    currency: CurrencyCode
+    capital_committed: MoneyFact | None = None
+    capital_drawn: MoneyFact | None = None
+    max_outcome_payment: MoneyFact | None = None
+    total_outcome_payments_made: MoneyFact | None = None
+    target_irr: NumberFact | None = None
+    realised_irr: NumberFact | None = None
+    max_potential_loss: str | None = Field(default=None, description="As stated, e.g. '100%' or text.")
+    investor_repayment: str | None = Field(
+        default=None, description="What investors got back, as stated (e.g. 'in full', 'partly', 'nothing')."
+    )
+
+
+class Organisation(Strict):
+    id: Slug
+    name: str
+    type: OrganisationType = OrganisationType.UNKNOWN
+    country: CountryCode | None = None
+    indigo_id: str | None = None
+    website: str | None = None
+
+
+class Party(Provenanced):
+    """An organisation and the roles it plays in this contract, with the period it played them."""
+
+    organisation: Slug
+    roles: list[Role] = Field(min_length=1)
+    description: str | None = None
+    start: PartialDate | None = None
+    end: PartialDate | None = None
+
+
+class Drawdown(Strict):
+    date: PartialDate
+    amount: Decimal
+
+
+class Investment(Provenanced):
+    """A tranche of capital (or a guarantee) provided by an investor."""
+
+    id: Identifier
+    investor: Slug
+    tranche: TrancheType
+    committed: Money | None = None
+    drawn: Money | None = None
+    amount_bound: Literal["exact", "min", "max"] = "exact"
+    drawdowns: list[Drawdown] = Field(default_factory=list)
+    target_return: Decimal | None = Field(default=None, description="Annual rate, e.g. 0.05 for 5 %.")
+    description: str | None = None
+
+
+class TargetPopulation(Provenanced):
+    description: LocalizedText | None = None
+    age_range: tuple[int, int] | None = None
+    targeted_participants: int | None = Field(default=None, ge=0)
+    actual_participants: int | None = Field(default=None, ge=0)
+    unit: str | None = Field(default=None, description="Unit of participants (persons, families, ...).")
+
+
+class Threshold(Strict):
+    value: Decimal
+    description: str | None = None
+
+
+class OutcomeMetric(Provenanced):
+    id: Identifier
+    name: LocalizedText
+    unit: str | None = None
+    kind: MetricKind
+    definition: str | None = None
+    measurement: MeasurementMethod = MeasurementMethod.UNKNOWN
+    comparison: str | None = Field(default=None, description="What the outcome is compared against.")
+    baseline: Threshold | None = None
+    targets: list[Threshold] = Field(default_factory=list)
+    payment_relevant: bool = True
+
+
+class Parameter(Provenanced):
+    """A named constant the payment terms refer to: a number, an amount or a rate card."""
+
+    value: Decimal | None = None
+    rate_card: dict[str, Decimal] | None = Field(
+        default=None, description="Price per unit of each outcome metric, for rate_card(name)."
+    )
+    unit: str | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _value_or_card(self) -> Parameter:
+        if (self.value is None) == (self.rate_card is None):
+            raise ValueError("a parameter has either a value or a rate_card")
+        return self
+
+
+class Timing(Strict):
+    """When a payment falls due: a (partial) date, or months after service start."""
+
+    date: PartialDate | None = None
+    months_after_start: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Timing:
+        if (self.date is None) == (self.months_after_start is None):
+            raise ValueError("give exactly one of date or months_after_start")
+        return self
+
+
+class PaymentRule(Strict):
+    """One payment stream: who pays whom how much (a formula) and when."""
+
+    id: Identifier
+    component: PaymentComponent
+    payer: Slug
+    payee: Slug
+    amount: str = Field(description="A formula in the payment-terms language (registry.terms).")
+    tags: list[str] = Field(default_factory=list)
+    timing: Timing | None = None
+    description: str | None = None
+
+
+class WaterfallStep(Strict):
+    """One step of the ordered distribution of what the payers pay.
+
+    ``pay``: the investment ``to`` receives ``min(available, claim)``.
+    ``guarantee``: guarantor ``by`` pays the unpaid part of ``to``'s claim, up to ``limit``.
+    ``residual``: whatever is left goes to ``to``.
+    """
+
+    step: Literal["pay", "guarantee", "residual"]
+    to: Identifier = Field(description="Investment id receiving the money.")
+    by: Slug | None = Field(default=None, description="Guarantor organisation (guarantee steps).")
+    claim: str | None = Field(default=None, description="Formula: what this step is owed.")
+    limit: str | None = Field(default=None, description="Formula: most this step pays.")
+    component: PaymentComponent = PaymentComponent.PRINCIPAL
+    description: str | None = None
+
+
+class Waterfall(Strict):
+    """Distributes the payments tagged as inflows over the investments, in order."""
+
+    inflow: list[Identifier] = Field(
+        min_length=1, description="Ids of the payment rules whose amounts enter the waterfall."
+    )
+    payer: Slug = Field(description="The vehicle or organisation that distributes (e.g. the SPV, MDRC).")
+    steps: list[WaterfallStep] = Field(min_length=1)
+    timing: Timing | None = None
+
+
+class AlternativeTerms(Strict):
+    """Another reading of the terms that some source gives, kept for the record."""
+
+    description: str
+    sources: list[str] = Field(default_factory=list)
+    payments: list[PaymentRule] = Field(default_factory=list)
+
+
+class PaymentTerms(Provenanced):
+    """Executable payment terms. ``status`` says whether a curator wrote them or the importer derived them."""
+
+    status: Literal["curated", "derived"] = "curated"
+    derived_from: list[str] = Field(
+        default_factory=list, description="For derived terms: the data fields they were computed from."
+    )
+    summary: LocalizedText | None = None
+    parameters: dict[Identifier, Parameter] = Field(default_factory=dict)
+    payments: list[PaymentRule] = Field(default_factory=list)
+    waterfall: Waterfall | None = None
+    investor_capital: str | None = Field(
+        default=None, description="Formula for the investor capital at risk (defaults to drawn, else committed)."
+    )
+    unknowns: list[str] = Field(default_factory=list, description="What the sources leave open.")
+    alternative_readings: list[AlternativeTerms] = Field(default_factory=list)
+
+
+class Governance(Provenanced):
+    description: LocalizedText
+    body: str | None = Field(default=None, description="e.g. 'insatsråd'")
+    frequency: str | None = Field(default=None, description="e.g. 'quarterly'")
+
+
+class Amendment(Provenanced):
+    date: PartialDate
+    description: LocalizedText
+    field: str | None = None
+    old_value: Any = None
+    new_value: Any = None
+
+
+class Measurement(Provenanced):
+    metric: Identifier | None = None
+    date: PartialDate
+    value: Decimal | None = None
+    n: int | None = None
+    description: str | None = None
+
+
+class RealisedPayment(Provenanced):
+    date: PartialDate | None = None
+    payer: Slug | None = None
+    payee: Slug | None = None
+    component: PaymentComponent | None = None
+    amount: Money
+    description: str | None = None
+
+
+class Result(Provenanced):
+    summary: LocalizedText
+    date: PartialDate | None = None
+    metric: Identifier | None = None
+
+
+class Milestone(Strict):
+    """Something due on a date: a measurement, an insatsråd, an evaluation or a payment."""
+
+    date: PartialDate
+    kind: Literal["measurement", "governance", "evaluation", "payment", "other"]
+    description: str
+
+
+class ContractDocument(Strict):
+    """One outcomes contract in the shared schema."""
+
+    schema_: Literal["utfall-contract/1"] = Field(default=SCHEMA_VERSION, alias="schema")
+    id: Slug
+    indigo_id: str | None = Field(default=None, pattern=r"^INDIGO-POJ-\d{4}$")
+    origin: Literal["curated", "indigo"] = "curated"
+    programme: str | None = Field(default=None, description="Joint programme several contracts belong to.")
+    identity: Identity
+    classification: Classification
+    stage: Stage
+    stage_provenance: Provenanced | None = None
+    dates: Dates = Field(default_factory=Dates)
+    finance: Finance
+    organisations: list[Organisation] = Field(default_factory=list)
+    parties: list[Party] = Field(default_factory=list)
+    investments: list[Investment] = Field(default_factory=list)
+    target_population: TargetPopulation | None = None
+    outcome_metrics: list[OutcomeMetric] = Field(default_factory=list)
+    payment_terms: PaymentTerms | None = None
+    governance: list[Governance] = Field(default_factory=list)
+    amendments: list[Amendment] = Field(default_factory=list)
+    measurements: list[Measurement] = Field(default_factory=list)
+    realised_payments: list[RealisedPayment] = Field(default_factory=list)
+    results: list[Result] = Field(default_factory=list)
+    evaluation_summary: LocalizedText | None = None
+    milestones: list[Milestone] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> ContractDocument:
+        errors: list[str] = []
+        source_ids = [s.id for s in self.sources]
+        _dupes("sources", source_ids, errors)
+        org_ids = [o.id for o in self.organisations]
+        _dupes("organisations", org_ids, errors)
+        _dupes("investments", [i.id for i in self.investments], errors)
+        _dupes("outcome_metrics", [m.id for m in self.outcome_metrics], errors)
+        known_sources, known_orgs = set(source_ids), set(org_ids)
+        for path, fact in self.iter_facts():
+            cited = list(fact.sources) + [s for alt in fact.alternatives for s in alt.sources]
+            for sid in cited:
+                if sid not in known_sources:
+                    errors.append(f"{path}.sources: unknown source id {sid!r}")
+        for i, party in enumerate(self.parties):
+            if party.organisation not in known_orgs:
+                errors.append(f"parties[{i}].organisation: unknown organisation {party.organisation!r}")
+        for i, inv in enumerate(self.investments):
+            if inv.investor not in known_orgs:
+                errors.append(f"investments[{i}].investor: unknown organisation {inv.investor!r}")
+        metric_ids = {m.id for m in self.outcome_metrics}
+        for i, m in enumerate(self.measurements):
+            if m.metric and m.metric not in metric_ids:
+                errors.append(f"measurements[{i}].metric: unknown outcome metric {m.metric!r}")
+        if self.payment_terms:
+            terms = self.payment_terms
+            for i, p in enumerate(terms.payments):
+                for side in ("payer", "payee"):
+                    if getattr(p, side) not in known_orgs:
+                        errors.append(
+                            f"payment_terms.payments[{i}].{side}: unknown organisation {getattr(p, side)!r}"
+                        )
+            for i, alt in enumerate(terms.alternative_readings):
+                for sid in alt.sources:
+                    if sid not in known_sources:
+                        errors.append(f"payment_terms.alternative_readings[{i}].sources: unknown source {sid!r}")
+            if terms.waterfall:
+                inv_ids = {inv.id for inv in self.investments}
+                pay_ids = {p.id for p in terms.payments}
+                for sid in terms.waterfall.inflow:
+                    if sid not in pay_ids:
+                        errors.append(f"payment_terms.waterfall.inflow: unknown payment {sid!r}")
+                if terms.waterfall.payer not in known_orgs:
+                    errors.append(f"payment_terms.waterfall.payer: unknown organisation {terms.waterfall.payer!r}")
+                for i, step in enumerate(terms.waterfall.steps):
+                    if step.to not in inv_ids:
+                        errors.append(f"payment_terms.waterfall.steps[{i}].to: unknown investment {step.to!r}")
+                    if step.step == "guarantee" and (not step.by or step.by not in known_orgs):
+                        errors.append(f"payment_terms.waterfall.steps[{i}].by: a known guarantor organisation")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    def iter_facts(self) -> list[tuple[str, Provenanced]]:
+        """Every provenanced fact group with its path in the document."""
+        found: list[tuple[str, Provenanced]] = []
+
+        def walk(value: Any, path: str) -> None:
+            if isinstance(value, Provenanced):
+                found.append((path, value))
+            if isinstance(value, BaseModel):
+                for name in type(value).model_fields:
+                    walk(getattr(value, name), f"{path}.{name}" if path else name)
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    walk(item, f"{path}[{i}]")
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    walk(item, f"{path}.{key}")
+
+        walk(self, "")
+        return found
+
+    def organisation(self, org_id: str) -> Organisation | None:
+        return next((o for o in self.organisations if o.id == org_id), None)
+
+    def parties_with_role(self, role: Role | str) -> list[Organisation]:
+        """Organisations playing ``role``, in document order."""
+        role = Role(role)
+        orgs = []
+        for party in self.parties:
+            if role in party.roles:
+                org = self.organisation(party.organisation)
+                if org is not None:
+                    orgs.append(org)
+        return orgs
+
+    def name(self, lang: str = "en") -> str:
+        return self.identity.names.get(lang)
+
+
+def _dupes(what: str, ids: list[str], errors: list[str]) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            errors.append(f"{what}: duplicate id {item!r}")
+        seen.add(item)
