@@ -1,0 +1,200 @@
+"""Registry commands: seed, validate, contracts list/show, payout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+
+from registry import db
+from registry.loader import SEED_DIR, ContractInputError, document_json, load_paths, validate_paths
+from registry.queries import ContractFilter, get_contract, list_contracts
+from registry.schema import MetricKind
+
+TRUE_WORDS = {"true", "yes", "1", "ja", "sant"}
+FALSE_WORDS = {"false", "no", "0", "nej", "falskt"}
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _fail(issues: list[Any]) -> None:
+    for issue in issues:
+        click.echo(f"error: {issue}", err=True)
+    raise SystemExit(1)
+
+
+@click.command("seed")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def seed_command(paths: tuple[Path, ...]) -> None:
+    """Load contract files or folders (default: seed_contracts) into the registry.
+
+    Idempotent: a second run changes nothing; an edited file updates its contract and records the
+    change. If any file is invalid, nothing is written.
+    """
+    targets = list(paths) or [SEED_DIR]
+    try:
+        with db.session_scope() as session:
+            report = load_paths(targets, session=session, actor="seed")
+    except ContractInputError as exc:
+        _fail(exc.issues)
+    click.echo(
+        f"{len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} unchanged"
+    )
+    for kind in ("created", "updated"):
+        for contract_id in getattr(report, kind):
+            click.echo(f"  {kind}: {contract_id}")
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate_command(paths: tuple[Path, ...]) -> None:
+    """Check contract files without writing anything; print every error (exit status 1 on any)."""
+    docs, issues = validate_paths(paths)
+    if issues:
+        _fail(issues)
+    click.echo(f"{len(docs)} contract file(s) valid")
+
+
+@click.group("contracts")
+def contracts_group() -> None:
+    """Browse the registry."""
+
+
+@contracts_group.command("list")
+@click.option("--country", help="ISO 3166 country code, e.g. SE")
+@click.option("--sector", help="Policy sector, e.g. health")
+@click.option("--stage", help="Stage, e.g. complete")
+@click.option("--origin", type=click.Choice(["curated", "indigo"]))
+@click.option("--search", "text", help="Words in the name, parties or id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON")
+def contracts_list(country: str | None, sector: str | None, stage: str | None, origin: str | None,
+                   text: str | None, as_json: bool) -> None:
+    """List contracts, optionally filtered."""
+    flt = ContractFilter(text=text, country=country, sector=sector, stage=stage, origin=origin)
+    with db.session_scope() as session:
+        rows, total = list_contracts(session=session, filters=flt, sort="id")
+        items = [
+            {
+                "id": r.id,
+                "name": r.name_en or r.name_sv,
+                "name_sv": r.name_sv,
+                "country": r.country,
+                "sector": r.policy_sector,
+                "stage": r.stage,
+                "start_year": r.start_year,
+                "currency": r.currency,
+                "capital_committed": str(r.capital_committed) if r.capital_committed is not None else None,
+                "origin": r.origin,
+                "indigo_id": r.indigo_id,
+            }
+            for r in rows
+        ]
+    if as_json:
+        echo_json({"total": total, "contracts": items})
+        return
+    if not items:
+        click.echo("no contracts match")
+        return
+    width = max(len(i["id"]) for i in items)
+    for item in items:
+        capital = f"{item['currency']} {Decimal(item['capital_committed']):,.0f}" if item["capital_committed"] else ""
+        click.echo(
+            f"{item['id']:<{width}}  {item['country']}  {item['stage']:<26} {item['start_year'] or '':<5} "
+            f"{capital:>18}  {item['name']}"
+        )
+    click.echo(f"{total} contract(s)")
+
+
+@contracts_group.command("show")
+@click.argument("contract_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole document as JSON")
+def contracts_show(contract_id: str, as_json: bool) -> None:
+    """Show one contract."""
+    with db.session_scope() as session:
+        doc = get_contract(session=session, contract_id=contract_id)
+    if doc is None:
+        raise click.ClickException(f"no contract with id {contract_id!r}")
+    if as_json:
+        echo_json(document_json(doc))
+        return
+    from registry.describe import describe_contract
+
+    click.echo(describe_contract(doc))
+
+
+def parse_outcome(text: str, kinds: dict[str, MetricKind], contract_id: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` → (name, bool or float), checked against the contract's outcome metrics."""
+    name, sep, raw = text.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if not sep or not name:
+        raise click.BadParameter(f"{text!r}: write outcomes as NAME=VALUE", param_hint="--outcome")
+    if name not in kinds:
+        known = ", ".join(sorted(kinds)) or "(none)"
+        raise click.ClickException(f"contract {contract_id!r} has no outcome {name!r}; its outcomes are: {known}")
+    if kinds[name] == MetricKind.BINARY:
+        word = raw.lower()
+        if word in TRUE_WORDS:
+            return name, True
+        if word in FALSE_WORDS:
+            return name, False
+        raise click.ClickException(f"outcome {name!r} is true/false, not {raw!r}")
+    try:
+        return name, float(Decimal(raw.replace("_", "")))
+    except InvalidOperation:
+        raise click.ClickException(f"outcome {name!r} needs a number, not {raw!r}") from None
+
+
+@click.command("payout")
+@click.argument("contract_id")
+@click.option("--outcome", "-o", "outcomes", multiple=True, metavar="NAME=VALUE", help="An outcome value")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON")
+def payout_command(contract_id: str, outcomes: tuple[str, ...], as_json: bool) -> None:
+    """Evaluate a contract's payment terms for given outcomes."""
+    from registry.terms import TermsError, compile_terms
+
+    with db.session_scope() as session:
+        doc = get_contract(session=session, contract_id=contract_id)
+    if doc is None:
+        raise click.ClickException(f"no contract with id {contract_id!r}")
+    if not doc.payment_terms or not doc.payment_terms.payments:
+        raise click.ClickException(f"contract {contract_id!r} has no executable payment terms")
+    try:
+        compiled = compile_terms(doc, source=f"registry:{contract_id}")
+    except TermsError as exc:
+        raise click.ClickException(str(exc)) from None
+    values = dict(parse_outcome(o, compiled.outcome_kinds, contract_id) for o in outcomes)
+    missing = [n for n in compiled.outcome_names if n not in values]
+    if missing:
+        raise click.ClickException(
+            f"missing outcome(s) for {contract_id!r}: {', '.join(missing)} (give each as --outcome NAME=VALUE)"
+        )
+    payout = compiled.payout(values)
+    data = payout.model_dump(mode="json")
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{doc.name('en')} ({contract_id}), amounts in {data['currency']}")
+    for p in data["payments"]:
+        click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {_fmt(p['amount'])}")
+    click.echo(f"  investor capital     {_fmt(data['investor_capital'])}")
+    click.echo(f"  investor repayment   {_fmt(data['investor_repayment'])}")
+    if data.get("multiple") is not None:
+        click.echo(f"  multiple             {float(data['multiple']):.3f}")
+    if data.get("irr") is not None:
+        click.echo(f"  IRR                  {float(data['irr']) * 100:.2f} % a year")
+
+
+def _fmt(value: Any) -> str:
+    return f"{Decimal(str(value)):,.2f}" if value is not None else "n/a"
+
+
+commands = [seed_command, validate_command, contracts_group, payout_command]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(click.Group(commands={c.name: c for c in commands})())

@@ -1,0 +1,97 @@
+"""Engines, sessions and migrations.
+
+SQLite in the instance folder by default; any SQLAlchemy URL through ``DATABASE_URL``. The schema is
+created and changed only through the Alembic migrations in ``registry/migrations``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlmodel import Session
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> Path:
+    """The folder for the default SQLite database and other local state (``UTFALL_INSTANCE`` overrides)."""
+    return Path(os.environ.get("UTFALL_INSTANCE") or PROJECT_ROOT / "instance")
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{instance_path() / 'utfall.sqlite'}"
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs written without a driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def database_url() -> str:
+    return normalise_url(os.environ.get("DATABASE_URL") or default_database_url())
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """A new engine for ``url`` (default: :func:`database_url`), creating the SQLite folder if needed."""
+    url = normalise_url(url or database_url())
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+@cache
+def shared_engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the database schema up to ``revision``."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def is_migrated(engine: Engine) -> bool:
+    return inspect(engine).has_table("alembic_version")
+
+
+@contextmanager
+def session_scope(url: str | None = None, *, migrate_first: bool = True) -> Iterator[Session]:
+    """One session for a unit of work: committed when the block succeeds, rolled back when it raises."""
+    engine = shared_engine(normalise_url(url or database_url()))
+    if migrate_first:
+        migrate(engine)
+    with Session(engine) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,89 @@
+"""Shared fixtures: a real database (SQLite file by default, PostgreSQL when DATABASE_URL is set).
+
+The schema is built from scratch through the migrations once per test session; every test that asks
+for ``session`` or ``db_url`` starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, text
+from sqlmodel import Session, SQLModel
+
+from registry import db
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def db_url_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    url = db.normalise_url(url) if url else f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("UTFALL_INSTANCE", str(tmp_path_factory.mktemp("instance")))
+    yield url
+    if previous is None:
+        os.environ.pop("DATABASE_URL", None)
+    else:
+        os.environ["DATABASE_URL"] = previous
+
+
+@pytest.fixture(scope="session")
+def engine(db_url_session: str) -> Engine:
+    eng = db.shared_engine(db_url_session)
+    with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        else:
+            for table in reversed(SQLModel.metadata.sorted_tables):
+                conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}"'))
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    db.migrate(eng)
+    return eng
+
+
+def empty_all_tables(eng: Engine) -> None:
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def db_url(engine: Engine, db_url_session: str) -> str:
+    """The test database URL, with every table emptied before the test."""
+    empty_all_tables(engine)
+    return db_url_session
+
+
+@pytest.fixture
+def session(db_url: str, engine: Engine) -> Iterator[Session]:
+    with Session(engine) as s:
+        yield s
+
+
+@pytest.fixture
+def cli(db_url: str) -> CliRunner:
+    """A runner for the ``utfall`` command against the test database."""
+    return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def seed_dir() -> Path:
+    return ROOT / "seed_contracts"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED

@@ -1,0 +1,36 @@
+"""The ``utfall`` command: registry, portfolio and web commands in one group."""
+
+from __future__ import annotations
+
+import click
+
+from registry import db
+from registry.cli import commands as registry_commands
+
+
+@click.group()
+@click.version_option(package_name="utfall")
+def main() -> None:
+    """utfall: the open registry and portfolio engine for social outcomes contracts."""
+
+
+for _command in registry_commands:
+    main.add_command(_command)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-seed", is_flag=True, help="Do not load the seed contracts into an empty registry.")
+def serve_command(host: str, port: int, no_seed: bool) -> None:
+    """Start the web app on the configured database, loading the seed contracts on first start."""
+    from registry.loader import SEED_DIR, load_paths, seeded
+    from web import create_app
+
+    with db.session_scope() as session:
+        if not no_seed and not seeded(session):
+            report = load_paths([SEED_DIR], session=session, actor="seed")
+            click.echo(f"loaded {len(report.created)} seed contracts")
+    app = create_app()
+    click.echo(f"utfall is running at http://{host}:{port}/  (database: {db.database_url()})")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
