@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from registry import db
-from registry.cli import commands as registry_commands
+
+# Modules exposing ``commands: list[click.Command]``; each area appends its module here.
+COMMAND_MODULES = [
+    "registry.cli",
+]
 
 
 @click.group()
@@ -14,8 +20,9 @@ def main() -> None:
     """utfall: the open registry and portfolio engine for social outcomes contracts."""
 
 
-for _command in registry_commands:
-    main.add_command(_command)
+for _module in COMMAND_MODULES:
+    for _command in importlib.import_module(_module).commands:
+        main.add_command(_command)
 
 
 @main.command("serve")
