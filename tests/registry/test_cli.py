@@ -1,0 +1,83 @@
+"""The ``utfall`` registry commands against the test database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from tests.registry.factories import contract_dict
+from web.cli import main
+
+
+def write(folder: Path, data: dict) -> Path:
+    path = folder / f"{data['id']}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_seed_list_show_payout(cli: CliRunner, tmp_path: Path) -> None:
+    write(tmp_path, contract_dict())
+    result = cli.invoke(main, ["seed", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 created, 0 updated, 0 unchanged" in result.output
+    result = cli.invoke(main, ["seed", str(tmp_path)])
+    assert "0 created, 0 updated, 1 unchanged" in result.output
+
+    result = cli.invoke(main, ["contracts", "list", "--json"])
+    listing = json.loads(result.output)
+    assert listing["total"] == 1 and listing["contracts"][0]["id"] == "se-testkommun-2020"
+    result = cli.invoke(main, ["contracts", "list", "--country", "US"])
+    assert "no contracts match" in result.output
+
+    result = cli.invoke(main, ["contracts", "show", "se-testkommun-2020"])
+    assert result.exit_code == 0 and "Test municipality outcomes contract" in result.output
+    assert "outcome_payer, provider" in result.output
+
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "--outcome", "savings=7_000_000", "--json"])
+    assert result.exit_code == 0, result.output
+    payout = json.loads(result.output)
+    assert payout["contract"] == "se-testkommun-2020" and payout["currency"] == "SEK"
+    [payment] = payout["payments"]
+    assert (payment["component"], payment["payer"], payment["payee"]) == ("outcome", "testkommun", "investor-ab")
+    assert float(payment["amount"]) == 5_000_000  # capped at C
+    assert float(payout["investor_capital"]) == 5_000_000
+    assert float(payout["multiple"]) == 1.0
+
+
+def test_payout_errors(cli: CliRunner, tmp_path: Path) -> None:
+    write(tmp_path, contract_dict())
+    cli.invoke(main, ["seed", str(tmp_path)])
+    result = cli.invoke(main, ["payout", "no-such-contract", "-o", "savings=1"])
+    assert result.exit_code == 1 and "no contract with id 'no-such-contract'" in result.output
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "saving=1"])
+    assert result.exit_code == 1 and "has no outcome 'saving'" in result.output and "savings" in result.output
+    result = cli.invoke(main, ["payout", "se-testkommun-2020"])
+    assert result.exit_code == 1 and "missing outcome(s)" in result.output
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings=lots"])
+    assert result.exit_code == 1 and "needs a number" in result.output
+
+
+def test_validate_exit_status(cli: CliRunner, tmp_path: Path) -> None:
+    good = write(tmp_path, contract_dict())
+    assert cli.invoke(main, ["validate", str(good)]).exit_code == 0
+    bad_data = contract_dict(id="se-bad-2020")
+    bad_data["finance"]["currency"] = "kronor"
+    bad = write(tmp_path, bad_data)
+    result = cli.invoke(main, ["validate", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}: finance.currency:" in result.output
+
+
+def test_seed_with_a_bad_file_writes_nothing(cli: CliRunner, tmp_path: Path) -> None:
+    write(tmp_path, contract_dict())
+    bad_data = contract_dict(id="se-bad-2020")
+    bad_data["payment_terms"]["payments"][0]["amount"] = "if(savings, 1, 0)"  # savings is a number
+    write(tmp_path, bad_data)
+    result = cli.invoke(main, ["seed", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "payment_terms.payments[0].amount" in result.output
+    listing = json.loads(cli.invoke(main, ["contracts", "list", "--json"]).output)
+    assert listing["total"] == 0
