@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -59,9 +58,20 @@ def make_engine(url: str | None = None) -> Engine:
     return engine
 
 
-@cache
+_ENGINES: dict[str, Engine] = {}
+
+
 def shared_engine(url: str) -> Engine:
-    return make_engine(url)
+    """One engine per URL for the life of the process (the CLI and jobs share it)."""
+    if url not in _ENGINES:
+        _ENGINES[url] = make_engine(url)
+    return _ENGINES[url]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of the shared engines (tests, process shutdown)."""
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
 
 
 def alembic_config() -> Config:

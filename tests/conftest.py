@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, SQLModel
 
 from registry import db
@@ -21,18 +22,50 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
 
+@contextmanager
+def private_postgres_database(server_url: str) -> Iterator[str]:
+    """A database of this test run's own on the server of ``server_url``, dropped afterwards.
+
+    Test runs started at the same time (several developers, one server) then never see each other's rows.
+    """
+    url = make_url(server_url)
+    name = f"utfall_test_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        db.dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def db_url_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL")
-    url = db.normalise_url(url) if url else f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
-    previous = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("UTFALL_INSTANCE", str(tmp_path_factory.mktemp("instance")))
-    yield url
-    if previous is None:
-        os.environ.pop("DATABASE_URL", None)
+    configured = os.environ.get("DATABASE_URL")
+    previous_instance = os.environ.get("UTFALL_INSTANCE")
+    os.environ["UTFALL_INSTANCE"] = str(tmp_path_factory.mktemp("instance"))
+    with ExitStack() as stack:
+        if configured and db.normalise_url(configured).startswith("postgresql"):
+            url = stack.enter_context(private_postgres_database(db.normalise_url(configured)))
+        elif configured:
+            url = db.normalise_url(configured)
+        else:
+            url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+        os.environ["DATABASE_URL"] = url
+        yield url
+        _restore("DATABASE_URL", configured)
+        _restore("UTFALL_INSTANCE", previous_instance)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
     else:
-        os.environ["DATABASE_URL"] = previous
+        os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
