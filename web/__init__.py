@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, request, session
+from sqlalchemy import event
 
 from registry.db import database_url, instance_path
 from web.extensions import babel, csrf, db
 
 LANGUAGES = ("sv", "en")
 TEMPLATE_DIRS = (Path(__file__).resolve().parent.parent / "templates", Path(__file__).resolve().parent / "_templates")
+# Blueprints written by other parts of the web app; each is registered once its module exists.
+OPTIONAL_BLUEPRINTS = ("web.api", "web.portfolios", "web.factsheets", "web.admin")
 
 
 def select_locale() -> str:
@@ -23,6 +28,19 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or "sv"
 
 
+def _remember_language() -> None:
+    """A ``?lang=`` in any URL becomes the reader's choice for the following pages too."""
+    lang = request.args.get("lang")
+    if lang in LANGUAGES and session.get("lang") != lang:
+        session["lang"] = lang
+
+
+def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the app; configuration from defaults, then ``UTFALL_*``/``FLASK_*`` environment, then ``config``."""
     template_folder = next((str(p) for p in TEMPLATE_DIRS if p.is_dir()), None)
@@ -31,19 +49,40 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=os.environ.get("UTFALL_SECRET_KEY", "dev-only-secret-change-me"),
         SQLALCHEMY_ENGINES={"default": database_url()},
         BABEL_DEFAULT_LOCALE="sv",
-        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
     )
     app.config.from_prefixed_env("FLASK")
     app.config.from_prefixed_env("UTFALL")
     if config:
         app.config.update(config)
 
+    from web import i18n
+
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.compiled_translations(Path(app.instance_path)))
+
     db.init_app(app)
+    with app.app_context():
+        # The registry's own engines switch SQLite foreign keys on; do the same for the app's engine.
+        for engine in db.engines.values():
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_foreign_keys)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
+    app.before_request(_remember_language)
 
-    from web import pages
+    from web import auth, curate, formatting, pages
 
+    formatting.init_app(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(curate.bp)
+
+    # Other helpers may add their own register line above this loop; the loop then skips that blueprint.
+    for module_name in OPTIONAL_BLUEPRINTS:
+        if importlib.util.find_spec(module_name) is not None:
+            blueprint = importlib.import_module(module_name).bp
+            if blueprint.name not in app.blueprints:
+                app.register_blueprint(blueprint)
     return app
