@@ -11,6 +11,7 @@ from registry import db
 # Modules exposing ``commands: list[click.Command]``; each area appends its module here.
 COMMAND_MODULES = [
     "registry.cli",
+    "web.cli_users",
 ]
 
 

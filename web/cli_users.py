@@ -1,0 +1,46 @@
+"""``utfall users``: add and list web users."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlmodel import col, select
+
+from registry import db
+from registry.models import User
+from web.auth import ROLES, UserError, create_user
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage web users (investors, curators, administrators)."""
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), default="investor", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+def create_command(username: str, role: str, password_stdin: bool) -> None:
+    """Add a user with a role; the password is asked for (twice) unless given on standard input."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with db.session_scope() as session:
+            create_user(session, username, password, role)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {role} {username!r}")
+
+
+@users_group.command("list")
+def list_command() -> None:
+    """List users and their roles."""
+    with db.session_scope() as session:
+        for user in session.exec(select(User).order_by(col(User.username))).all():
+            click.echo(f"{user.username:<30} {user.role}")
+
+
+commands = [users_group]
