@@ -1,0 +1,282 @@
+"""Simulation results as pandas tables, with Monte Carlo standard errors beside the estimates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from portfolio.engine import RawRun
+from portfolio.risk import batch_standard_error, es_contributions, hhi, var_es
+
+__all__ = ["SimulationResult", "build_result", "SUMMARY_LABELS"]
+
+SUMMARY_LABELS: dict[str, str] = {
+    "capital": "Capital (base currency)",
+    "expected_repayment": "Expected repayment",
+    "expected_multiple": "Expected multiple (E[repayment] / capital)",
+    "irr_mean": "IRR, mean over scenarios",
+    "irr_p5": "IRR, 5th percentile",
+    "irr_p50": "IRR, median",
+    "irr_p95": "IRR, 95th percentile",
+    "p_loss": "Probability of losing capital",
+    "expected_loss": "Expected loss E[max(capital - repayment, 0)]",
+    "mean_net_loss": "Mean net loss E[capital - repayment]",
+    "var95": "VaR 95 % of loss",
+    "es95": "Expected shortfall 95 % of loss",
+    "var99": "VaR 99 % of loss",
+    "es99": "Expected shortfall 99 % of loss",
+    "npv_hurdle": "Expected NPV of investor cash flows at the hurdle rate",
+}
+
+
+@dataclass
+class SimulationResult:
+    """What :func:`portfolio.simulate` returns.
+
+    Attributes
+    ----------
+    summary
+        Index: metric (see :data:`SUMMARY_LABELS`); columns ``estimate``, ``std_error``.
+    contracts
+        One row per holding: capital, expected repayment and loss, probability of loss, Euler ES
+        contributions at 95 % and 99 % (they add up to the portfolio ES), worst case, default-prior flag.
+    exposures
+        One row per (organisation, role) where role is ``outcome_payer`` or ``guarantor``: maximum
+        contractual exposure, expected payment, 99th-percentile payment. Amounts are in the base currency
+        at 100 % of each contract (a payer owes the whole contract, whoever holds the investor position).
+    concentration
+        Capital and ES-99 shares by sector, country and outcome payer.
+    hhi
+        Herfindahl-Hirschman index (not normalised) and effective number per dimension.
+    assumptions
+        Every outcome model used, labelled, with ``default_prior`` where it is the sector default.
+    """
+
+    summary: pd.DataFrame
+    contracts: pd.DataFrame
+    exposures: pd.DataFrame
+    concentration: pd.DataFrame
+    hhi: pd.DataFrame
+    assumptions: pd.DataFrame
+    settings: dict[str, Any]
+    raw: RawRun = field(repr=False)
+
+    @property
+    def loss(self) -> np.ndarray:
+        """Per-scenario portfolio loss (base currency)."""
+        return self.raw.loss
+
+    @property
+    def irr(self) -> np.ndarray:
+        return self.raw.irr
+
+    def value(self, metric: str) -> float:
+        return float(self.summary.loc[metric, "estimate"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dictionary of every table (what ``utfall simulate --json`` prints)."""
+
+        def frame(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: _jsonable(v) for k, v in row.items()} for row in df.reset_index().to_dict("records")]
+
+        return {
+            "settings": {k: _jsonable(v) for k, v in self.settings.items()},
+            "summary": {m: {"estimate": _jsonable(r.estimate), "std_error": _jsonable(r.std_error)}
+                        for m, r in self.summary.iterrows()},
+            "contracts": frame(self.contracts),
+            "exposures": frame(self.exposures),
+            "concentration": frame(self.concentration),
+            "hhi": frame(self.hhi),
+            "assumptions": frame(self.assumptions),
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def _pct(q: float) -> Callable[[np.ndarray], float]:
+    def f(x: np.ndarray) -> float:
+        x = x[np.isfinite(x)]
+        return float(np.percentile(x, q)) if x.size else float("nan")
+
+    return f
+
+
+def build_result(raw: RawRun) -> SimulationResult:
+    """Turn a raw run into tables."""
+    pf, n = raw.portfolio, raw.n
+    cap = raw.capital
+    loss, rep, irr = raw.loss, raw.repayment, raw.irr
+    sqrt_n = math.sqrt(n)
+    tol = 1e-6 * cap
+    lost = loss > tol
+    pos = np.maximum(loss, 0.0)
+    fin = irr[np.isfinite(irr)]
+    rows: dict[str, tuple[float, float]] = {}
+    rows["capital"] = (cap, 0.0)
+    rows["expected_repayment"] = (float(rep.mean()), float(rep.std(ddof=1) / sqrt_n))
+    rows["expected_multiple"] = (rows["expected_repayment"][0] / cap, rows["expected_repayment"][1] / cap)
+    rows["irr_mean"] = (float(fin.mean()) if fin.size else float("nan"),
+                        float(fin.std(ddof=1) / math.sqrt(fin.size)) if fin.size > 1 else float("nan"))
+    for q in (5, 50, 95):
+        rows[f"irr_p{q}"] = (_pct(q)(irr), batch_standard_error(irr, _pct(q)))
+    p = float(lost.mean())
+    rows["p_loss"] = (p, math.sqrt(p * (1 - p) / n))
+    rows["expected_loss"] = (float(pos.mean()), float(pos.std(ddof=1) / sqrt_n))
+    rows["mean_net_loss"] = (float(loss.mean()), float(loss.std(ddof=1) / sqrt_n))
+    for a in (95, 99):
+        v, e = var_es(loss, a / 100)
+        rows[f"var{a}"] = (v, batch_standard_error(loss, lambda x, a=a: var_es(x, a / 100)[0]))
+        rows[f"es{a}"] = (e, batch_standard_error(loss, lambda x, a=a: var_es(x, a / 100)[1]))
+    rows["npv_hurdle"] = (float(raw.pv_hurdle.mean()), float(raw.pv_hurdle.std(ddof=1) / sqrt_n))
+    summary = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "std_error"])
+    summary.index.name = "metric"
+    summary["label"] = [SUMMARY_LABELS[m] for m in summary.index]
+
+    contracts = _contracts_table(raw)
+    exposures = _exposures_table(raw)
+    concentration, hhi_table = _concentration(raw, contracts)
+    assumptions = _assumptions(raw)
+    irr_nan = int(np.count_nonzero(~np.isfinite(irr)))
+    settings = {
+        "name": pf.name, "base_currency": pf.base_currency, "scenarios": n, "seed": raw.seed,
+        "copula": pf.copula, "df": pf.df if pf.copula == "t" else None, "block_size": raw.block_size,
+        "hurdle_rate": pf.hurdle_rate, "stress": raw.stress.name if raw.stress else None,
+        "fx_rates": dict(pf.fx_rates), "factors": raw.factor_names, "irr_undefined_scenarios": irr_nan,
+        "loss_convention": "loss = capital - repayment, undiscounted, base currency; alpha = confidence",
+    }
+    return SimulationResult(summary=summary, contracts=contracts, exposures=exposures,
+                            concentration=concentration, hhi=hhi_table, assumptions=assumptions,
+                            settings=settings, raw=raw)
+
+
+def _holding_labels(raw: RawRun) -> list[str]:
+    labels, seen = [], {}
+    for h in raw.portfolio.holdings:
+        base = h.label or h.contract.id
+        seen[base] = seen.get(base, 0) + 1
+        labels.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return labels
+
+
+def _contracts_table(raw: RawRun) -> pd.DataFrame:
+    n = raw.n
+    sums = raw.block_stats.sum(axis=0)  # (N, 5), blocks summed in order: deterministic
+    mean_l = sums[:, 0] / n
+    mean_pos = sums[:, 2] / n
+    var_pos = np.maximum(sums[:, 3] / n - mean_pos**2, 0.0) * n / (n - 1)
+    es95 = es_contributions(raw.tail_rows, n, 0.95)
+    es99 = es_contributions(raw.tail_rows, n, 0.99)
+    recs = []
+    for i, h in enumerate(raw.portfolio.holdings):
+        c = h.contract
+        capb = raw.units_capital[i]
+        recs.append({
+            "name": c.name, "sector": c.sector, "country": c.country, "currency": c.currency,
+            "weight": h.weight, "fx_rate": h.fx_rate, "capital": capb,
+            "expected_repayment": capb - mean_l[i], "expected_multiple": (capb - mean_l[i]) / capb,
+            "expected_loss": mean_pos[i], "expected_loss_se": math.sqrt(var_pos[i] / n),
+            "p_loss": sums[i, 4] / n, "es95_contribution": es95[i], "es99_contribution": es99[i],
+            "worst_case_repayment": raw.worst_repayment[i],
+            "documented_max_loss": c.documented_max_loss,
+            "default_prior": bool(c.default_prior), "default_prior_metrics": ", ".join(c.default_prior),
+        })
+    df = pd.DataFrame(recs, index=pd.Index(_holding_labels(raw), name="holding"))
+    total99 = es99.sum()
+    df["es99_share"] = es99 / total99 if total99 > 0 else np.nan
+    return df
+
+
+def _exposures_table(raw: RawRun) -> pd.DataFrame:
+    recs = []
+    n = raw.n
+    for j, (org, role) in enumerate(raw.org_keys):
+        x = raw.org_payments[j].astype(np.float64)
+        recs.append({
+            "organisation": org, "role": role,
+            "max_contractual_exposure": max(float(raw.org_max[j]), float(x.max())),
+            "expected_payment": float(x.mean()), "expected_payment_se": float(x.std(ddof=1) / math.sqrt(n)),
+            "p99_payment": float(np.quantile(x, 0.99)),
+            "p99_payment_se": batch_standard_error(x, lambda v: float(np.quantile(v, 0.99))),
+            "p_pays": float(np.mean(x > 0)),
+        })
+    cols = ["organisation", "role", "max_contractual_exposure", "expected_payment", "expected_payment_se",
+            "p99_payment", "p99_payment_se", "p_pays"]
+    df = pd.DataFrame(recs, columns=cols)
+    return df.set_index(["organisation", "role"]).sort_index()
+
+
+def _concentration(raw: RawRun, contracts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    recs = []
+    for i, h in enumerate(raw.portfolio.holdings):
+        c = h.contract
+        capb = float(raw.units_capital[i])
+        es = float(contracts["es99_contribution"].iloc[i])
+        recs.append(("sector", c.sector, capb, es))
+        recs.append(("country", c.country, capb, es))
+        payers = c.payers or (c.primary_payer,)
+        for p in payers:  # a contract with several outcome payers splits its exposure equally
+            recs.append(("payer", p, capb / len(payers), es / len(payers)))
+    df = pd.DataFrame(recs, columns=["dimension", "group", "capital", "es99_contribution"])
+    df = df.groupby(["dimension", "group"], sort=True).sum()
+    df["capital_share"] = df["capital"] / df.groupby(level="dimension")["capital"].transform("sum")
+    tot = df.groupby(level="dimension")["es99_contribution"].transform("sum")
+    df["es99_share"] = np.where(tot > 0, df["es99_contribution"] / tot, np.nan)
+    hrecs = []
+    for dim, g in df.groupby(level="dimension"):
+        h_cap = hhi(g["capital"].to_numpy())
+        risk = np.maximum(g["es99_contribution"].to_numpy(), 0.0)
+        h_risk = hhi(risk) if risk.sum() > 0 else float("nan")
+        hrecs.append({"dimension": dim, "hhi_capital": h_cap, "effective_number": 1.0 / h_cap,
+                      "hhi_es99": h_risk, "groups": len(g)})
+    return df, pd.DataFrame(hrecs).set_index("dimension")
+
+
+def _assumptions(raw: RawRun) -> pd.DataFrame:
+    recs = []
+    seen = set()
+    for h in raw.portfolio.holdings:
+        c = h.contract
+        if c.id in seen:
+            continue
+        seen.add(c.id)
+        for name, m in c.outcomes.items():
+            d = m.describe()
+            recs.append({"contract": c.id, "metric": name, "model": _describe(d), "label": d.get("label", ""),
+                         "default_prior": name in c.default_prior})
+        if c.delay is not None:
+            d = c.delay.describe()
+            recs.append({"contract": c.id, "metric": "(delay, months)", "model": _describe(d["months"])
+                         + f"; effect={d['effect']}" + (f", window={d['window_months']}" if d["window_months"]
+                                                        else ""),
+                         "label": d.get("label", ""), "default_prior": False})
+        lo = c.loadings.as_dict()
+        recs.append({"contract": c.id, "metric": "(factor loadings)",
+                     "model": ", ".join(f"{k}={v:g}" for k, v in lo.items()), "label": "", "default_prior": False})
+    return pd.DataFrame(recs, columns=["contract", "metric", "model", "label", "default_prior"])
+
+
+def _describe(d: Any) -> str:
+    if not isinstance(d, dict):
+        return str(d)
+    dist = d.get("dist", "")
+    if dist == "mixture":
+        pm = d["point_mass"]
+        return f"mixture(p={pm['p']:g} at {pm['value']:g}; else {_describe(d['base'])})"
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}"
+                       for k, v in d.items() if k not in ("dist", "label"))
+    return f"{dist}({params})"
