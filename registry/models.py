@@ -194,3 +194,22 @@ class MarketSnapshot(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     computed_at: datetime = Field(default_factory=utcnow, index=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class IndigoRecord(SQLModel, table=True):
+    """One INDIGO project as last imported: its mapped document, the raw export rows, and the contract it feeds.
+
+    ``contract_id`` is the INDIGO-origin contract (``indigo-poj-nnnn``) or, for a project that is also a
+    curated contract, the curated contract's id (whose display document merges the two).
+    """
+
+    __tablename__ = "indigo_record"
+
+    indigo_id: str = Field(primary_key=True, max_length=20)
+    contract_id: str = Field(index=True, max_length=80)
+    export_label: str = Field(max_length=80)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    raw: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+    imported_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
