@@ -120,6 +120,29 @@ def evaluate_outcomes(contract: ContractModel, outcomes: Mapping[str, Any]) -> A
     return contract.payoff.evaluate(arrays)
 
 
+def reaches_position(contract: ContractModel, flow: Any) -> bool:
+    """Whether a flow is a receipt of the investor position held.
+
+    A flow counts when its payee is one of ``contract.investors`` and the payoff does not mark it as
+    not reaching investors (``registry.terms`` flags waterfall inflows ``to_investor=False``).
+    """
+    return flow.payee in contract.investors and bool(getattr(flow, "to_investor", True))
+
+
+def position_repayment(contract: ContractModel, ev: Any, n: int) -> np.ndarray:
+    """What the investor position receives in each of ``n`` scenarios (contract currency, float64).
+
+    Without named investors, the payoff's own ``investor_repayment``.
+    """
+    if not contract.investors:
+        return np.broadcast_to(np.asarray(ev.investor_repayment, dtype=np.float64), (n,))
+    total = np.zeros(n)
+    for f in ev.flows:
+        if reaches_position(contract, f):
+            total += np.broadcast_to(np.asarray(f.amount, dtype=np.float64), (n,))
+    return total
+
+
 @dataclass
 class _Unit:
     """One holding prepared for the kernel."""
@@ -285,7 +308,7 @@ class _Kernel:
             c = u.holding.contract
             u.default_col = month_index(c.default_payment_date) - self.m0
             n_combo = len(next(iter(combos.values())))
-            rep = np.broadcast_to(np.asarray(ev.investor_repayment, dtype=np.float64), (n_combo,))
+            rep = position_repayment(c, ev, n_combo)
             j = int(np.argmin(rep))
             self.worst.append({k: (bool(v[j]) if v.dtype == bool else float(v[j])) for k, v in combos.items()})
             worst_rep.append(float(rep[j]) * u.scale)
@@ -406,29 +429,31 @@ class _Kernel:
                     y = outcomes[name]
                     outcomes[name] = np.where(y > 0, y * keep, y)
             ev = c.payoff.evaluate(outcomes)
-            rep = np.broadcast_to(np.asarray(ev.investor_repayment, dtype=np.float64), (width,))
-            np.subtract(u.capital_base, rep * u.scale, out=losses[u.index], casting="same_kind")
-            assigned = np.zeros(width)
+            named = bool(c.investors)
+            rep = np.zeros(width) if named else np.broadcast_to(
+                np.asarray(ev.investor_repayment, dtype=np.float64), (width,))
             shift_rows = None
             if delay is not None and (c.delay is None or c.delay.effect == "shift"):
                 shift_rows = np.rint(delay).astype(np.intp)
             for f in ev.flows:
                 col, shifted, org = self._flow_meta(u, f, None)
-                if org < 0 and f.payee not in c.investors:
+                mine = named and reaches_position(c, f)
+                if org < 0 and not mine:
                     continue
                 amt = np.broadcast_to(np.asarray(f.amount, dtype=np.float64), (width,))
                 if org >= 0:
                     org_pay[org] += amt * u.fx
-                if f.payee in c.investors:
+                if mine:
+                    rep = rep + amt
                     held = amt * u.scale
-                    assigned += held
                     if shifted and shift_rows is not None:
                         rows = np.minimum(col + shift_rows, self.n_months - 1)
                         cf[rows, cols] += held
                     else:
                         cf[col] += held
-            # Repayment not carried by a dated investor flow goes to the contract's payment date.
-            cf[u.default_col] += rep * u.scale - assigned
+            np.subtract(u.capital_base, rep * u.scale, out=losses[u.index], casting="same_kind")
+            if not named:
+                cf[u.default_col] += rep * u.scale
 
         loss = losses.sum(axis=0, dtype=np.float64)
         stats = np.empty((len(blocks), n_units, 5))
@@ -568,7 +593,7 @@ def worst_case_outcomes(pf: Portfolio) -> dict[str, dict[str, Any]]:
         combos = extreme_outcomes(c)
         ev = evaluate_outcomes(c, combos)
         n = len(next(iter(combos.values())))
-        rep = np.broadcast_to(np.asarray(ev.investor_repayment, dtype=np.float64), (n,))
+        rep = position_repayment(c, ev, n)
         j = int(np.argmin(rep))
         out[c.id] = {k: (bool(v[j]) if v.dtype == bool else float(v[j])) for k, v in combos.items()}
     return out

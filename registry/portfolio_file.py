@@ -1,0 +1,496 @@
+"""Portfolio files (YAML): parse, validate, and turn into a :class:`portfolio.Portfolio`.
+
+The file format is documented in docs/portfolio.md (worked example: docs/examples/nordic-portfolio.yaml).
+Holdings refer to registry contracts by id (looked up with ``registry.queries.get_contract``) or to
+inline contracts written in the seed-file schema (for what-if analysis; an inline contract with the same
+id as a registry contract replaces it in this portfolio). Outcome models are assumptions kept in the
+portfolio file; metrics without one get the sector's documented default prior
+(:mod:`portfolio.priors`) and are flagged ``default_prior`` in the results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import portfolio as pf
+from portfolio.priors import DEFAULT_LOADINGS, default_model
+from registry.schema import ContractDocument, PartialDate, Role, TrancheType, partial_date_start
+
+__all__ = [
+    "PortfolioFile",
+    "PortfolioFileError",
+    "load_portfolio_file",
+    "parse_portfolio",
+    "build_portfolio",
+    "contract_model",
+    "DEFAULT_TERM_MONTHS",
+]
+
+SCHEMA = "utfall-portfolio/1"
+DEFAULT_TERM_MONTHS = 60
+"""Maturity assumed when neither the payment terms nor the contract's dates give a payment date."""
+
+
+class PortfolioFileError(ValueError):
+    """A portfolio file that cannot be used; ``errors`` lists ``(location, reason)`` pairs."""
+
+    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__("\n".join(f"{source}: {loc}: {reason}" if loc else f"{source}: {reason}"
+                                   for loc, reason in errors))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _ModelBase(_Strict):
+    label: str = Field(default="", description="What the assumption rests on (a source, a judgement).")
+
+
+class NormalSpec(_ModelBase):
+    dist: Literal["normal"]
+    mean: float
+    sd: float = Field(gt=0)
+
+
+class LogNormalSpec(_ModelBase):
+    dist: Literal["lognormal"]
+    median: float | None = Field(default=None, gt=0)
+    sigma: float | None = Field(default=None, gt=0)
+    mean: float | None = None
+    sd: float | None = Field(default=None, gt=0)
+    loc: float = 0.0
+
+    @model_validator(mode="after")
+    def _one_parametrisation(self) -> LogNormalSpec:
+        if (self.median is None) != (self.sigma is None) or (self.mean is None) != (self.sd is None):
+            raise ValueError("give median and sigma, or mean and sd")
+        if (self.median is None) == (self.mean is None):
+            raise ValueError("give exactly one of (median, sigma) or (mean, sd)")
+        return self
+
+
+class BetaSpec(_ModelBase):
+    dist: Literal["beta"]
+    a: float | None = Field(default=None, gt=0)
+    b: float | None = Field(default=None, gt=0)
+    mean: float | None = None
+    sd: float | None = Field(default=None, gt=0)
+    low: float = 0.0
+    high: float = 1.0
+
+    @model_validator(mode="after")
+    def _one_parametrisation(self) -> BetaSpec:
+        if not ((self.a is not None and self.b is not None and self.mean is None and self.sd is None)
+                or (self.a is None and self.b is None and self.mean is not None and self.sd is not None)):
+            raise ValueError("give a and b, or mean and sd")
+        if self.high <= self.low:
+            raise ValueError("high must be above low")
+        return self
+
+
+class BernoulliSpec(_ModelBase):
+    dist: Literal["bernoulli"]
+    p: float = Field(ge=0, le=1)
+
+
+class EmpiricalSpec(_ModelBase):
+    dist: Literal["empirical"]
+    probs: list[float]
+    values: list[float]
+
+
+BaseSpec = Annotated[NormalSpec | LogNormalSpec | BetaSpec | EmpiricalSpec, Field(discriminator="dist")]
+
+
+class PointMass(_Strict):
+    p: float = Field(ge=0, lt=1)
+    value: float = 0.0
+
+
+class MixtureSpec(_ModelBase):
+    dist: Literal["mixture"]
+    point_mass: PointMass
+    base: BaseSpec
+
+
+ModelSpec = Annotated[
+    NormalSpec | LogNormalSpec | BetaSpec | BernoulliSpec | EmpiricalSpec | MixtureSpec, Field(discriminator="dist")
+]
+
+
+class DelaySpec(_Strict):
+    months: ModelSpec
+    effect: Literal["window", "shift"] = "shift"
+    window_months: float | None = Field(default=None, gt=0)
+    metrics: list[str] = Field(default_factory=list)
+    components: list[str] = Field(default_factory=lambda: ["outcome", "premium"])
+    label: str = ""
+
+
+class LoadingsSpec(_Strict):
+    global_: float = Field(default=DEFAULT_LOADINGS.global_, alias="global", ge=-1, le=1)
+    country: float = Field(default=DEFAULT_LOADINGS.country, ge=-1, le=1)
+    payer: float = Field(default=DEFAULT_LOADINGS.payer, ge=-1, le=1)
+    sector: float = Field(default=DEFAULT_LOADINGS.sector, ge=-1, le=1)
+
+    @model_validator(mode="after")
+    def _r2(self) -> LoadingsSpec:
+        r2 = self.global_**2 + self.country**2 + self.payer**2 + self.sector**2
+        if r2 >= 1:
+            raise ValueError(f"the squared loadings must sum to less than 1 (got {r2:.3f})")
+        return self
+
+
+class CopulaSpec(_Strict):
+    family: Literal["gaussian", "t"] = "gaussian"
+    df: float = Field(default=5.0, gt=2, le=1000)
+
+
+class HoldingSpec(_Strict):
+    contract: str = Field(min_length=1)
+    amount: float | None = Field(default=None, gt=0, description="In the contract's currency.")
+    share: float | None = Field(default=None, gt=0, le=1, description="Share of the investor position.")
+    investor: str | None = Field(default=None, description="Hold only this investor's position (org id).")
+    label: str = ""
+    outcome_models: dict[str, ModelSpec] = Field(default_factory=dict)
+    delay: DelaySpec | None = None
+    loadings: LoadingsSpec | None = None
+    metric_correlation: float | None = Field(default=None, ge=0, le=1)
+    payment_date: PartialDate | None = Field(default=None, description="Date of payments the terms leave undated.")
+
+    @model_validator(mode="after")
+    def _amount_or_share(self) -> HoldingSpec:
+        if (self.amount is None) == (self.share is None):
+            raise ValueError("give exactly one of amount or share")
+        return self
+
+
+class PortfolioFile(_Strict):
+    """A portfolio file. See docs/portfolio.md."""
+
+    schema_: Literal["utfall-portfolio/1"] = Field(default=SCHEMA, alias="schema")
+    name: str = ""
+    base_currency: str = Field(pattern=r"^[A-Z]{3}$")
+    fx: dict[str, float] = Field(default_factory=dict, description="Base-currency units per unit of currency.")
+    scenarios: int = Field(default=100_000, ge=100, le=50_000_000)
+    seed: int = Field(default=0, ge=0)
+    copula: CopulaSpec = Field(default_factory=CopulaSpec)
+    loadings: LoadingsSpec = Field(default_factory=LoadingsSpec)
+    metric_correlation: float = Field(default=0.6, ge=0, le=1)
+    hurdle_rate: float = Field(default=0.0, gt=-1, le=1)
+    outcome_models: dict[str, dict[str, ModelSpec]] = Field(
+        default_factory=dict, description="Contract id -> metric -> model: the assumptions beside each contract."
+    )
+    delays: dict[str, DelaySpec] = Field(default_factory=dict, description="Contract id -> savings delay model.")
+    contracts: list[dict[str, Any]] = Field(default_factory=list, description="Inline contracts (seed-file schema).")
+    holdings: list[HoldingSpec] = Field(min_length=1)
+
+    @field_validator("fx")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        for cur, rate in v.items():
+            if len(cur) != 3 or not cur.isupper():
+                raise ValueError(f"{cur!r} is not an ISO 4217 currency code")
+            if not (rate > 0 and math.isfinite(rate)):
+                raise ValueError(f"rate for {cur} must be a positive number")
+        return v
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def parse_portfolio(data: Any, source: str = "<portfolio>") -> PortfolioFile:
+    """Validate parsed YAML; raise :class:`PortfolioFileError` naming the file, the field and the reason."""
+    if not isinstance(data, dict):
+        raise PortfolioFileError(source, [("", "a portfolio file is a mapping (name, base_currency, holdings, ...)")])
+    try:
+        return PortfolioFile.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for e in exc.errors():
+            loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _TAGS))
+            errors.append((_loc(loc), e["msg"]))
+        raise PortfolioFileError(source, errors) from None
+
+
+_TAGS = {"normal", "lognormal", "beta", "bernoulli", "empirical", "mixture"}
+
+
+def load_portfolio_file(path: str | Path) -> PortfolioFile:
+    """Read and validate a portfolio YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PortfolioFileError(str(path), [("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PortfolioFileError(str(path), [("", f"not valid YAML: {exc}")]) from None
+    return parse_portfolio(data, str(path))
+
+
+# -- outcome models -------------------------------------------------------------------------------------
+
+def _model(spec: Any) -> pf.Normal | pf.LogNormal | pf.Beta | pf.Bernoulli | pf.Empirical | pf.PointMassMixture:
+    if isinstance(spec, NormalSpec):
+        return pf.Normal(spec.mean, spec.sd, label=spec.label)
+    if isinstance(spec, LogNormalSpec):
+        if spec.median is not None:
+            return pf.LogNormal(spec.median, spec.sigma, spec.loc, label=spec.label)  # type: ignore[arg-type]
+        return pf.LogNormal.from_mean_sd(spec.mean, spec.sd, spec.loc, label=spec.label)  # type: ignore[arg-type]
+    if isinstance(spec, BetaSpec):
+        if spec.a is not None:
+            return pf.Beta(spec.a, spec.b, spec.low, spec.high, label=spec.label)  # type: ignore[arg-type]
+        return pf.Beta.from_mean_sd(spec.mean, spec.sd, spec.low, spec.high, label=spec.label)  # type: ignore[arg-type]
+    if isinstance(spec, BernoulliSpec):
+        return pf.Bernoulli(spec.p, label=spec.label)
+    if isinstance(spec, EmpiricalSpec):
+        return pf.Empirical(tuple(spec.probs), tuple(spec.values), label=spec.label)
+    if isinstance(spec, MixtureSpec):
+        base = _model(spec.base)
+        return pf.PointMassMixture(spec.point_mass.p, spec.point_mass.value, base, label=spec.label)  # type: ignore[arg-type]
+    raise TypeError(spec)
+
+
+# -- contracts ------------------------------------------------------------------------------------------
+
+def _position(doc: ContractDocument, terms: Any, investor: str | None) -> tuple[tuple[str, ...], float,
+                                                                               tuple[tuple[date, float], ...]]:
+    """Investor organisations, capital and drawdowns of the position (all investors, or one)."""
+    start = _start(doc)
+    if investor is None:
+        investors = tuple(sorted(terms.investors))
+        draws = tuple((d or start, float(a)) for d, a in terms.capital_outflows)
+        return investors, float(terms.investor_capital), draws
+    invs = [i for i in doc.investments if i.investor == investor
+            and i.tranche not in (TrancheType.GRANT, TrancheType.GUARANTEE)]
+    if not invs:
+        raise ValueError(f"{doc.id}: {investor!r} holds no investment in this contract "
+                         f"(investors: {', '.join(sorted(terms.investors)) or 'none'})")
+    draws_l: list[tuple[date, float]] = []
+    capital = 0.0
+    for inv in invs:
+        money = inv.drawn or inv.committed
+        if inv.drawdowns:
+            for d in inv.drawdowns:
+                draws_l.append((partial_date_start(d.date), float(d.amount)))
+            capital += float(sum(d.amount for d in inv.drawdowns))
+        elif money is not None:
+            draws_l.append((start, float(money.amount)))
+            capital += float(money.amount)
+    if capital <= 0:
+        raise ValueError(f"{doc.id}: investor {investor!r} has no stated capital")
+    return (investor,), capital, tuple(draws_l)
+
+
+def _start(doc: ContractDocument) -> date:
+    for value in (doc.dates.service_start, doc.dates.signed):
+        if value:
+            return partial_date_start(value)
+    raise ValueError(f"{doc.id}: no service_start or signed date to place the capital drawdown")
+
+
+def _payment_date(doc: ContractDocument, terms: Any, start: date, override: str | None) -> tuple[date, str | None]:
+    if override:
+        return partial_date_start(override), None
+    from registry.terms import partial_date_end
+
+    probe = terms.evaluate({n: (False if str(k) == "binary" else 0.0) for n, k in terms.outcome_kinds.items()})
+    dated = [f.date for f in probe.flows if f.date is not None]
+    if dated:
+        return max(dated), None
+    for value in (doc.dates.evaluation_end, doc.dates.actual_completion, doc.dates.anticipated_completion,
+                  doc.dates.service_end):
+        if value:
+            return partial_date_end(value), None
+    y, m = divmod(start.month - 1 + DEFAULT_TERM_MONTHS, 12)
+    return date(start.year + y, m + 1, 1), (
+        f"no payment date in the terms or the contract's dates: assumed {DEFAULT_TERM_MONTHS} months after start")
+
+
+def _first_target(doc: ContractDocument, metric: str) -> float | None:
+    m = next((x for x in doc.outcome_metrics if x.id == metric), None)
+    if m is None or not m.targets:
+        return None
+    return float(min(t.value for t in m.targets))
+
+
+def _max_loss(text: str | None) -> float | None:
+    """The leading percentage of ``finance.max_potential_loss`` ("60 % of ..." -> 0.6), if any."""
+    if not text:
+        return None
+    import re
+
+    m = re.match(r"\s*(\d+(?:\.\d+)?)\s*%", text)
+    return float(m.group(1)) / 100 if m else None
+
+
+def contract_model(
+    doc: ContractDocument,
+    terms: Any,
+    *,
+    models: Mapping[str, Any] | None = None,
+    delay: DelaySpec | None = None,
+    loadings: LoadingsSpec | None = None,
+    metric_correlation: float = 0.6,
+    investor: str | None = None,
+    payment_date: str | None = None,
+) -> pf.ContractModel:
+    """A :class:`portfolio.ContractModel` from a contract document and its compiled terms.
+
+    ``models`` maps metric ids to model specs (or to ready outcome models); metrics the terms read
+    without a model get the sector's default prior (flagged).
+    """
+    models = dict(models or {})
+    unused = sorted(set(models) - set(terms.outcome_names))
+    if unused:
+        raise ValueError(f"{doc.id}: outcome model(s) for {', '.join(unused)}, which the payment terms do not read "
+                         f"(they read: {', '.join(terms.outcome_names) or 'nothing'})")
+    sector = str(doc.classification.policy_sector)
+    investors, capital, draws = _position(doc, terms, investor)
+    outcomes: dict[str, Any] = {}
+    defaults: list[str] = []
+    for name in terms.outcome_names:
+        kind = str(terms.outcome_kinds[name])
+        spec = models.get(name)
+        if spec is None:
+            outcomes[name] = default_model(sector, kind, target=_first_target(doc, name), scale=capital)
+            defaults.append(name)
+        else:
+            model = spec if not isinstance(spec, BaseModel) else _model(spec)
+            if (kind == "binary") != isinstance(model, pf.Bernoulli):
+                raise ValueError(f"{doc.id}: metric {name!r} is {kind}: "
+                                 + ("give a bernoulli model" if kind == "binary" else "a bernoulli model fits only "
+                                    "binary metrics"))
+            outcomes[name] = model
+    start = _start(doc)
+    pay_date, note = _payment_date(doc, terms, start, payment_date)
+    vehicle = doc.payment_terms.waterfall.payer if doc.payment_terms and doc.payment_terms.waterfall else None
+    payers = [o.id for o in doc.parties_with_role(Role.OUTCOME_PAYER) if o.id != vehicle]
+    if doc.payment_terms:
+        for rule in doc.payment_terms.payments:
+            if rule.payer not in payers and rule.payer != vehicle and rule.payer not in terms.investors:
+                payers.append(rule.payer)
+    guarantors = [o.id for o in doc.parties_with_role(Role.GUARANTOR)]
+    if doc.payment_terms and doc.payment_terms.waterfall:
+        guarantors += [s.by for s in doc.payment_terms.waterfall.steps if s.by and s.by not in guarantors]
+    delay_model = None
+    if delay is not None:
+        months = _model(delay.months)
+        if isinstance(months, pf.Bernoulli):
+            raise ValueError(f"{doc.id}: a delay distribution cannot be bernoulli")
+        bad = sorted(set(delay.metrics) - set(terms.outcome_names))
+        if bad:
+            raise ValueError(f"{doc.id}: delay metrics {', '.join(bad)} are not read by the payment terms")
+        delay_model = pf.DelayModel(months, delay.effect, delay.window_months, tuple(delay.metrics),
+                                    tuple(delay.components), delay.label)
+    lo = loadings or LoadingsSpec()
+    return pf.ContractModel(
+        id=doc.id, payoff=terms, outcomes=outcomes, capital=capital, currency=doc.finance.currency,
+        country=doc.classification.country, sector=sector, start=start, default_payment_date=pay_date,
+        payers=tuple(payers), guarantors=tuple(guarantors), investors=investors, drawdowns=draws,
+        name=doc.name("en"), loadings=pf.FactorLoadings(lo.global_, lo.country, lo.payer, lo.sector),
+        delay=delay_model, metric_correlation=metric_correlation, default_prior=tuple(defaults),
+        documented_max_loss=_max_loss(doc.finance.max_potential_loss), notes=(note,) if note else (),
+    )
+
+
+def build_portfolio(
+    spec: PortfolioFile,
+    *,
+    source: str = "<portfolio>",
+    get_contract: Callable[[str], ContractDocument | None] | None = None,
+) -> pf.Portfolio:
+    """Resolve holdings (inline contracts first, then ``get_contract``) and build the portfolio.
+
+    ``get_contract`` is usually ``lambda cid: registry.queries.get_contract(session=s, contract_id=cid)``.
+    Every problem is collected and raised at once as a :class:`PortfolioFileError`.
+    """
+    from registry.terms import TermsError, compile_terms
+
+    errors: list[tuple[str, str]] = []
+    inline: dict[str, tuple[ContractDocument, Any]] = {}
+    for i, raw in enumerate(spec.contracts):
+        loc = f"contracts[{i}]"
+        try:
+            doc = ContractDocument.model_validate(raw)
+        except ValidationError as exc:
+            for e in exc.errors():
+                errors.append((loc + "." + _loc(tuple(e["loc"])) if e["loc"] else loc, e["msg"]))
+            continue
+        try:
+            inline[doc.id] = (doc, compile_terms(doc, source=f"{source}: {loc}"))
+        except TermsError as exc:
+            errors.extend((f"{loc}.{issue.path}", issue.reason) for issue in exc.errors)
+    cache: dict[str, tuple[ContractDocument, Any] | None] = dict(inline)
+    holdings: list[pf.Holding] = []
+    for i, h in enumerate(spec.holdings):
+        loc = f"holdings[{i}]"
+        if h.contract not in cache:
+            doc = get_contract(h.contract) if get_contract else None
+            if doc is None:
+                cache[h.contract] = None
+            else:
+                try:
+                    cache[h.contract] = (doc, compile_terms(doc, source=f"registry: {doc.id}"))
+                except TermsError as exc:
+                    errors.append((loc + ".contract", f"{h.contract}: payment terms do not compile: {exc}"))
+                    continue
+        found = cache.get(h.contract)
+        if found is None:
+            where = "the registry" if get_contract else "this file (no registry connection)"
+            errors.append((loc + ".contract", f"no contract {h.contract!r} in {where} or in the inline contracts"))
+            continue
+        doc, terms = found
+        models = {**spec.outcome_models.get(h.contract, {}), **h.outcome_models}
+        cur = doc.finance.currency
+        rate = 1.0 if cur == spec.base_currency else spec.fx.get(cur)
+        if rate is None:
+            errors.append(("fx", f"no exchange rate for {cur} (holding {h.contract}); state fx.{cur} in "
+                                 f"{spec.base_currency} per {cur}"))
+            continue
+        try:
+            model = contract_model(
+                doc, terms, models=models, delay=h.delay or spec.delays.get(h.contract),
+                loadings=h.loadings or spec.loadings,
+                metric_correlation=h.metric_correlation if h.metric_correlation is not None
+                else spec.metric_correlation,
+                investor=h.investor, payment_date=h.payment_date,
+            )
+            weight = h.share if h.share is not None else h.amount / model.capital  # type: ignore[operator]
+            holdings.append(pf.Holding(model, weight=weight, fx_rate=rate, label=h.label))
+        except ValueError as exc:
+            errors.append((loc, str(exc)))
+    for cid in spec.outcome_models:
+        if cid not in {h.contract for h in spec.holdings}:
+            errors.append((f"outcome_models.{cid}", "no holding refers to this contract"))
+    if errors:
+        raise PortfolioFileError(source, errors)
+    return pf.Portfolio(
+        holdings=tuple(holdings), base_currency=spec.base_currency, copula=spec.copula.family, df=spec.copula.df,
+        n_scenarios=spec.scenarios, seed=spec.seed, name=spec.name, hurdle_rate=spec.hurdle_rate,
+        fx_rates=dict(spec.fx),
+    )
+
+
+def load_portfolio(
+    path: str | Path, *, get_contract: Callable[[str], ContractDocument | None] | None = None
+) -> pf.Portfolio:
+    """Read, validate and build a portfolio file in one call."""
+    spec = load_portfolio_file(path)
+    return build_portfolio(spec, source=str(path), get_contract=get_contract)
