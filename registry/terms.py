@@ -496,7 +496,8 @@ class _FormulaCompiler:
     def call_bands(self, node: F.Call) -> _Expr:
         if len(node.args) != 3:
             for a in node.args:
-                self.compile(a)
+                if not isinstance(a, F.ListLit):  # lists are what bands() takes; only check the rest
+                    self.compile(a)
             self.arity(node, 3, 3)
             return _ERR
         x_node, edges_node, values_node = node.args
@@ -640,6 +641,7 @@ class CompiledTerms:
         outcome_names: tuple[str, ...],
         outcome_kinds: dict[str, MetricKind],
         known_metrics: frozenset[str],
+        binary_metrics: frozenset[str],
         investor_capital: float,
         investor_capital_decimal: Decimal,
         capital_outflows: list[tuple[date | None, float]],
@@ -658,6 +660,7 @@ class CompiledTerms:
         self.capital_outflows = capital_outflows
         self.investors = investors
         self._known_metrics = known_metrics
+        self._binary_metrics = binary_metrics
         self._rules = rules
         self._order = order
         self._waterfall = waterfall
@@ -686,14 +689,16 @@ class CompiledTerms:
             raise OutcomeError(f"{self.contract}: " + "; ".join(problems))
         env: Env = {}
         shapes: list[tuple[int, ...]] = []
-        for name in self.outcome_names:
-            value = _as_input(self.contract, name, outcomes[name], self.outcome_kinds[name] == MetricKind.BINARY)
+        # Every given outcome is checked and sets the shape, also one the terms do not read: a contract
+        # with a fixed fee still returns one amount per simulated scenario.
+        for name, raw in outcomes.items():
+            value = _as_input(self.contract, name, raw, name in self._binary_metrics)
             env[name] = value
             shapes.append(value.shape)
         try:
             shape = np.broadcast_shapes(*shapes) if shapes else ()
         except ValueError:
-            detail = ", ".join(f"{n} {s}" for n, s in zip(self.outcome_names, shapes, strict=True))
+            detail = ", ".join(f"{n} {s}" for n, s in zip(outcomes, shapes, strict=True))
             raise OutcomeError(f"{self.contract}: outcome shapes do not broadcast: {detail}") from None
         return env, shape
 
@@ -908,13 +913,16 @@ class _Builder:
         total = Decimal(0)
         start = self.start_date()
         for i, inv in self.investor_investments():
+            # per investment: drawn, else the sum of its drawdowns, else committed
             amount = self.money(i, inv)
+            if inv.drawn is None and inv.drawdowns:
+                amount = sum((Decimal(dd.amount) for dd in inv.drawdowns), Decimal(0))
             if inv.drawdowns:
                 for dd in inv.drawdowns:
                     flows.append((partial_date_start(dd.date), float(dd.amount)))
             elif amount is not None:
                 flows.append((start, float(amount)))
-            total += amount if amount is not None else sum((dd.amount for dd in inv.drawdowns), Decimal(0))
+            total += amount if amount is not None else Decimal(0)
         terms = self.doc.payment_terms
         if terms is not None and terms.investor_capital is not None:
             expr, _ = self.formula(
@@ -1006,13 +1014,15 @@ class _Builder:
         investors = frozenset(inv.investor for _, inv in self.investor_investments())
         known_metrics = frozenset(m.id for m in doc.outcome_metrics)
         kinds = {m.id: MetricKind(m.kind) for m in doc.outcome_metrics}
+        binary = frozenset(k for k, v in kinds.items() if v == MetricKind.BINARY)
         if terms is None:
             cap, cap_dec, outflows = self.capital({})
             if self.issues:
                 return None
             return CompiledTerms(
                 contract=doc.id, currency=self.currency, source=self.source, outcome_names=(), outcome_kinds={},
-                known_metrics=known_metrics, investor_capital=cap, investor_capital_decimal=cap_dec,
+                known_metrics=known_metrics, binary_metrics=binary, investor_capital=cap,
+                investor_capital_decimal=cap_dec,
                 capital_outflows=outflows, investors=investors, rules=[], order=[], waterfall=None,
             )
         symbols = self.symbols()
@@ -1041,7 +1051,8 @@ class _Builder:
         names = tuple(m.id for m in doc.outcome_metrics if m.id in metrics_used)
         return CompiledTerms(
             contract=doc.id, currency=self.currency, source=self.source, outcome_names=names,
-            outcome_kinds={n: kinds[n] for n in names}, known_metrics=known_metrics, investor_capital=capital,
+            outcome_kinds={n: kinds[n] for n in names}, known_metrics=known_metrics, binary_metrics=binary,
+            investor_capital=capital,
             investor_capital_decimal=capital_dec, capital_outflows=outflows, investors=investors,
             rules=rules, order=order, waterfall=waterfall,
         )
