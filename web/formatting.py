@@ -14,7 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from babel import Locale
-from babel.numbers import format_compact_currency, format_currency, format_decimal, format_percent
+from babel.numbers import (
+    format_compact_decimal,
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_symbol,
+)
 from flask import Flask
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
@@ -56,12 +62,11 @@ def money_short(amount: Number | None, currency: str | None = "SEK") -> str:
     if abs(value) < 10_000:
         return money(value, currency, 0)
     locale = _locale()
-    text = format_compact_currency(value, currency or "SEK", locale=locale, fraction_digits=1)
+    code = currency or "SEK"
+    figure = format_compact_decimal(value, locale=locale, fraction_digits=1)
     if locale == "en":
-        # Babel's compact English pattern puts the symbol first without a space (SEK12M).
-        symbol = format_currency(0, currency or "SEK", format="¤¤", locale=locale)
-        text = text.replace(symbol, symbol + "\xa0", 1) if text.startswith(symbol) else text
-    return text
+        return f"{code}\xa0{figure}"
+    return f"{figure}\xa0{get_currency_symbol(code, locale=locale)}"
 
 
 def number(value: Number | None, digits: int = 0) -> str:

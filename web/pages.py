@@ -1,16 +1,111 @@
-"""Public pages: overview, registry, contract pages, compare."""
+"""Public pages: overview, registry (with CSV/XLSX download), contract pages, compare."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from io import BytesIO
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, render_template, request
+import pandas as pd
+from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
+from flask_babel import gettext as _
+from markupsafe import Markup
+from sqlalchemy import and_, func, not_, or_
+from sqlmodel import Session, col, select
 
+from registry.models import Contract, ContractParty
+from registry.queries import SORTABLE, ContractFilter, contract_history, distinct_values, get_contract
+from registry.schema import ContractDocument, PolicySector, Provenanced, Stage
+from web import barchart
 from web.auth import current_user, has_role
+from web.extensions import session as db_session
+from web.formatting import country as country_name
+from web.formatting import date as format_partial_date
+from web.formatting import money_short, vocab
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("pages", __name__)
+
+PER_PAGE = 50
+NORDIC = ("SE", "NO", "DK", "FI", "IS")
+COMPARE_MAX = 4
+# Size classes on committed capital in USD, so contracts in different currencies are comparable.
+SIZES: dict[str, tuple[Decimal | None, Decimal | None]] = {
+    "small": (None, Decimal("1000000")),
+    "medium": (Decimal("1000000"), Decimal("5000000")),
+    "large": (Decimal("5000000"), None),
+}
+PAYER_TYPES = ("local_government", "regional_government", "central_government", "public_body", "foundation",
+               "other")
+
+
+# --- investor repayment, as stated, in a few classes --------------------------------------------------------
+# INDIGO's codelist ("No repayment", "Some repayment (but below value of principle)", "Principal repaid (but no
+# net return)", "Principal + positive financial returns", "Not publicly available") and the curators' own
+# wording ("Partly: ...", "Unknown. ...") both map onto these classes.
+RESULT_CLASSES = ("gain", "principal", "partial", "none", "unknown")
+_RESULT_WORDS = {
+    "gain": ("positive financial return", "with a return", "with return", "premium paid"),
+    "principal": ("principal repaid", "repaid in full", "in full"),
+    "partial": ("some repayment", "partly", "partial"),
+    "none": ("no repayment", "nothing", "lost everything", "not repaid", "total loss"),
+}
+_UNKNOWN_STARTS = ("unknown", "not publicly available", "not known")
+
+
+def result_class(text: str | None) -> str | None:
+    """The class of a stated investor repayment (``None`` when nothing is stated)."""
+    if not text:
+        return None
+    lowered = text.lower().strip()
+    if lowered.startswith(_UNKNOWN_STARTS):
+        return "unknown"
+    for cls in ("gain", "principal", "partial", "none"):
+        if any(word in lowered for word in _RESULT_WORDS[cls]):
+            return cls
+    return "unknown"
+
+
+def _result_condition(cls: str) -> Any:
+    """The SQL form of :func:`result_class` for one class (kept in step with it)."""
+    text = func.lower(func.coalesce(col(Contract.investor_repayment), ""))
+    unknown = or_(*(text.startswith(s) for s in _UNKNOWN_STARTS))
+    if cls == "unknown":
+        known = [text.contains(w) for words in _RESULT_WORDS.values() for w in words]
+        return and_(col(Contract.investor_repayment).is_not(None), or_(unknown, not_(or_(*known))))
+    earlier = [w for c in RESULT_CLASSES[: RESULT_CLASSES.index(cls)] if c in _RESULT_WORDS for w in _RESULT_WORDS[c]]
+    condition = and_(not_(unknown), or_(*(text.contains(w) for w in _RESULT_WORDS[cls])))
+    if earlier:
+        condition = and_(condition, not_(or_(*(text.contains(w) for w in earlier))))
+    return condition
+
+
+def result_label(cls: str | None) -> str:
+    labels = {
+        "gain": _("repaid with a return"),
+        "principal": _("principal repaid"),
+        "partial": _("partly repaid"),
+        "none": _("not repaid"),
+        "unknown": _("not publicly known"),
+    }
+    return labels.get(cls or "", "–")
+
+
+# --- template helpers ---------------------------------------------------------------------------------------
+
+
+def _lang() -> str:
+    return str(get_locale() or "sv")
 
 
 @bp.app_context_processor
@@ -26,28 +121,461 @@ def _template_globals() -> dict[str, Any]:
         return endpoint in current_app.view_functions
 
     return {
-        "lang": str(get_locale() or "sv"),
+        "lang": _lang(),
         "lang_url": lang_url,
         "current_user": user,
         "can_curate": has_role(user, "curator"),
         "config_blueprints": current_app.blueprints,
         "has_endpoint": has_endpoint,
+        "result_label": result_label,
+        "result_class": result_class,
     }
+
+
+def _contract_name(row: Contract, lang: str) -> str:
+    primary, fallback = (row.name_sv, row.name_en) if lang == "sv" else (row.name_en, row.name_sv)
+    return primary or fallback or row.id
+
+
+# --- overview ----------------------------------------------------------------------------------------------
+
+
+def _local_market_statistics(session: Session) -> dict[str, Any]:
+    """Simple aggregates over the registry's indexed columns (used until ``registry.market`` exists)."""
+    rows = session.exec(
+        select(Contract.id, Contract.country, Contract.policy_sector, Contract.stage, Contract.start_year,
+               Contract.capital_committed_usd, Contract.investor_repayment)
+    ).all()
+    by: dict[str, dict[str, dict[str, Any]]] = {k: defaultdict(lambda: {"count": 0, "capital_usd": Decimal(0)})
+                                                 for k in ("year", "country", "sector", "stage")}
+    outcomes: Counter[str] = Counter()
+    capital_total = Decimal(0)
+    for _id, country, sector, stage, year, capital, repayment in rows:
+        for key, value in (("year", year), ("country", country), ("sector", sector), ("stage", stage)):
+            if value is None:
+                continue
+            bucket = by[key][str(value)]
+            bucket["count"] += 1
+            bucket["capital_usd"] += capital or 0
+        capital_total += capital or 0
+        if stage in ("complete", "service_delivery_complete", "terminated"):
+            outcomes[result_class(repayment) or "unknown"] += 1
+    return {
+        "contracts": len(rows),
+        "capital_usd": capital_total,
+        "countries": len(by["country"]),
+        "by_year": dict(sorted(by["year"].items())),
+        "by_country": dict(sorted(by["country"].items(), key=lambda kv: -kv[1]["count"])),
+        "by_sector": dict(sorted(by["sector"].items(), key=lambda kv: -kv[1]["count"])),
+        "by_stage": {s.value: by["stage"][s.value] for s in Stage if s.value in by["stage"]},
+        "completed_outcomes": {c: outcomes[c] for c in RESULT_CLASSES if outcomes[c]},
+    }
+
+
+def market_statistics(session: Session) -> dict[str, Any]:
+    """Market statistics, from ``registry.market`` once it exists, else computed here."""
+    if importlib.util.find_spec("registry.market") is not None:
+        market = importlib.import_module("registry.market")
+        try:
+            stats = market.market_statistics(session=session)
+        except Exception:  # a failure there must not take the front page down
+            log.exception("registry.market.market_statistics failed; using the simple aggregates")
+        else:
+            if isinstance(stats, dict) and "by_year" in stats:
+                return stats
+    return _local_market_statistics(session)
+
+
+def _bars(data: dict[str, dict[str, Any]], field: str, label: Callable[[str], str],
+          fmt: Callable[[Any], str], link: Callable[[str], str] | None = None, limit: int = 12) -> Markup:
+    items = [barchart.Bar(label(k), float(v.get(field) or 0), fmt(v.get(field) or 0), link(k) if link else None)
+             for k, v in list(data.items())[:limit]]
+    return barchart.horizontal_bars(items)
 
 
 @bp.get("/")
 def overview() -> str:
     """The market at a glance."""
-    return render_template("base.html")
+    session = db_session()
+    stats = market_statistics(session)
+    nordic_rows = session.exec(
+        select(Contract).where(col(Contract.country).in_(NORDIC)).order_by(col(Contract.start_year), col(Contract.id))
+    ).all()
+    lang = _lang()
+    by_year = stats.get("by_year", {})
+    charts = {
+        "year_count": barchart.columns(
+            [barchart.Bar(str(k), float(v["count"]), str(v["count"]), _registry_link(year_from=k, year_to=k))
+             for k, v in by_year.items()]),
+        "year_capital": barchart.columns(
+            [barchart.Bar(str(k), float(v["capital_usd"] or 0),
+                          money_short(v["capital_usd"], "USD") if v["capital_usd"] else "–")
+             for k, v in by_year.items()]),
+        "country": _bars(stats.get("by_country", {}), "count", country_name, str,
+                         lambda k: _registry_link(country=k)),
+        "sector": _bars(stats.get("by_sector", {}), "count", lambda k: vocab(k, "sector"), str,
+                        lambda k: _registry_link(sector=k)),
+        "stage": _bars(stats.get("by_stage", {}), "count", lambda k: vocab(k, "stage"), str,
+                       lambda k: _registry_link(stage=k)),
+        "capital_country": _bars(
+            dict(sorted(stats.get("by_country", {}).items(), key=lambda kv: -(kv[1]["capital_usd"] or 0))),
+            "capital_usd", country_name, lambda v: money_short(v, "USD") if v else "–"),
+        "outcomes": _bars({k: {"count": v} for k, v in stats.get("completed_outcomes", {}).items()}, "count",
+                          result_label, str, lambda k: _registry_link(result=k)),
+    }
+    nordic = [{"row": r, "name": _contract_name(r, lang)} for r in nordic_rows]
+    return render_template("pages/overview.html", stats=stats, charts=charts, nordic=nordic)
+
+
+def _registry_link(**args: Any) -> str:
+    from flask import url_for
+
+    return url_for("pages.registry", **{k: v for k, v in args.items() if v is not None})
+
+
+# --- registry -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RegistryQuery:
+    """The registry page's query string, parsed and checked (unknown values are dropped, not errors)."""
+
+    text: str = ""
+    country: str = ""
+    sector: str = ""
+    stage: str = ""
+    payer_type: str = ""
+    size: str = ""
+    result: str = ""
+    sort: str = "name"
+    descending: bool = False
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any) -> RegistryQuery:
+        def pick(name: str, allowed: Sequence[str]) -> str:
+            value = (args.get(name) or "").strip()
+            return value if value in allowed else ""
+
+        try:
+            page = max(1, int(args.get("page", 1)))
+        except ValueError:
+            page = 1
+        sort = args.get("sort", "name")
+        return cls(
+            text=(args.get("q") or "").strip()[:200],
+            country=(args.get("country") or "").strip().upper()[:2],
+            sector=pick("sector", [s.value for s in PolicySector]),
+            stage=pick("stage", [s.value for s in Stage]),
+            payer_type=pick("payer_type", PAYER_TYPES),
+            size=pick("size", list(SIZES)),
+            result=pick("result", RESULT_CLASSES),
+            sort=sort if sort in SORTABLE else "name",
+            descending=args.get("dir") == "desc",
+            page=page,
+        )
+
+    def contract_filter(self) -> ContractFilter:
+        low, high = SIZES.get(self.size, (None, None))
+        return ContractFilter(text=self.text or None, country=self.country or None, sector=self.sector or None,
+                              stage=self.stage or None, payer_type=self.payer_type or None,
+                              min_capital_usd=low, max_capital_usd=high)
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """The query string of this selection (with ``changes``), without empty values."""
+        values = {"q": self.text, "country": self.country, "sector": self.sector, "stage": self.stage,
+                  "payer_type": self.payer_type, "size": self.size, "result": self.result,
+                  "sort": "" if self.sort == "name" else self.sort, "dir": "desc" if self.descending else "",
+                  "page": "" if self.page == 1 else self.page}
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def _select_contracts(session: Session, query: RegistryQuery, *, lang: str,
+                      paginate: bool) -> tuple[Sequence[Contract], int]:
+    """The contracts of a registry selection, sorted, and their total count."""
+    from registry.queries import _apply  # the shared filter logic; the result classes are added here
+
+    flt = query.contract_filter()
+    base = _apply(select(Contract), flt)
+    counter = _apply(select(func.count()).select_from(Contract), flt)
+    if query.result:
+        base = base.where(_result_condition(query.result))
+        counter = counter.where(_result_condition(query.result))
+    key = SORTABLE[query.sort]
+    if query.sort == "name":
+        # Sort by the name the reader sees (the other language's name when one is missing).
+        key = func.coalesce(Contract.name_sv, Contract.name_en) if lang == "sv" else func.coalesce(
+            Contract.name_en, Contract.name_sv)
+    order = key.desc() if query.descending else key.asc()
+    statement = base.order_by(order.nulls_last(), col(Contract.id))
+    if paginate:
+        statement = statement.offset((query.page - 1) * PER_PAGE).limit(PER_PAGE)
+    return session.exec(statement).all(), int(session.exec(counter).one())
 
 
 @bp.get("/contracts")
 def registry() -> str:
     """Search, filter and sort the registry."""
-    return render_template("base.html")
+    session = db_session()
+    query = RegistryQuery.from_args(request.args)
+    lang = _lang()
+    rows, total = _select_contracts(session, query, lang=lang, paginate=True)
+    pages = max(1, -(-total // PER_PAGE))
+    countries = distinct_values(session=session, column="country")
+    return render_template(
+        "pages/registry.html", query=query, rows=rows, total=total, pages=pages,
+        names={r.id: _contract_name(r, lang) for r in rows},
+        countries=sorted(countries, key=country_name), sectors=[s.value for s in PolicySector],
+        stages=[s.value for s in Stage], payer_types=PAYER_TYPES, sizes=list(SIZES), results=RESULT_CLASSES,
+    )
+
+
+def _selection_frame(rows: Sequence[Contract], lang: str) -> pd.DataFrame:
+    records = []
+    payers: dict[str, list[str]] = defaultdict(list)
+    if rows:
+        parties = db_session().exec(
+            select(ContractParty).where(col(ContractParty.contract_id).in_([r.id for r in rows]),
+                                        ContractParty.role == "outcome_payer")
+        ).all()
+        for p in parties:
+            payers[p.contract_id].append(p.organisation_id)
+    for r in rows:
+        records.append({
+            "id": r.id,
+            "name": _contract_name(r, lang),
+            "name_sv": r.name_sv,
+            "name_en": r.name_en,
+            "indigo_id": r.indigo_id,
+            "origin": r.origin,
+            "country": r.country,
+            "region": r.region,
+            "policy_sector": r.policy_sector,
+            "stage": r.stage,
+            "start_year": r.start_year,
+            "currency": r.currency,
+            "capital_committed": float(r.capital_committed) if r.capital_committed is not None else None,
+            "capital_committed_usd": float(r.capital_committed_usd) if r.capital_committed_usd is not None else None,
+            "max_outcome_payment": float(r.max_outcome_payment) if r.max_outcome_payment is not None else None,
+            "participants_targeted": r.participants_targeted,
+            "investor_repayment": r.investor_repayment,
+            "outcome_payers": ", ".join(payers.get(r.id, [])),
+            "url": request.host_url.rstrip("/") + f"/contracts/{r.id}",
+        })
+    return pd.DataFrame.from_records(records, columns=[
+        "id", "name", "name_sv", "name_en", "indigo_id", "origin", "country", "region", "policy_sector", "stage",
+        "start_year", "currency", "capital_committed", "capital_committed_usd", "max_outcome_payment",
+        "participants_targeted", "investor_repayment", "outcome_payers", "url"])
+
+
+@bp.get("/contracts.<any(csv, xlsx):fmt>")
+def registry_download(fmt: str) -> ResponseReturnValue:
+    """The current registry selection as CSV or Excel."""
+    query = RegistryQuery.from_args(request.args)
+    lang = _lang()
+    rows, _total = _select_contracts(db_session(), query, lang=lang, paginate=False)
+    frame = _selection_frame(rows, lang)
+    buffer = BytesIO()
+    if fmt == "csv":
+        # Swedish Excel opens ';'-separated files with decimal commas directly; English readers get plain CSV.
+        if lang == "sv":
+            frame.to_csv(buffer, index=False, sep=";", decimal=",", encoding="utf-8-sig")
+        else:
+            frame.to_csv(buffer, index=False, encoding="utf-8")
+        mimetype = "text/csv"
+    else:
+        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+            frame.to_excel(writer, index=False, sheet_name="contracts")
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    buffer.seek(0)
+    return send_file(buffer, mimetype=mimetype, as_attachment=True, download_name=f"utfall-contracts.{fmt}")
+
+
+# --- contract page ------------------------------------------------------------------------------------------
+
+
+def display_document(session: Session, contract_id: str) -> ContractDocument | None:
+    """The document to show: merged with its INDIGO record where ``registry.indigo.merge`` provides that."""
+    if importlib.util.find_spec("registry.indigo") is not None and \
+            importlib.util.find_spec("registry.indigo.merge") is not None:
+        merge = importlib.import_module("registry.indigo.merge")
+        return merge.get_display_document(session=session, contract_id=contract_id)  # type: ignore[no-any-return]
+    return get_contract(session=session, contract_id=contract_id)
+
+
+def _timeline(doc: ContractDocument, lang: str) -> list[dict[str, Any]]:
+    """Dates, amendments, measurements, payments, milestones and results in date order."""
+    events: list[dict[str, Any]] = []
+    date_labels = {
+        "signed": _("Contract signed"),
+        "service_start": _("Service starts"),
+        "service_end": _("Service ends"),
+        "evaluation_end": _("Evaluation ends"),
+        "anticipated_completion": _("Completion expected"),
+        "actual_completion": _("Completed"),
+    }
+    for key, label in date_labels.items():
+        value = getattr(doc.dates, key)
+        if value:
+            events.append({"date": value, "kind": "date", "label": label, "text": "", "fact": doc.dates})
+    for a in doc.amendments:
+        text = a.description.get(lang)
+        if a.field:
+            text += f" ({a.field}: {a.old_value if a.old_value is not None else '–'} → {a.new_value})"
+        events.append({"date": a.date, "kind": "amendment", "label": _("Amendment"), "text": text, "fact": a})
+    metric_names = {m.id: m.name.get(lang) for m in doc.outcome_metrics}
+    for m in doc.measurements:
+        text = ", ".join(p for p in (metric_names.get(m.metric or "", ""), m.description or "") if p)
+        events.append({"date": m.date, "kind": "measurement", "label": _("Measurement"), "text": text,
+                       "value": m.value, "n": m.n, "fact": m})
+    for p in doc.realised_payments:
+        payer = doc.organisation(p.payer) if p.payer else None
+        payee = doc.organisation(p.payee) if p.payee else None
+        events.append({"date": p.date or "", "kind": "payment", "label": _("Payment"),
+                       "text": " → ".join(o.name for o in (payer, payee) if o) + (
+                           f" ({p.description})" if p.description else ""),
+                       "money": p.amount, "component": p.component, "fact": p})
+    for ms in doc.milestones:
+        events.append({"date": ms.date, "kind": "milestone", "label": vocab(ms.kind, "milestone"),
+                       "text": ms.description, "fact": None})
+    for r in doc.results:
+        if r.date:
+            events.append({"date": r.date, "kind": "result", "label": _("Result"), "text": r.summary.get(lang),
+                           "fact": r})
+    return sorted(events, key=lambda e: (e["date"] or "9999", e["kind"] != "date"))
+
+
+def _payoff_chart(doc: ContractDocument, lang: str) -> Markup | None:
+    """The payoff chart from ``web.charts`` (inline SVG), or ``None`` when the terms do not allow one."""
+    try:
+        from web.charts import payoff_chart_svg
+    except ImportError:
+        return None
+    try:
+        svg = payoff_chart_svg(doc, lang)
+    except Exception:  # a chart problem must not take the contract page down
+        log.exception("payoff chart failed for %s", doc.id)
+        return None
+    # The SVG is built by our own code with every text escaped there, so it is safe to embed as is.
+    return Markup(svg) if svg else None
+
+
+def _factsheet_url(contract_id: str, lang: str) -> str | None:
+    if "factsheets" not in current_app.blueprints:
+        return None
+    return f"/contracts/{contract_id}/factsheet.pdf?lang={lang}"
+
+
+@bp.get("/contracts/<contract_id>")
+def contract(contract_id: str) -> str:
+    """One contract: parties, money, payoff, outcomes, timeline, results, sources and history."""
+    session = db_session()
+    doc = display_document(session, contract_id)
+    if doc is None:
+        abort(404)
+    lang = _lang()
+    roles_in_order = ["outcome_payer", "investor", "provider", "intermediary", "evaluator", "guarantor",
+                      "technical_adviser", "other"]
+    by_role: dict[str, list[Any]] = {r: [] for r in roles_in_order}
+    for party in doc.parties:
+        for role in party.roles:
+            by_role.setdefault(str(role), []).append({"party": party, "org": doc.organisation(party.organisation)})
+    sources = {s.id: s for s in doc.sources}
+    history = list(contract_history(session=session, contract_id=contract_id))
+    history.reverse()
+    return render_template(
+        "pages/contract.html", doc=doc, name=doc.name(lang),
+        other_name=doc.identity.names.en if lang == "sv" else doc.identity.names.sv,
+        by_role={r: v for r, v in by_role.items() if v}, sources=sources, timeline=_timeline(doc, lang),
+        chart=_payoff_chart(doc, lang), history=history, factsheet_url=_factsheet_url(contract_id, lang),
+        attributions=sorted({s.attribution for s in doc.sources if s.attribution}),
+        currency=doc.finance.currency,
+    )
+
+
+# --- compare ------------------------------------------------------------------------------------------------
+
+
+def _fact_cell(fact: Provenanced | None, text: str) -> dict[str, Any]:
+    return {"text": text, "fact": fact}
+
+
+def compare_rows(docs: Sequence[ContractDocument], lang: str) -> list[dict[str, Any]]:
+    """Field-by-field rows for the compare table; ``differs`` marks rows whose values are not all equal."""
+    from web.formatting import money, number
+
+    def names_with_role(doc: ContractDocument, role: str) -> str:
+        return ", ".join(o.name for o in doc.parties_with_role(role)) or "–"
+
+    def money_fact(doc: ContractDocument, attr: str) -> dict[str, Any]:
+        fact = getattr(doc.finance, attr)
+        if fact is None:
+            return _fact_cell(None, "–")
+        prefix = {"min": _("at least") + " ", "max": _("up to") + " "}.get(fact.bound, "")
+        return _fact_cell(fact, prefix + money(fact.amount, fact.currency or doc.finance.currency))
+
+    fields: list[tuple[str, Callable[[ContractDocument], dict[str, Any]]]] = [
+        (_("Country"), lambda d: _fact_cell(d.classification, country_name(d.classification.country))),
+        (_("Region"), lambda d: _fact_cell(d.classification, d.classification.region or "–")),
+        (_("Sector"), lambda d: _fact_cell(d.classification, vocab(d.classification.policy_sector, "sector"))),
+        (_("Stage"), lambda d: _fact_cell(d.stage_provenance, vocab(d.stage, "stage"))),
+        (_("Signed"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.signed))),
+        (_("Service starts"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_start))),
+        (_("Service ends"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_end))),
+        (_("Outcome payers"), lambda d: _fact_cell(None, names_with_role(d, "outcome_payer"))),
+        (_("Investors"), lambda d: _fact_cell(None, names_with_role(d, "investor"))),
+        (_("Providers"), lambda d: _fact_cell(None, names_with_role(d, "provider"))),
+        (_("Intermediaries"), lambda d: _fact_cell(None, names_with_role(d, "intermediary"))),
+        (_("Capital committed"), lambda d: money_fact(d, "capital_committed")),
+        (_("Capital drawn"), lambda d: money_fact(d, "capital_drawn")),
+        (_("Maximum outcome payments"), lambda d: money_fact(d, "max_outcome_payment")),
+        (_("Outcome payments made"), lambda d: money_fact(d, "total_outcome_payments_made")),
+        (_("Participants targeted"), lambda d: _fact_cell(
+            d.target_population,
+            number(d.target_population.targeted_participants)
+            if d.target_population and d.target_population.targeted_participants is not None else "–")),
+        (_("Outcome metrics"), lambda d: _fact_cell(
+            None, "; ".join(m.name.get(lang) for m in d.outcome_metrics) or "–")),
+        (_("Measurement"), lambda d: _fact_cell(
+            None, ", ".join(sorted({vocab(m.measurement, "measurement") for m in d.outcome_metrics})) or "–")),
+        (_("Payment terms"), lambda d: _fact_cell(
+            d.payment_terms, (d.payment_terms.summary.get(lang) if d.payment_terms and d.payment_terms.summary
+                              else ("–" if not d.payment_terms else _("%(n)s payment rules",
+                                                                       n=len(d.payment_terms.payments)))))),
+        (_("Maximum potential loss"), lambda d: _fact_cell(None, d.finance.max_potential_loss or "–")),
+        (_("Investor repayment"), lambda d: _fact_cell(None, d.finance.investor_repayment or "–")),
+        (_("Result"), lambda d: _fact_cell(d.results[0] if d.results else None,
+                                           d.results[0].summary.get(lang) if d.results else "–")),
+    ]
+    rows = []
+    for label, get in fields:
+        cells = [get(d) for d in docs]
+        rows.append({"label": label, "cells": cells, "differs": len({c["text"] for c in cells}) > 1})
+    return rows
 
 
 @bp.get("/compare")
 def compare() -> str:
-    """Two to four contracts side by side."""
-    return render_template("base.html")
+    """Two to four contracts side by side, field by field."""
+    session = db_session()
+    lang = _lang()
+    wanted: list[str] = []
+    for raw in request.args.getlist("id"):
+        for part in raw.split(","):
+            if part.strip() and part.strip() not in wanted:
+                wanted.append(part.strip())
+    docs: list[ContractDocument] = []
+    missing: list[str] = []
+    for contract_id in wanted[:COMPARE_MAX]:
+        doc = display_document(session, contract_id)
+        (docs.append(doc) if doc else missing.append(contract_id))
+    choices = session.exec(select(Contract.id, Contract.name_sv, Contract.name_en, Contract.country)).all()
+    options = sorted(
+        ((cid, (sv if lang == "sv" else en) or en or sv or cid, c) for cid, sv, en, c in choices),
+        key=lambda t: t[1].lower(),
+    )
+    return render_template(
+        "pages/compare.html", docs=docs, rows=compare_rows(docs, lang) if docs else [], missing=missing,
+        too_many=len(wanted) > COMPARE_MAX, options=options, selected=[d.id for d in docs], lang=lang,
+    )
