@@ -133,10 +133,16 @@ def test_list_filters(tmp_path: Path, session: Session) -> None:
     session.commit()
     rows, total = list_contracts(session=session, filters=ContractFilter(country="us"))
     assert total == 1 and rows[0].id == "us-test-2015"
+    rows, total = list_contracts(session=session, filters=ContractFilter(text="Recidivism"))
+    assert [r.id for r in rows] == ["us-test-2015"]
     rows, total = list_contracts(session=session, filters=ContractFilter(text="testkommun"))
-    assert [r.id for r in rows] == ["se-testkommun-2020"]
+    assert total == 2  # both name Testkommun as a party
+    rows, total = list_contracts(session=session, filters=ContractFilter(text="testkommun outcomes"))
+    assert [r.id for r in rows] == ["se-testkommun-2020"]  # every word must match
     rows, total = list_contracts(session=session, filters=ContractFilter(payer_type="local_government"))
     assert total == 2
+    rows, total = list_contracts(session=session, filters=ContractFilter(payer_type="central_government"))
+    assert total == 0
     rows, total = list_contracts(session=session, sort="name", limit=1, offset=1)
     assert total == 2 and len(rows) == 1
     with pytest.raises(ValueError, match="unknown sort key"):
