@@ -1,0 +1,259 @@
+"""Standard payment terms derived from what an INDIGO project states, so every project can be priced.
+
+INDIGO describes terms in numbers and text, not formulas. From the stated capital, maximum outcome payment,
+maximum potential return and loss, service duration and (where given) the price per outcome, we build terms
+in the payment-terms language (docs/payment-terms.md) and mark them ``status: derived`` with the INDIGO
+fields they came from and every assumption made (``unknowns``). See docs/indigo.md for the derivation.
+
+Parameters: ``C`` investor capital, ``M`` maximum outcome payment, ``R`` maximum annual return,
+``T`` term in years, ``L`` maximum share of capital investors can lose. One payment rule pays the
+investors, from the (first) outcome payer::
+
+    clamp(achievement * M, C * (1 - L), C * (1 + R * T))            # no price list
+    clamp(cap(rate_card(prices), M), C * (1 - L), C * (1 + R * T))  # INDIGO gives prices per outcome
+
+``achievement`` is a derived continuous metric, the share of outcome targets achieved (0 to 1); with
+prices, the metrics are the counts of each priced outcome.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from registry.indigo.mapping import RECORD_SOURCE, ProjectRows
+from registry.indigo.values import clean, number_text, parse_currency, parse_date, parse_number, parse_rate, parse_share
+from registry.schema import partial_date_start
+
+DEFAULT_RETURN = Decimal("0.05")  # a mid-range maximum annual return (INDIGO's stated ones run 2 % to 15 %)
+DEFAULT_TERM_YEARS = Decimal(4)  # GO Lab's average service duration is about 48 months
+ACHIEVEMENT = "achievement"
+
+P = "overall_project_finance."
+
+
+def _fmt(value: Decimal) -> str:
+    return number_text(value.quantize(Decimal("0.000001")) if value != value.to_integral_value() else value)
+
+
+def _money_in(fact: dict[str, Any] | None, currency: str) -> Decimal | None:
+    if not fact or (fact.get("currency") or currency) != currency:
+        return None
+    return Decimal(fact["amount"])
+
+
+def derive_terms(doc: dict[str, Any], rows: ProjectRows) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                                                   list[dict[str, Any]]]:
+    """Derived ``payment_terms`` for a mapped project, plus metrics and organisations the terms need.
+
+    Returns ``(payment_terms, extra_metrics, extra_organisations)``.
+    """
+    finance = doc["finance"]
+    currency = finance["currency"]
+    derived_from: list[str] = []
+    unknowns: list[str] = []
+    p = rows.project
+
+    # T: term in years
+    term = None
+    months, _ = parse_number(p.get("Dates - Anticipated duration of service provision - (Value)", ""))
+    if months is None:
+        months, _ = parse_number(p.get("Dates - Actual duration of service provision - (Value)", ""))
+    if months is not None and months > 0:
+        term = months / 12
+        derived_from.append("dates.anticipated_duration_of_service_provision")
+    else:
+        dates = doc.get("dates", {})
+        start, end = dates.get("service_start"), dates.get("service_end")
+        if start and end and partial_date_start(end) > partial_date_start(start):
+            days = (partial_date_start(end) - partial_date_start(start)).days
+            term = max(Decimal(days) / Decimal("365.25"), Decimal(1))
+            derived_from += ["dates.start_date_of_service_provision", "dates.anticipated_end_date_of_service_provision"]
+    if term is None:
+        term = DEFAULT_TERM_YEARS
+        unknowns.append(f"term not stated: {DEFAULT_TERM_YEARS} years assumed (T)")
+    term = term.quantize(Decimal("0.01"))
+
+    # R: maximum annual return
+    rate = None
+    ret_type = clean(p.get("Overall project finance - Maximum potential return type - (Value)", ""))
+    for text, field in ([(p.get("Overall project finance - Maximum potential return - (Value)", ""),
+                          P + "maximum_potential_return")]
+                        + [(r.get("Maximum Potential Return - (Value)", ""), "investments[].maximum_potential_return")
+                           for r in rows.rows("projects_investments")]
+                        + [(p.get("Investment Details - Internal Rate of Return - Target - (Value)", ""),
+                            "investment_details.internal_rate_of_return.target")]):
+        rate = parse_rate(text)
+        if rate is not None:
+            derived_from.append(field)
+            break
+    if rate is None:
+        rate = DEFAULT_RETURN
+        unknowns.append(f"maximum return not stated as a number: {DEFAULT_RETURN:.0%} a year assumed (R)")
+    elif ret_type and ret_type.upper() not in {"IRR", "ARR", "ROI"}:
+        unknowns.append(f"return type stated as {ret_type!r}; read as an annual rate")
+
+    # L: maximum loss as a share of capital
+    loss = None
+    loss_texts = [(p.get("Overall project finance - Maximum potential loss - (Value)", ""),
+                   P + "maximum_potential_loss")]
+    loss_texts += [(r.get("Maximum Potential loss - (Value)", ""), "investments[].maximum_potential_loss")
+                   for r in rows.rows("projects_investments")]
+
+    # C: investor capital
+    capital = _money_in(finance.get("capital_committed"), currency)
+    if capital is not None:
+        bound = finance["capital_committed"].get("bound", "exact")
+        derived_from.append(P + "total_investment_commitment.amount." + bound)
+    else:
+        amounts = [Decimal(i["committed"]["amount"]) for i in doc.get("investments", [])
+                   if i.get("committed") and (i["committed"].get("currency") or currency) == currency
+                   and i["tranche"] not in {"grant", "guarantee"}]
+        if amounts:
+            capital = sum(amounts, Decimal(0))
+            derived_from.append("investments[].investment_commitment.amount")
+
+    # M: maximum outcome payment
+    cap = _money_in(finance.get("max_outcome_payment"), currency)
+    if cap is not None:
+        derived_from.append(P + "maximum_potential_outcome_payment.amount")
+    else:
+        stated = []
+        for r in rows.rows("projects_outcome_payment_commitments"):
+            amount, _ = parse_number(r.get("Maximum potential Outcome payment - Amount - (Value)", ""))
+            cur, _ = parse_currency(r.get("Maximum potential Outcome payment - Currency - (Value)", ""))
+            if amount is not None and (cur or currency) == currency:
+                stated.append(amount)
+        if stated:
+            cap = sum(stated, Decimal(0))
+            derived_from.append("outcome_payment_commitments[].maximum_potential_outcome_payment.amount")
+
+    # Prices per outcome (rate card)
+    metric_ids = {m["id"] for m in doc.get("outcome_metrics", [])}
+    prices: dict[str, Decimal] = {}
+    max_prices: dict[str, Decimal] = {}
+    for r in rows.rows("projects_outcome_pricings"):
+        mid = clean(r.get("Outcome Metric Id - (Value)", ""))
+        price, _ = parse_number(r.get("Price Per Unit - Amount - (Value)", ""))
+        cur, _ = parse_currency(r.get("Currency - (Value)", ""))
+        if mid in metric_ids and price is not None and price > 0 and (cur or currency) == currency \
+                and mid not in prices:
+            prices[mid] = price
+            top, _ = parse_number(r.get("Maximum Price if all targets achieved - Amount - (Value)", ""))
+            if top is not None and top > 0:
+                max_prices[mid] = top
+    if prices:
+        derived_from.append("outcome_pricings[].price_per_unit.amount")
+        if cap is None and len(max_prices) == len(prices):
+            cap = sum(max_prices.values(), Decimal(0))
+            derived_from.append("outcome_pricings[].maximum_price_if_all_targets_achieved.amount")
+
+    if capital is None and cap is not None:
+        capital = (cap / (1 + rate * term)).quantize(Decimal("0.01"))
+        unknowns.append("capital not stated: C = M / (1 + R × T)")
+    if capital is None:
+        capital = Decimal(1)
+        unknowns.append("neither capital nor maximum outcome payment stated: terms are per unit of capital (C = 1)")
+    if cap is None:
+        cap = (capital * (1 + rate * term)).quantize(Decimal("0.01"))
+        unknowns.append("maximum outcome payment not stated: M = C × (1 + R × T)")
+
+    for text, field in loss_texts:
+        share = parse_share(text)
+        if share is None:
+            amount, _ = parse_number(text)
+            if amount is not None and amount > 1 and capital > 1:
+                share = min(amount / capital, Decimal(1))
+        if share is not None:
+            loss = share
+            derived_from.append(field)
+            break
+    if loss is None:
+        loss = Decimal(1)
+        unknowns.append("maximum loss not stated: investors can lose all their capital (L = 1)")
+
+    def param(value: Decimal, unit: str | None, description: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": _fmt(value), "description": description, "sources": [RECORD_SOURCE],
+                               "confidence": "secondary"}
+        if unit:
+            out["unit"] = unit
+        return out
+
+    parameters: dict[str, Any] = {
+        "C": param(capital, currency, "investor capital"),
+        "M": param(cap, currency, "maximum outcome payment"),
+        "R": param(rate, "per year", "maximum annual return to investors"),
+        "T": param(term, "years", "term (duration of service)"),
+        "L": param(loss, "share of C", "maximum share of capital investors can lose"),
+    }
+    extra_metrics: list[dict[str, Any]] = []
+    if prices:
+        parameters["prices"] = {"rate_card": {k: _fmt(v) for k, v in prices.items()}, "unit": currency,
+                                "description": "price per outcome (INDIGO outcome pricings)",
+                                "sources": [RECORD_SOURCE], "confidence": "secondary"}
+        inflow = "cap(rate_card(prices), M)"
+        for metric in doc["outcome_metrics"]:
+            if metric["id"] in max_prices and not metric.get("targets"):
+                metric["targets"] = [{"value": _fmt(max_prices[metric["id"]] / prices[metric["id"]]),
+                                      "description": "outcomes paid for if all targets are achieved (INDIGO pricing)"}]
+    else:
+        inflow = "achievement * M"
+        extra_metrics.append({
+            "id": ACHIEVEMENT, "name": {"en": "Share of outcome targets achieved (derived)",
+                                        "sv": "Andel av utfallsmålen som uppnåtts (härledd)"},
+            "unit": "share", "kind": "continuous",
+            "definition": "Derived by utfall: the share (0 to 1) of the contract's outcome targets achieved, "
+                          "standing for INDIGO's outcome metrics, which state no payment formula.",
+            "measurement": "unknown", "baseline": {"value": "0"}, "targets": [{"value": "1"}],
+            "sources": [RECORD_SOURCE], "confidence": "unverified",
+        })
+
+    orgs = {o["id"] for o in doc.get("organisations", [])}
+    extra_orgs: list[dict[str, Any]] = []
+
+    def party(role: str, label: str) -> str:
+        for prt in doc.get("parties", []):
+            if role in prt["roles"]:
+                return prt["organisation"]
+        slug = f"{doc['id']}-{role.replace('_', '-')}"
+        if slug not in orgs:
+            extra_orgs.append({"id": slug, "name": f"{label} (not named in INDIGO)", "type": "unknown"})
+            orgs.add(slug)
+            unknowns.append(f"no {label.lower()} named in INDIGO")
+        return slug
+
+    payer = party("outcome_payer", "Outcome payer")
+    payee = party("investor", "Investors")
+    rule: dict[str, Any] = {
+        "id": "outcome_payments", "component": "outcome", "payer": payer, "payee": payee,
+        "amount": f"clamp({inflow}, C * (1 - L), C * (1 + R * T))",
+        "description": "Derived: outcome payments reaching investors, at least C × (1 − L), at most C × (1 + R × T).",
+    }
+    start = doc.get("dates", {}).get("service_start")
+    if start and parse_date(start):
+        rule["timing"] = {"months_after_start": int((term * 12).to_integral_value())}
+    model_en = "the price list times the outcomes achieved, up to M" if prices else \
+        "the share of outcome targets achieved times M"
+    model_sv = "prislistan gånger uppnådda utfall, högst M" if prices else "andelen uppnådda utfallsmål gånger M"
+    summary = {
+        "en": (f"Derived from INDIGO data, not the contract's own terms. Investors put in C = {currency} "
+               f"{_fmt(capital)} and receive {model_en} (M = {currency} {_fmt(cap)}), at least C × (1 − L) with "
+               f"L = {_fmt(loss)} and at most C × (1 + R × T) with R = {_fmt(rate)} a year over "
+               f"T = {_fmt(term)} years."),
+        "sv": (f"Härlett ur INDIGO-data, inte kontraktets egna villkor. Investerarna satsar C = {currency} "
+               f"{_fmt(capital)} och får {model_sv} (M = {currency} {_fmt(cap)}), minst C × (1 − L) med "
+               f"L = {_fmt(loss)} och högst C × (1 + R × T) med R = {_fmt(rate)} per år under T = {_fmt(term)} år."),
+    }
+    terms = {
+        "status": "derived",
+        "derived_from": list(dict.fromkeys(derived_from)),
+        "summary": summary,
+        "parameters": parameters,
+        "payments": [rule],
+        "investor_capital": "C",
+        "unknowns": unknowns,
+        "sources": [RECORD_SOURCE],
+        "confidence": "unverified",
+        "note": "Standard terms derived by utfall from INDIGO fields (see derived_from); not curated.",
+    }
+    return terms, extra_metrics, extra_orgs
