@@ -11,7 +11,9 @@ from registry import db
 # Modules exposing ``commands: list[click.Command]``; each area appends its module here.
 COMMAND_MODULES = [
     "registry.cli",
+    "registry.cli_portfolio",
     "web.cli_users",
+    "web.cli_jobs",
 ]
 
 

@@ -482,7 +482,8 @@ class FactsheetNotFound(LookupError):
     """There is no such contract."""
 
 
-def render_factsheet(contract_id: str, lang: str, *, session: Session, force: bool = False) -> bytes:
+def render_factsheet(contract_id: str, lang: str, *, session: Session, force: bool = False,
+                     now: datetime | None = None) -> bytes:
     """The contract's sheet in ``lang``: from the cache while current, else rendered and cached (flushed).
 
     Raises :class:`FactsheetNotFound` when the contract does not exist.
@@ -495,11 +496,12 @@ def render_factsheet(contract_id: str, lang: str, *, session: Session, force: bo
     row = session.exec(select(Factsheet).where(Factsheet.contract_id == contract_id, Factsheet.lang == lang)).first()
     if row is not None and row.content_hash == digest and not force:
         return bytes(row.pdf)
-    pdf = build_factsheet_pdf(doc, lang)
+    generated = now or utcnow()
+    pdf = build_factsheet_pdf(doc, lang, generated=generated)
     if row is None:
-        row = Factsheet(contract_id=contract_id, lang=lang, content_hash=digest, pdf=pdf)
+        row = Factsheet(contract_id=contract_id, lang=lang, content_hash=digest, pdf=pdf, generated_at=generated)
     else:
-        row.content_hash, row.pdf, row.generated_at = digest, pdf, utcnow()
+        row.content_hash, row.pdf, row.generated_at = digest, pdf, generated
     session.add(row)
     session.flush()
     return pdf

@@ -1,0 +1,217 @@
+"""Commands for fact sheets, reminders and the scheduler process.
+
+``utfall scheduler`` is the one process that runs the scheduled jobs (APScheduler 3.x, memory job store,
+jobs defined here in code). Run exactly one per deployment, next to the web workers; the workers never
+start a scheduler, so no job ever runs twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from registry import db
+
+log = logging.getLogger(__name__)
+
+# Job id -> trigger arguments (Europe/Stockholm). Fact sheets every 15 minutes (cheap when nothing changed),
+# the rest nightly or each morning.
+SCHEDULE: dict[str, dict[str, Any]] = {
+    "factsheets": {"trigger": "interval", "minutes": 15},
+    "market": {"trigger": "cron", "hour": 2, "minute": 10},
+    "portfolios": {"trigger": "cron", "hour": 2, "minute": 40},
+    "reminders": {"trigger": "cron", "hour": 6, "minute": 0},
+}
+MISFIRE_GRACE_SECONDS = 6 * 3600
+
+
+def _app() -> Any:
+    from web import create_app
+
+    return create_app()
+
+
+def build_scheduler(app: Any, scheduler_class: type | None = None) -> Any:
+    """A scheduler with every job of ``web.jobs.JOBS`` on its ``SCHEDULE`` (not started)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from web.jobs import JOBS, TIMEZONE, run_job
+
+    scheduler = (scheduler_class or BlockingScheduler)(
+        timezone=TIMEZONE,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+    )
+    for name in JOBS:
+        trigger = dict(SCHEDULE[name])
+        scheduler.add_job(run_job, trigger.pop("trigger"), args=[name], kwargs={"app": app}, id=name, name=name,
+                          replace_existing=True, **trigger)
+    return scheduler
+
+
+@click.command("scheduler")
+@click.option("--run-now/--no-run-now", default=True, show_default=True,
+              help="Run every job once at start-up (catches up after downtime).")
+def scheduler_command(run_now: bool) -> None:
+    """Run the scheduled jobs in the foreground (exactly one instance per deployment)."""
+    from web.jobs import JOBS, run_job
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with db.session_scope():
+        pass  # migrate the database before the first job
+    app = _app()
+    scheduler = build_scheduler(app)
+    if run_now:
+        for name in JOBS:
+            run = run_job(name, app=app)
+            click.echo(f"{name}: {run.status}" + (f" ({run.error})" if run.error else ""))
+    for job in scheduler.get_jobs():
+        click.echo(f"scheduled {job.id}: {job.trigger}")
+    click.echo("scheduler running (Europe/Stockholm); stop with Ctrl-C")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(1)
+
+
+@click.command("factsheet")
+@click.argument("contract_id")
+@click.option("--lang", type=click.Choice(["sv", "en"]), default="sv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The PDF file to write.")
+@click.option("--force", is_flag=True, help="Render again even if the cached sheet is current.")
+def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) -> None:
+    """Write one contract's PDF fact sheet."""
+    from web.factsheets import FactsheetNotFound, render_factsheet
+
+    app = _app()
+    with db.session_scope() as session, app.app_context():
+        try:
+            pdf = render_factsheet(contract_id, lang, session=session, force=force)
+        except FactsheetNotFound:
+            _fail(f"no contract {contract_id!r}")
+            return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(pdf)
+    click.echo(f"wrote {output} ({len(pdf) // 1024} KiB)")
+
+
+@click.command("factsheets")
+@click.argument("contract_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every contract in the registry.")
+@click.option("--lang", "langs", type=click.Choice(["sv", "en"]), multiple=True,
+              help="Languages (default: both).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder to write <id>-<lang>.pdf files into.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[str, ...], output: Path,
+                       progress: bool | None) -> None:
+    """Write fact sheets for several contracts (or --all) into a folder."""
+    from sqlmodel import col, select
+    from tqdm import tqdm
+
+    from registry.models import Contract
+    from web.factsheets import FactsheetNotFound, render_factsheet
+
+    if all_ == bool(contract_ids):
+        _fail("give contract ids or --all (not both)")
+    langs = langs or ("sv", "en")
+    app = _app()
+    output.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    with db.session_scope() as session, app.app_context():
+        ids = list(contract_ids) or list(session.exec(select(Contract.id).order_by(col(Contract.id))).all())
+        work = [(cid, lang) for cid in ids for lang in langs]
+        bar = tqdm(work, unit="sheet", disable=not (sys.stderr.isatty() if progress is None else progress),
+                   file=sys.stderr)
+        for cid, lang in bar:
+            bar.set_postfix_str(f"{cid}/{lang}", refresh=False)
+            try:
+                pdf = render_factsheet(cid, lang, session=session)
+                session.commit()
+            except FactsheetNotFound:
+                failed.append(f"{cid}: no such contract")
+                continue
+            except Exception as exc:  # report and carry on with the other contracts
+                session.rollback()
+                failed.append(f"{cid}/{lang}: {type(exc).__name__}: {exc}")
+                continue
+            (output / f"{cid}-{lang}.pdf").write_bytes(pdf)
+    click.echo(f"wrote {len(work) - len(failed)} fact sheets to {output}")
+    if failed:
+        _fail("failed:\n  " + "\n  ".join(failed))
+
+
+@click.command("reminders")
+@click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Count from this date (default: today in Stockholm).")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(0, 3660))
+@click.option("--lang", type=click.Choice(["sv", "en"]), default="sv", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def reminders_command(on: Any, days: int, lang: str, as_json: bool) -> None:
+    """Milestones due soon: measurements, insatsråd meetings, evaluations and payment dates."""
+    from web.jobs import local_date, system_clock
+    from web.reminders import KIND_LABELS, reminders_due
+
+    today: date = on.date() if on else local_date(system_clock())
+    with db.session_scope() as session:
+        due = reminders_due(session=session, today=today, days=days)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in due], ensure_ascii=False, indent=2))
+        return
+    if not due:
+        click.echo(f"nothing due from {today} to {days} days ahead")
+        return
+    for r in due:
+        kind = KIND_LABELS[lang].get(r.kind, r.kind)
+        text = f"  {r.description}" if r.description else ""
+        click.echo(f"{r.date_text:<10}  {r.contract_id:<32}  {kind}{text}")
+
+
+@click.command("jobs")
+@click.option("--run", "run_name", default=None, help="Run this job now (and record it) instead of listing.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def jobs_command(run_name: str | None, limit: int, as_json: bool) -> None:
+    """Recent runs of the scheduled jobs (job, start, end, status, error); --run NAME runs one now."""
+    from web.jobs import JOBS, recent_runs, run_job
+
+    if run_name:
+        if run_name not in JOBS:
+            _fail(f"unknown job {run_name!r}; jobs: {', '.join(JOBS)}")
+        with db.session_scope():
+            pass  # migrate first
+        run = run_job(run_name, app=_app())
+        click.echo(f"{run.job}: {run.status}" + (f"\n{run.error}" if run.error else ""))
+        if run.status != "success":
+            sys.exit(1)
+        return
+    with db.session_scope() as session:
+        runs = recent_runs(session=session, limit=limit)
+        rows = [{"id": r.id, "job": r.job, "started_at": r.started_at.isoformat() if r.started_at else None,
+                 "finished_at": r.finished_at.isoformat() if r.finished_at else None, "status": r.status,
+                 "error": r.error} for r in runs]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no job runs recorded yet; jobs: " + ", ".join(f"{n} ({s.description})" for n, s in JOBS.items()))
+        return
+    for r in rows:
+        start = (r["started_at"] or "")[:19].replace("T", " ")
+        end = (r["finished_at"] or "")[:19].replace("T", " ") or "-"
+        error = f"  {r['error'].splitlines()[-1][:100]}" if r["error"] else ""
+        click.echo(f"{r['id']:>5}  {r['job']:<11} {start}  {end}  {r['status']:<8}{error}")
+
+
+commands = [factsheet_command, factsheets_command, scheduler_command, reminders_command, jobs_command]

@@ -1,0 +1,219 @@
+"""Scheduled jobs, each run recorded in ``JobRun`` (job, start, end, status, error, detail).
+
+The jobs run in one dedicated process (``utfall scheduler``, see ``web.cli_jobs``) so that several web
+workers never run a job twice. :func:`run_job` is what the scheduler calls: it records the start, runs the
+job in its own app context and session, and records the end with ``success`` or ``failed`` and the error.
+It never raises for a job's failure, so a failing job cannot stop the scheduler; the job simply runs
+again at its next time (and its work is written so that a rerun picks up what is still to do).
+
+The clock is injectable (``now=``) so that tests can run jobs at a fixed time and check their effects.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlmodel import Session, col, select
+
+from registry.models import JobRun, MarketSnapshot, Portfolio
+
+log = logging.getLogger(__name__)
+
+TIMEZONE = ZoneInfo("Europe/Stockholm")
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobFailed(RuntimeError):
+    """A job did part of its work and failed for some items (its detail says which)."""
+
+    def __init__(self, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job: its function ``(session, now) -> detail`` and a one-line description for ``utfall jobs``."""
+
+    name: str
+    func: Callable[[Session, datetime], dict[str, Any]]
+    description: str
+
+
+def local_date(now: datetime) -> date:
+    """The calendar date in Stockholm at ``now`` (reminders are about Swedish working days)."""
+    return (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(TIMEZONE).date()
+
+
+# --- the jobs -------------------------------------------------------------------------------------
+
+
+def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
+    """Render every missing or out-of-date fact sheet (both languages); commits sheet by sheet."""
+    from web.factsheets import render_factsheet, stale_factsheets
+
+    stale = stale_factsheets(session=session)
+    done: list[str] = []
+    failed: dict[str, str] = {}
+    for contract_id, lang in stale:
+        try:
+            render_factsheet(contract_id, lang, session=session, now=now)
+            session.commit()
+            done.append(f"{contract_id}/{lang}")
+        except Exception as exc:  # one bad contract must not keep the others stale
+            session.rollback()
+            failed[f"{contract_id}/{lang}"] = f"{type(exc).__name__}: {exc}"
+            log.exception("fact sheet %s/%s failed", contract_id, lang)
+    detail = {"stale": len(stale), "regenerated": done, "failed": failed}
+    if failed:
+        raise JobFailed(f"{len(failed)} of {len(stale)} fact sheets failed: " + ", ".join(failed), detail)
+    return detail
+
+
+def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
+    """Simulate every saved portfolio again with the current registry and store its results."""
+    import portfolio as pf
+    from registry.portfolio_file import build_portfolio, parse_portfolio
+    from registry.queries import get_contract
+
+    done: list[int] = []
+    failed: dict[str, str] = {}
+    rows = session.exec(select(Portfolio).order_by(col(Portfolio.id))).all()
+    for row in rows:
+        try:
+            spec = parse_portfolio(row.spec, source=f"portfolio {row.id}")
+            built = build_portfolio(spec, source=f"portfolio {row.id}",
+                                    get_contract=lambda cid: get_contract(session=session, contract_id=cid))
+            row.result = pf.simulate(built).to_dict()
+            row.result_computed_at = now
+            session.add(row)
+            session.commit()
+            done.append(int(row.id or 0))
+        except Exception as exc:  # the next portfolio still gets its results
+            session.rollback()
+            failed[str(row.id)] = f"{type(exc).__name__}: {exc}"
+            log.exception("portfolio %s failed", row.id)
+    detail = {"portfolios": len(rows), "recomputed": done, "failed": failed}
+    if failed:
+        raise JobFailed(f"{len(failed)} of {len(rows)} portfolios failed: " + ", ".join(failed), detail)
+    return detail
+
+
+def milestone_reminders(session: Session, now: datetime) -> dict[str, Any]:
+    """Milestones due within 30 days of today (Stockholm), kept in the run's detail for the admin page."""
+    from web.reminders import DEFAULT_DAYS, reminders_due
+
+    today = local_date(now)
+    due = reminders_due(session=session, today=today, days=DEFAULT_DAYS)
+    return {"today": today.isoformat(), "days": DEFAULT_DAYS, "count": len(due),
+            "reminders": [r.as_dict() for r in due]}
+
+
+def refresh_market_statistics(session: Session, now: datetime) -> dict[str, Any]:
+    """Compute the market statistics and store them as a new ``MarketSnapshot``."""
+    from registry.market import market_statistics
+
+    data = market_statistics(session=session)
+    snapshot = MarketSnapshot(computed_at=now, data=data)
+    session.add(snapshot)
+    session.commit()
+    return {"snapshot": snapshot.id, "keys": sorted(data)[:20]}
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        JobSpec("factsheets", regenerate_factsheets, "regenerate missing and out-of-date PDF fact sheets"),
+        JobSpec("portfolios", recompute_portfolios, "recompute saved portfolios' results"),
+        JobSpec("reminders", milestone_reminders, "milestones due within 30 days"),
+        JobSpec("market", refresh_market_statistics, "refresh the market statistics"),
+    )
+}
+
+
+# --- running and recording ------------------------------------------------------------------------
+
+
+def _engine(app: Flask) -> Any:
+    from web.extensions import db
+
+    with app.app_context():
+        return db.engine
+
+
+def run_job(name: str, *, app: Flask | None = None, now: Clock | None = None,
+            jobs: dict[str, JobSpec] | None = None) -> JobRun:
+    """Run one job and record it; returns the finished ``JobRun`` (status ``success`` or ``failed``).
+
+    The record is written in its own session before the job starts, so a run that dies half-way is still
+    visible as ``running``; the job's own work happens in the app context's session.
+    """
+    from web.extensions import session as app_session
+
+    clock = now or system_clock
+    registry = jobs or JOBS
+    if name not in registry:
+        raise KeyError(f"unknown job {name!r}; jobs: {', '.join(registry)}")
+    if app is None:
+        from web import create_app
+
+        app = create_app()
+    engine = _engine(app)
+    with Session(engine, expire_on_commit=False) as rec:
+        run = JobRun(job=name, started_at=clock(), status="running")
+        rec.add(run)
+        rec.commit()
+        try:
+            with app.app_context():
+                session = app_session()
+                try:
+                    detail = registry[name].func(session, clock())
+                    session.commit()
+                finally:
+                    session.close()
+            run.status, run.detail = "success", _jsonable(detail or {})
+        except Exception as exc:  # recorded, never raised: the scheduler keeps running
+            run.status = "failed"
+            run.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+            run.detail = _jsonable(getattr(exc, "detail", {}) or {})
+            run.detail["traceback"] = traceback.format_exc()[-4000:]
+            log.error("job %s failed: %s", name, run.error)
+        run.finished_at = clock()
+        rec.add(run)
+        rec.commit()
+        rec.refresh(run)
+        return run
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def recent_runs(*, session: Session, limit: int = 50, job: str | None = None) -> list[JobRun]:
+    statement = select(JobRun)
+    if job:
+        statement = statement.where(JobRun.job == job)
+    return list(session.exec(statement.order_by(col(JobRun.started_at).desc(), col(JobRun.id).desc())
+                             .limit(limit)).all())
+
+
+def last_runs(*, session: Session) -> dict[str, JobRun | None]:
+    """The latest run of each job (``None`` for a job that never ran)."""
+    return {name: next(iter(recent_runs(session=session, limit=1, job=name)), None) for name in JOBS}
