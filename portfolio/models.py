@@ -306,6 +306,16 @@ def latent_ppf(u: np.ndarray | float, df: float | None) -> np.ndarray:
     return special.ndtri(u) if df is None else special.stdtrit(df, u)
 
 
+def _f32_down(c: float) -> np.float32:
+    t = np.float32(c)
+    return np.nextafter(t, np.float32(-np.inf)) if float(t) > c else t
+
+
+def _f32_up(c: float) -> np.float32:
+    t = np.float32(c)
+    return np.nextafter(t, np.float32(np.inf)) if float(t) < c else t
+
+
 _GRID_TAIL = 1e-7  # the table covers latent quantiles [1e-7, 1 - 1e-7]; beyond, values are clamped
 _GRID_POINTS = 8193
 
@@ -327,8 +337,9 @@ class LatentTransform:
         self._mass: tuple[float, float] | None = None
         self._table: tuple[float, float, np.ndarray, np.ndarray] | None = None
         if isinstance(model, Bernoulli):
-            self._threshold = float(latent_ppf(1.0 - model.p, df)) if 0 < model.p < 1 else (
-                np.inf if model.p == 0 else -np.inf)
+            c = float(latent_ppf(1.0 - model.p, df)) if 0 < model.p < 1 else (np.inf if model.p == 0 else -np.inf)
+            # float32 x > c  <=>  x > (c rounded down to float32): exact without casting x to float64
+            self._threshold = _f32_down(c)
             return
         if df is None and isinstance(model, Normal):
             self._affine = (model.mean, model.sd, False)
@@ -338,15 +349,39 @@ class LatentTransform:
             self._loc = model.loc
             return
         lo_u = _GRID_TAIL
+        self._fine: tuple[float, float, np.ndarray, np.ndarray] | None = None
         if isinstance(model, PointMassMixture) and model.p > 0:
-            self._mass = (float(latent_ppf(model.p, df)), model.value)
+            # float32 x < c  <=>  x < (c rounded up to float32)
+            self._mass = (_f32_up(float(latent_ppf(model.p, df))), model.value)
             lo_u = model.p + (1 - model.p) * _GRID_TAIL
-        lo, hi = float(latent_ppf(lo_u, df)), float(latent_ppf(1 - _GRID_TAIL, df))
+            # Just above the point mass the base quantile is steep (its lower tail): a fine table there.
+            edge_u = model.p + (1 - model.p) * 1e-3
+            self._fine = self._tabulate(model, df, lo_u, edge_u)
+            lo_u = edge_u
+        self._table = self._tabulate(model, df, lo_u, 1 - _GRID_TAIL)
+
+    @staticmethod
+    def _tabulate(
+        model: OutcomeModel, df: float | None, lo_u: float, hi_u: float
+    ) -> tuple[float, float, np.ndarray, np.ndarray]:
+        lo, hi = float(latent_ppf(lo_u, df)), float(latent_ppf(hi_u, df))
         grid = np.linspace(lo, hi, _GRID_POINTS)
-        u = np.clip(latent_cdf(grid, df), lo_u, 1 - _GRID_TAIL)
+        u = np.clip(latent_cdf(grid, df), lo_u, hi_u)
         values = np.asarray(model.ppf(u), dtype=np.float64)
-        self._table = (lo, (_GRID_POINTS - 1) / (hi - lo), values.astype(np.float32),
-                       np.diff(values).astype(np.float32))
+        return (lo, (_GRID_POINTS - 1) / (hi - lo), values.astype(np.float32), np.diff(values).astype(np.float32))
+
+    @staticmethod
+    def _interp(table: tuple[float, float, np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
+        lo, inv_dx, values, diffs = table
+        t = x - np.float32(lo)
+        t *= np.float32(inv_dx)
+        np.clip(t, 0, len(diffs) - 1e-3, out=t)  # keeps the index inside the table
+        i = t.astype(np.intp)
+        t -= i
+        y = diffs[i]
+        y *= t
+        y += values[i]
+        return y
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Outcome values for latent scores ``x`` (float32 in, float32 or bool out)."""
@@ -362,15 +397,11 @@ class LatentTransform:
                     y += np.float32(self._loc)
             return y
         assert self._table is not None
-        lo, inv_dx, values, diffs = self._table
-        t = x - np.float32(lo)
-        t *= np.float32(inv_dx)
-        np.clip(t, 0, len(diffs) - 1e-3, out=t)  # keeps the index inside the table
-        i = t.astype(np.intp)
-        t -= i
-        y = diffs[i]
-        y *= t
-        y += values[i]
+        y = self._interp(self._table, x)
+        if self._fine is not None:
+            near = x < np.float32(self._table[0])
+            if near.any():
+                y[near] = self._interp(self._fine, x[near])
         if self._mass is not None:
             c, v = self._mass
             y[x < c] = v

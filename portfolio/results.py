@@ -179,6 +179,7 @@ def _contracts_table(raw: RawRun) -> pd.DataFrame:
     mean_l = sums[:, 0] / n
     mean_pos = sums[:, 2] / n
     var_pos = np.maximum(sums[:, 3] / n - mean_pos**2, 0.0) * n / (n - 1)
+    var_l = np.maximum(sums[:, 1] / n - mean_l**2, 0.0) * n / (n - 1)
     es95 = es_contributions(raw.tail_rows, n, 0.95)
     es99 = es_contributions(raw.tail_rows, n, 0.99)
     recs = []
@@ -190,7 +191,8 @@ def _contracts_table(raw: RawRun) -> pd.DataFrame:
             "weight": h.weight, "fx_rate": h.fx_rate, "capital": capb,
             "expected_repayment": capb - mean_l[i], "expected_multiple": (capb - mean_l[i]) / capb,
             "expected_loss": mean_pos[i], "expected_loss_se": math.sqrt(var_pos[i] / n),
-            "p_loss": sums[i, 4] / n, "es95_contribution": es95[i], "es99_contribution": es99[i],
+            "loss_sd": math.sqrt(var_l[i]), "p_loss": sums[i, 4] / n,
+            "es95_contribution": es95[i], "es99_contribution": es99[i],
             "worst_case_repayment": raw.worst_repayment[i],
             "documented_max_loss": c.documented_max_loss,
             "default_prior": bool(c.default_prior), "default_prior_metrics": ", ".join(c.default_prior),
