@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.factsheets.test_charts import norrkoping_like
+
 # The web app fixtures (app on the test database, client, users), shared with the web tests.
 from tests.web.conftest import add_contract, app, client, login_as, make_user  # noqa: F401
 

@@ -135,3 +135,31 @@ def test_download_route(client: FlaskClient, stored: str) -> None:
     assert "Fact sheet" in pdf_text(response.data)
     assert client.get(f"/contracts/{stored}/factsheet.pdf?lang=de").status_code == 400
     assert client.get("/contracts/no-such-contract/factsheet.pdf").status_code == 404
+
+
+def test_portfolio_report_is_for_its_owner_only(
+    client: FlaskClient, login_as, make_user, engine, stored: str  # noqa: ANN001
+) -> None:
+    from registry.models import Portfolio
+
+    owner = login_as("owner", role="investor")
+    other = make_user("other", role="investor")
+    result = {"settings": {"scenarios": 1000, "seed": 1},
+              "summary": {"expected_multiple": {"estimate": 1.0312, "std_error": 0.002},
+                          "p_loss": {"estimate": 0.25, "std_error": 0.01}},
+              "contracts": [{"holding": "Örebro", "capital": 10000000.0, "p_loss": 0.25}],
+              "concentration": []}
+    with Session(engine) as s:
+        mine = Portfolio(owner_id=owner.id, name="Min portfölj – Åre", spec={}, result=result)
+        theirs = Portfolio(owner_id=other.id, name="Theirs", spec={}, result=result)
+        empty = Portfolio(owner_id=owner.id, name="Empty", spec={})
+        s.add_all([mine, theirs, empty])
+        s.commit()
+        ids = mine.id, theirs.id, empty.id
+    response = client.get(f"/portfolios/{ids[0]}/report.pdf?lang=en")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = normalise(pdf_text(response.data))
+    assert "Min portfölj – Åre" in text and "Portfolio report" in text
+    assert "Expected multiple" in text and "1.03" in text and "Örebro" in text
+    assert client.get(f"/portfolios/{ids[1]}/report.pdf").status_code == 404
+    assert client.get(f"/portfolios/{ids[2]}/report.pdf").status_code == 409
