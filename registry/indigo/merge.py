@@ -1,0 +1,219 @@
+"""Curated contracts that INDIGO also lists: one display document from both.
+
+Curated facts win; INDIGO facts fill gaps; where both state a fact and disagree, the curated value stays,
+the fact is marked ``disputed`` and the INDIGO value is kept in ``alternatives`` with its INDIGO sources
+(which carry GO Lab's attribution). The stored curated document is never changed: the merge happens on
+display (``get_display_document``) and export.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sqlmodel import Session
+
+from registry.loader import document_json
+from registry.models import Contract, IndigoRecord
+from registry.schema import ContractDocument
+
+DATE_FIELDS = ("signed", "service_start", "service_end", "evaluation_end", "anticipated_completion",
+               "actual_completion")
+MONEY_FIELDS = ("capital_committed", "capital_drawn", "max_outcome_payment", "total_outcome_payments_made")
+NUMBER_FIELDS = ("target_irr", "realised_irr")
+TEXT_FIELDS = ("max_potential_loss", "investor_repayment")
+LIST_FIELDS = ("investments", "outcome_metrics", "results", "realised_payments", "milestones", "governance")
+
+
+FREE_TEXT = {"region", "social_challenge", "intervention", "unit"}
+
+
+def _agree(name: str, ours: Any, theirs: Any) -> bool:
+    """Whether two values of a fact agree: free text never disputes, and ``2016`` agrees with ``2016-08``."""
+    if name in FREE_TEXT or ours == theirs:
+        return True
+    if name in DATE_FIELDS and isinstance(ours, str) and isinstance(theirs, str):
+        return ours.startswith(theirs) or theirs.startswith(ours)
+    return False
+
+
+class _Merger:
+    def __init__(self, curated: dict[str, Any], indigo: dict[str, Any]) -> None:
+        self.out = copy.deepcopy(curated)
+        self.indigo = indigo
+        taken = {s["id"]: s for s in curated.get("sources", [])}
+        self.rename: dict[str, str] = {}
+        self.new_sources: list[dict[str, Any]] = []
+        for src in indigo.get("sources", []):
+            sid = src["id"]
+            if sid in taken and taken[sid].get("url") == src.get("url") and taken[sid].get("title") == src.get("title"):
+                self.rename[sid] = sid
+                continue
+            new = sid if sid not in taken else f"{sid}-golab"
+            self.rename[sid] = new
+            taken[new] = src
+        self.used: set[str] = set()
+
+    def sources(self, ids: list[str]) -> list[str]:
+        out = [self.rename[s] for s in ids if s in self.rename]
+        self.used.update(out)
+        return out
+
+    def remap(self, value: Any) -> Any:
+        """An INDIGO fact (or list of them) with its source ids renamed into the merged document."""
+        if isinstance(value, list):
+            return [self.remap(v) for v in value]
+        if isinstance(value, dict):
+            out = {k: self.remap(v) for k, v in value.items()}
+            if isinstance(value.get("sources"), list) and all(isinstance(s, str) for s in value["sources"]):
+                out["sources"] = self.sources(value["sources"])
+            return out
+        return value
+
+    def dispute(self, fact: dict[str, Any], value: Any, indigo_fact: dict[str, Any] | None, what: str) -> None:
+        fact["confidence"] = "disputed"
+        fact.setdefault("alternatives", []).append({
+            "value": value,
+            "sources": self.sources((indigo_fact or {}).get("sources", [])),
+            "note": f"INDIGO (GO Lab) states {what}",
+        })
+
+    def scalar_group(self, group: str, fields: tuple[str, ...]) -> None:
+        mine = self.out.get(group)
+        theirs = self.indigo.get(group)
+        if not theirs:
+            return
+        if not mine:
+            self.out[group] = self.remap(theirs)
+            return
+        differing = {}
+        filled = False
+        for name in fields:
+            if theirs.get(name) is None:
+                continue
+            if mine.get(name) is None:
+                mine[name] = theirs[name]
+                filled = True
+            elif not _agree(name, mine[name], theirs[name]):
+                differing[name] = theirs[name]
+        if filled:
+            mine["sources"] = list(dict.fromkeys(mine.get("sources", []) + self.sources(theirs.get("sources", []))))
+            if mine.get("confidence") == "unverified":
+                mine["confidence"] = "secondary"
+        if differing:
+            text = ", ".join(f"{k} {v}" for k, v in differing.items())
+            self.dispute(mine, differing, theirs, text)
+
+    def stage(self) -> None:
+        if self.out["stage"] == self.indigo["stage"]:
+            return
+        prov = self.out.get("stage_provenance") or {"sources": [], "confidence": "unverified"}
+        self.dispute(prov, self.indigo["stage"], self.indigo.get("stage_provenance"),
+                     f"stage {self.indigo['stage']}")
+        self.out["stage_provenance"] = prov
+
+    def finance(self) -> None:
+        mine, theirs = self.out["finance"], self.indigo["finance"]
+        for name in MONEY_FIELDS:
+            fact = theirs.get(name)
+            if not fact:
+                continue
+            if not mine.get(name):
+                mine[name] = self.remap(fact)
+                continue
+            own = mine[name]
+            own_cur = own.get("currency") or mine["currency"]
+            their_cur = fact.get("currency") or theirs["currency"]
+            if own.get("amount_usd") is None and fact.get("amount_usd") is not None and own_cur == their_cur \
+                    and float(own["amount"]) == float(fact["amount"]):
+                own["amount_usd"] = fact["amount_usd"]
+            if own_cur != their_cur or float(own["amount"]) != float(fact["amount"]):
+                value = {"amount": fact["amount"], "currency": their_cur, "bound": fact.get("bound", "exact")}
+                self.dispute(own, value, fact, f"{name.replace('_', ' ')} {their_cur} {fact['amount']}")
+        for name in NUMBER_FIELDS:
+            fact = theirs.get(name)
+            if fact and not mine.get(name):
+                mine[name] = self.remap(fact)
+            elif fact and float(mine[name]["value"]) != float(fact["value"]):
+                self.dispute(mine[name], fact["value"], fact, f"{name.replace('_', ' ')} {fact['value']}")
+        for name in TEXT_FIELDS:
+            if theirs.get(name) and not mine.get(name):
+                mine[name] = theirs[name]
+
+    def population(self) -> None:
+        self.scalar_group("target_population", ("targeted_participants", "actual_participants", "unit"))
+
+    def lists(self) -> None:
+        needed_orgs: set[str] = set()
+        if not self.out.get("parties") and self.indigo.get("parties"):
+            self.out["parties"] = self.remap(self.indigo["parties"])
+            needed_orgs.update(p["organisation"] for p in self.indigo["parties"])
+        for name in LIST_FIELDS:
+            if not self.out.get(name) and self.indigo.get(name):
+                self.out[name] = self.remap(self.indigo[name])
+                if name == "investments":
+                    needed_orgs.update(i["investor"] for i in self.indigo[name])
+        if not self.out.get("payment_terms") and self.indigo.get("payment_terms"):
+            terms = self.indigo["payment_terms"]
+            metric_ids = {m["id"] for m in self.out.get("outcome_metrics", [])}
+            wanted = {m["id"] for m in self.indigo.get("outcome_metrics", [])}
+            if wanted <= metric_ids or not self.out.get("outcome_metrics"):
+                self.out["payment_terms"] = self.remap(terms)
+                for p in terms.get("payments", []):
+                    needed_orgs.update((p["payer"], p["payee"]))
+                if not self.out.get("outcome_metrics"):
+                    self.out["outcome_metrics"] = self.remap(self.indigo.get("outcome_metrics", []))
+        have = {o["id"] for o in self.out.get("organisations", [])}
+        for org in self.indigo.get("organisations", []):
+            if org["id"] in needed_orgs and org["id"] not in have:
+                self.out.setdefault("organisations", []).append(org)
+                have.add(org["id"])
+
+    def run(self) -> dict[str, Any]:
+        self.stage()
+        self.scalar_group("classification", ("country", "region", "policy_sector", "social_challenge",
+                                             "intervention"))
+        self.scalar_group("dates", DATE_FIELDS)
+        self.finance()
+        self.population()
+        self.lists()
+        if not self.out.get("programme") and self.indigo.get("programme"):
+            self.out["programme"] = self.indigo["programme"]
+        names = self.out["identity"].setdefault("alternative_names", [])
+        indigo_name = self.indigo["identity"]["names"].get("en")
+        own_names = set(self.out["identity"]["names"].values()) | set(names)
+        if indigo_name and indigo_name not in own_names:
+            names.append(indigo_name)
+        # every INDIGO source goes in: the record itself, and what it cites, with GO Lab's attribution
+        existing = {s["id"] for s in self.out.get("sources", [])}
+        for src in self.indigo.get("sources", []):
+            new_id = self.rename[src["id"]]
+            if new_id not in existing:
+                self.out.setdefault("sources", []).append({**src, "id": new_id})
+                existing.add(new_id)
+        return self.out
+
+
+def merged_document(curated: ContractDocument, indigo: ContractDocument) -> ContractDocument:
+    """The curated document with INDIGO's facts filling its gaps and its disagreements marked disputed."""
+    merged = _Merger(document_json(curated), document_json(indigo)).run()
+    return ContractDocument.model_validate(merged)
+
+
+def get_display_document(*, session: Session, contract_id: str) -> ContractDocument | None:
+    """The document to show for a contract: merged with INDIGO for a linked curated contract, else as stored."""
+    row = session.get(Contract, contract_id)
+    if row is None:
+        return None
+    doc = ContractDocument.model_validate(row.document)
+    if row.origin == "curated" and row.indigo_id:
+        record = session.get(IndigoRecord, row.indigo_id)
+        if record is not None:
+            return merged_document(doc, ContractDocument.model_validate(record.document))
+    return doc
+
+
+def indigo_record_document(*, session: Session, indigo_id: str) -> ContractDocument | None:
+    """What INDIGO itself says about a project (as last imported), whether or not it is curated here."""
+    record = session.get(IndigoRecord, indigo_id)
+    return ContractDocument.model_validate(record.document) if record else None
