@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "registry.cli_portfolio",
     "web.cli_users",
     "web.cli_jobs",
+    "registry.cli_indigo",
 ]
 
 

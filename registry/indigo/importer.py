@@ -110,10 +110,16 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
     for entity, table in ENTITY_TABLES.items():
         report.counts[entity] = {"read": len(export.rows(table)), "imported": 0, "rejected": 0}
 
+    curated = curated_links(session)
+    curated_ids = set(session.exec(select(Contract.id).where(Contract.origin == "curated")).all())
     projects: dict[str, tuple[int, dict[str, str]]] = {}
     for i, row in enumerate(export.rows("projects")):
         pid = clean(row.get("ID", ""))
-        if not PROJECT_ID.match(pid):
+        if pid in curated_ids:
+            report.reject("projects", i + 2, pid, "a curated contract of this registry (as utfall exports it); "
+                                                  "curated facts are not overwritten by an import")
+            report.count("projects", "rejected")
+        elif not PROJECT_ID.match(pid):
             report.reject("projects", i + 2, pid, f"not an INDIGO project id: {pid!r}")
             report.count("projects", "rejected")
         elif pid in projects:
@@ -129,7 +135,6 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
     _upsert_organisations(session, export, report, orgs)
     session.flush()
 
-    curated = curated_links(session)
     records = {r.indigo_id: r for r in session.exec(select(IndigoRecord)).all()}
     total = len(projects)
     for done, pid in enumerate(sorted(projects), start=1):

@@ -1,0 +1,155 @@
+"""Market statistics from the registry: the impact-bond market at a glance, and base rates for priors.
+
+``market_statistics`` is a pure function of the registry's contents (no clock, no randomness): the web
+overview, the API, the CLI and the scheduled snapshot job all call it. Figures in USD use INDIGO's
+conversion (World Bank yearly rate of the service start year); contracts without a USD figure count in
+the numbers of contracts but not in capital. Every figure says how many contracts it rests on.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from registry.indigo.values import ATTRIBUTION
+from registry.models import Contract
+
+REPAYMENT_CLASSES = ("full", "partial", "none", "unknown")
+PRIOR_WEIGHT = 2.0  # pseudo-contracts pulling a sector's rate towards the market-wide rate
+
+_UNKNOWN = ("unknown", "not publicly", "not known", "not available", "n/a")
+_NONE = ("no repayment", "nothing", "not at all", "no principal", "lost", "none")
+_PARTIAL = ("some repayment", "partial", "partly", "in part", "below value of princip")
+_FULL = ("principal +", "principal and", "principal repaid", "in full", "full", "positive financial return",
+         "repaid", "principal plus")
+
+
+def classify_repayment(text: str | None) -> str:
+    """``full``, ``partial``, ``none`` or ``unknown`` from a free-text statement of investor repayment."""
+    value = (text or "").strip().lower()
+    if not value or any(k in value for k in _UNKNOWN):
+        return "unknown"
+    for label, keys in (("none", _NONE), ("partial", _PARTIAL), ("full", _FULL)):
+        if any(k in value for k in keys):
+            return label
+    return "unknown"
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"n": 0, "median": None, "min": None, "max": None, "p25": None, "p75": None}
+    values = sorted(values)
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return {"n": len(values), "median": statistics.median(values), "min": values[0], "max": values[-1],
+            "p25": q[0], "p75": q[2]}
+
+
+def _bucket() -> dict[str, Any]:
+    return {"contracts": 0, "capital_usd": Decimal(0), "with_capital_usd": 0}
+
+
+def _add(bucket: dict[str, Any], usd: Decimal | None) -> None:
+    bucket["contracts"] += 1
+    if usd is not None:
+        bucket["capital_usd"] += usd
+        bucket["with_capital_usd"] += 1
+
+
+def _plain(buckets: dict[Any, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {str(k): {**v, "capital_usd": float(v["capital_usd"])} for k, v in sorted(buckets.items(),
+                                                                                     key=lambda kv: str(kv[0]))}
+
+
+def market_statistics(*, session: Session) -> dict[str, Any]:
+    """Contracts and capital by year, country, sector and stage; repayment and return base rates.
+
+    ``base_rates.by_sector[sector]`` gives the portfolio engine its priors: the share of completed contracts
+    that repaid investors in full / in part / not at all (shrunk towards the market-wide share with
+    ``PRIOR_WEIGHT`` pseudo-contracts, plus Beta parameters for the full-repayment probability), and the
+    share of the maximum outcome payment actually paid where both are known.
+    """
+    rows = session.exec(select(Contract).order_by(col(Contract.id))).all()
+    by_year: dict[Any, dict[str, Any]] = defaultdict(_bucket)
+    by_country: dict[Any, dict[str, Any]] = defaultdict(_bucket)
+    by_sector: dict[Any, dict[str, Any]] = defaultdict(_bucket)
+    by_stage: dict[Any, dict[str, Any]] = defaultdict(_bucket)
+    total = _bucket()
+    origins: Counter[str] = Counter()
+    repayment: dict[str, Counter[str]] = defaultdict(Counter)
+    paid_share: dict[str, list[float]] = defaultdict(list)
+    targets: list[float] = []
+    max_returns: list[float] = []
+    realised: list[float] = []
+    for row in rows:
+        usd = row.capital_committed_usd
+        if usd is None and row.currency == "USD":
+            usd = row.capital_committed
+        usd = Decimal(usd) if usd is not None else None
+        _add(total, usd)
+        origins[row.origin] += 1
+        _add(by_year[row.start_year or "unknown"], usd)
+        _add(by_country[row.country], usd)
+        _add(by_sector[row.policy_sector], usd)
+        _add(by_stage[row.stage], usd)
+        doc = row.document
+        finance = doc.get("finance", {})
+        if row.stage == "complete":
+            repayment[row.policy_sector][classify_repayment(row.investor_repayment)] += 1
+            made, cap = finance.get("total_outcome_payments_made"), finance.get("max_outcome_payment")
+            if made and cap and (made.get("currency") or finance.get("currency")) == (
+                    cap.get("currency") or finance.get("currency")) and float(cap["amount"]) > 0:
+                paid_share[row.policy_sector].append(float(made["amount"]) / float(cap["amount"]))
+        if finance.get("target_irr"):
+            targets.append(float(finance["target_irr"]["value"]))
+        for inv in doc.get("investments", []):
+            if inv.get("target_return") is not None:
+                targets.append(float(inv["target_return"]))
+        if finance.get("realised_irr"):
+            realised.append(float(finance["realised_irr"]["value"]))
+        terms = doc.get("payment_terms") or {}
+        if terms.get("status") == "derived" and any("return" in f for f in terms.get("derived_from", [])):
+            max_returns.append(float(terms["parameters"]["R"]["value"]))
+
+    overall = Counter()
+    for counts in repayment.values():
+        overall.update(counts)
+    known_all = sum(overall[k] for k in ("full", "partial", "none"))
+    market_rate = {k: (overall[k] / known_all if known_all else None) for k in ("full", "partial", "none")}
+    repayment_by_sector = {s: {k: c[k] for k in REPAYMENT_CLASSES} | {"completed": sum(c.values())}
+                           for s, c in sorted(repayment.items())}
+    base_by_sector: dict[str, Any] = {}
+    for sector in sorted(set(by_sector) | set(repayment)):
+        c = repayment.get(sector, Counter())
+        known = sum(c[k] for k in ("full", "partial", "none"))
+        shrunk = {}
+        for k in ("full", "partial", "none"):
+            prior = market_rate[k] if market_rate[k] is not None else 1 / 3
+            shrunk[f"p_{k}"] = (c[k] + PRIOR_WEIGHT * prior) / (known + PRIOR_WEIGHT)
+        base_by_sector[sector] = {
+            "completed": sum(c.values()), "known_outcome": known, **shrunk,
+            "beta_full": [c["full"] + 1, known - c["full"] + 1],
+            "outcome_payment_share": _summary(paid_share.get(sector, [])),
+        }
+    return {
+        "totals": {"contracts": total["contracts"], "curated": origins["curated"], "indigo": origins["indigo"],
+                   "countries": len(by_country), "capital_usd": float(total["capital_usd"]),
+                   "with_capital_usd": total["with_capital_usd"]},
+        "by_year": _plain(by_year),
+        "by_country": _plain(by_country),
+        "by_sector": _plain(by_sector),
+        "by_stage": _plain(by_stage),
+        "repayment_by_sector": repayment_by_sector,
+        "returns": {"target": _summary(targets), "max_potential": _summary(max_returns),
+                    "realised": _summary(realised)},
+        "base_rates": {"market": {"completed": sum(overall.values()), "known_outcome": known_all,
+                                  **{f"p_{k}": v for k, v in market_rate.items()}},
+                       "by_sector": base_by_sector, "prior_weight": PRIOR_WEIGHT},
+        "method": ("Capital in USD as stated in INDIGO (World Bank yearly rate of the service start year); "
+                   "repayment classified from the stated investor repayment of completed contracts; sector rates "
+                   f"shrunk towards the market rate with {PRIOR_WEIGHT:g} pseudo-contracts."),
+        "attribution": ATTRIBUTION,
+    }
