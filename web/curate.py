@@ -335,9 +335,13 @@ class _DocumentDumper(yaml.SafeDumper):
 
 
 def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
-    if value == value.to_integral_value() and "E" not in str(value):
-        return dumper.represent_scalar("tag:yaml.org,2002:int", str(value))
-    return dumper.represent_scalar("tag:yaml.org,2002:float", format(value, "f"))
+    text = format(value, "f")
+    if "." not in text:
+        return dumper.represent_scalar("tag:yaml.org,2002:int", text)
+    if format(Decimal(repr(float(value))), "f") == text:
+        return dumper.represent_scalar("tag:yaml.org,2002:float", text)
+    # Written as a string when a float would lose digits ("0.50" stays 0.50, not 0.5); the schema reads it back.
+    return dumper.represent_str(text)
 
 
 _DocumentDumper.add_representer(Decimal, _represent_decimal)
