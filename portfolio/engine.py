@@ -376,6 +376,64 @@ class _Kernel:
             out[:, sl] = _generator(self.seed, key, b).standard_normal((rows, sl.stop - sl.start), dtype=_F32)
         return out
 
+    def _book(self, u: _Unit, c: ContractModel, ev: Any, delay: np.ndarray | None, width: int,
+              losses: np.ndarray, cf: np.ndarray, org_pay: np.ndarray, cols: np.ndarray) -> None:
+        """Post one contract's flows: position repayment, loss row, investor cash flows, payer totals."""
+        named = bool(c.investors)
+        mine: list[tuple[np.ndarray, int, bool]] = []
+        by_org: dict[int, list[np.ndarray]] = {}
+        for f in ev.flows:
+            col, shifted, org = self._flow_meta(u, f, None)
+            is_mine = named and reaches_position(c, f)
+            if org < 0 and not is_mine:
+                continue
+            amt = np.asarray(f.amount)
+            if amt.shape != (width,):
+                amt = np.broadcast_to(amt, (width,))
+            if org >= 0:
+                by_org.setdefault(org, []).append(amt)
+            if is_mine:
+                mine.append((amt, col, shifted))
+        if named:
+            rep = np.zeros(width)
+            for amt, _, _ in mine:
+                rep += amt
+        else:
+            rep = np.asarray(ev.investor_repayment, dtype=np.float64)
+            if rep.shape != (width,):
+                rep = np.broadcast_to(rep, (width,))
+        scale = u.scale
+        held = rep * scale
+        out = losses[u.index]
+        np.subtract(np.float64(u.capital_base), held, out=out, casting="same_kind")
+        # Investor cash flows: one addition per distinct payment month (usually one per contract).
+        shift_rows = None
+        if delay is not None and (c.delay is None or c.delay.effect == "shift"):
+            shift_rows = np.rint(delay).astype(np.intp)
+        if not named:
+            cf[u.default_col] += held
+        elif mine:
+            plain = {col for _, col, sh in mine if not (sh and shift_rows is not None)}
+            if len(plain) == 1 and len(mine) == sum(1 for _, _, sh in mine if not (sh and shift_rows is not None)):
+                cf[plain.pop()] += held
+            else:
+                for amt, col, sh in mine:
+                    if sh and shift_rows is not None:
+                        rows = np.minimum(col + shift_rows, self.n_months - 1)
+                        cf[rows, cols] += amt * scale
+                    else:
+                        cf[col] += amt * scale
+        mine_ids = [id(a) for a, _, _ in mine]
+        for org, amts in by_org.items():
+            if [id(a) for a in amts] == mine_ids:
+                total = rep  # the payer pays exactly the position's receipts: reuse the sum
+            else:
+                total = amts[0].astype(np.float64) if len(amts) == 1 else np.sum(amts, axis=0, dtype=np.float64)
+            if u.fx == 1.0:
+                org_pay[org] += total
+            else:
+                org_pay[org] += total * u.fx
+
     def chunk(self, start: int, stop: int) -> dict[str, Any]:
         width = stop - start
         blocks = self._blocks(start, stop)
@@ -398,28 +456,47 @@ class _Kernel:
         cf[self.draw_rows] = self.draws[self.draw_rows, None]
         org_pay = np.zeros((len(self.org_keys), width))
         cols = np.arange(width)
+        scaled_t: dict[float, np.ndarray] = {}  # weight -> weight * t_scale, shared by contracts
         for u in self.units:
             c = u.holding.contract
             eps = self._draw(u.key, u.n_draws, blocks, width)
-            x = systemic[u.index] + np.float32(u.idio_sd) * eps[0]
-            a = np.float32(math.sqrt(c.metric_correlation))
-            b_ = np.float32(math.sqrt(1.0 - c.metric_correlation))
-            outcomes: dict[str, np.ndarray] = {}
+            # Latent score of the contract, in place in the first row of draws.
+            x = eps[0]
+            x *= np.float32(u.idio_sd)
+            x += systemic[u.index]
             multi = len(u.transforms) > 1
+            a = math.sqrt(c.metric_correlation)
+            b_ = math.sqrt(1.0 - c.metric_correlation)
+            ax = x * np.float32(a) if (multi or u.delay_transform is not None) else None
+            bt: Any = np.float32(b_)
+            if t_scale is not None:
+                bt = scaled_t.get(b_)
+                if bt is None:
+                    bt = scaled_t[b_] = t_scale * np.float32(b_)
+                if ax is not None:
+                    ax *= t_scale
+            outcomes: dict[str, np.ndarray] = {}
             for j, (name, tr) in enumerate(u.transforms):
                 if name in u.forced:
                     v = u.forced[name]
                     outcomes[name] = np.full(width, v, dtype=bool if tr.kind == "binary" else _F32)
                     continue
-                xm = a * x + b_ * eps[1 + j] if multi else x
-                if t_scale is not None:
-                    xm = xm * t_scale
+                if multi:
+                    xm = eps[1 + j]  # own noise row, blended with the contract score
+                    xm *= bt
+                    xm += ax
+                else:
+                    xm = x
+                    if t_scale is not None:
+                        xm *= t_scale
                 outcomes[name] = tr(xm)
             delay = None
             if u.delay_transform is not None:
-                xd = -(a * x + b_ * eps[-1])
-                if t_scale is not None:
-                    xd *= t_scale
+                # Bad programme years are late ones: the delay loads negatively on the contract score.
+                xd = eps[-1]
+                xd *= bt
+                xd += ax
+                np.negative(xd, out=xd)
                 delay = np.maximum(u.delay_transform(xd), 0, dtype=_F32)
             if u.extra_delay:
                 delay = (delay if delay is not None else np.zeros(width, dtype=_F32)) + np.float32(u.extra_delay)
@@ -429,32 +506,7 @@ class _Kernel:
                     y = outcomes[name]
                     outcomes[name] = np.where(y > 0, y * keep, y)
             ev = c.payoff.evaluate(outcomes)
-            named = bool(c.investors)
-            rep = np.zeros(width) if named else np.broadcast_to(
-                np.asarray(ev.investor_repayment, dtype=np.float64), (width,))
-            shift_rows = None
-            if delay is not None and (c.delay is None or c.delay.effect == "shift"):
-                shift_rows = np.rint(delay).astype(np.intp)
-            for f in ev.flows:
-                col, shifted, org = self._flow_meta(u, f, None)
-                mine = named and reaches_position(c, f)
-                if org < 0 and not mine:
-                    continue
-                amt = np.broadcast_to(np.asarray(f.amount, dtype=np.float64), (width,))
-                if org >= 0:
-                    org_pay[org] += amt * u.fx
-                if mine:
-                    rep = rep + amt
-                    held = amt * u.scale
-                    if shifted and shift_rows is not None:
-                        rows = np.minimum(col + shift_rows, self.n_months - 1)
-                        cf[rows, cols] += held
-                    else:
-                        cf[col] += held
-            np.subtract(u.capital_base, rep * u.scale, out=losses[u.index], casting="same_kind")
-            if not named:
-                cf[u.default_col] += rep * u.scale
-
+            self._book(u, c, ev, delay, width, losses, cf, org_pay, cols)
         loss = losses.sum(axis=0, dtype=np.float64)
         stats = np.empty((len(blocks), n_units, 5))
         for j, (_, sl) in enumerate(blocks):
@@ -468,7 +520,10 @@ class _Kernel:
             stats[j, :, 4] = (lb > self.loss_tol[:, None]).sum(axis=1)
         used = np.flatnonzero(np.any(cf != 0, axis=1))
         times = (used + 0.0) / 12.0
-        irr = irr_fn(cf[used], times)
+        # The IRR solver keeps a few (months x scenarios) temporaries: solve in slices to bound memory.
+        irr = np.empty(width)
+        for lo in range(0, width, 2048):
+            irr[lo:lo + 2048] = irr_fn(cf[used, lo:lo + 2048], times)
         h = self.pf.hurdle_rate
         pv = (cf[used] * ((1.0 + h) ** -times)[:, None]).sum(axis=0)
         # Candidate tail scenarios: every scenario whose loss reaches the chunk's K-th largest value
@@ -552,7 +607,7 @@ def run(
                 pending: deque = deque()
                 for s, e in spans:
                     pending.append(pool.submit(kernel.chunk, s, e))
-                    if len(pending) >= 2 * threads:
+                    if len(pending) > threads:
                         consume(pending.popleft().result())
                 while pending:
                     consume(pending.popleft().result())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -320,6 +321,21 @@ _GRID_TAIL = 1e-7  # the table covers latent quantiles [1e-7, 1 - 1e-7]; beyond,
 _GRID_POINTS = 8193
 
 
+@lru_cache(maxsize=256)
+def _grid(df: float | None, lo_u: float, hi_u: float) -> tuple[float, float, np.ndarray]:
+    """The latent grid and its uniforms; cached because the t CDF costs ~0.3 us a point."""
+    lo, hi = float(latent_ppf(lo_u, df)), float(latent_ppf(hi_u, df))
+    grid = np.linspace(lo, hi, _GRID_POINTS)
+    u = np.clip(latent_cdf(grid, df), lo_u, hi_u)
+    u.setflags(write=False)
+    return lo, hi, u
+
+
+@lru_cache(maxsize=64)
+def _std_normal_table(df: float) -> tuple[float, float, np.ndarray, np.ndarray]:
+    return LatentTransform._tabulate(Normal(0.0, 1.0), df, _GRID_TAIL, 1 - _GRID_TAIL)
+
+
 class LatentTransform:
     """The map from a latent score to an outcome value for one (model, copula) pair.
 
@@ -348,6 +364,14 @@ class LatentTransform:
             self._affine = (model.mu, model.sigma, True)
             self._loc = model.loc
             return
+        if isinstance(model, Normal | LogNormal):
+            # t copula: one shared table of Phi^-1(t_df(x)) per df, then the model's own affine map.
+            self._table = _std_normal_table(df)
+            self._affine = (model.mean, model.sd, False) if isinstance(model, Normal) else (
+                model.mu, model.sigma, True)
+            self._loc = getattr(model, "loc", 0.0)
+            self._fine = None
+            return
         lo_u = _GRID_TAIL
         self._fine: tuple[float, float, np.ndarray, np.ndarray] | None = None
         if isinstance(model, PointMassMixture) and model.p > 0:
@@ -364,9 +388,7 @@ class LatentTransform:
     def _tabulate(
         model: OutcomeModel, df: float | None, lo_u: float, hi_u: float
     ) -> tuple[float, float, np.ndarray, np.ndarray]:
-        lo, hi = float(latent_ppf(lo_u, df)), float(latent_ppf(hi_u, df))
-        grid = np.linspace(lo, hi, _GRID_POINTS)
-        u = np.clip(latent_cdf(grid, df), lo_u, hi_u)
+        lo, hi, u = _grid(df, lo_u, hi_u)
         values = np.asarray(model.ppf(u), dtype=np.float64)
         return (lo, (_GRID_POINTS - 1) / (hi - lo), values.astype(np.float32), np.diff(values).astype(np.float32))
 
@@ -387,7 +409,7 @@ class LatentTransform:
         """Outcome values for latent scores ``x`` (float32 in, float32 or bool out)."""
         if self._threshold is not None:
             return x > self._threshold
-        if self._affine is not None:
+        if self._affine is not None and self._table is None:
             a, b, log = self._affine
             y = x * np.float32(b)
             y += np.float32(a)
@@ -398,6 +420,15 @@ class LatentTransform:
             return y
         assert self._table is not None
         y = self._interp(self._table, x)
+        if self._affine is not None:
+            a, b, log = self._affine
+            y *= np.float32(b)
+            y += np.float32(a)
+            if log:
+                np.exp(y, out=y)
+                if self._loc:
+                    y += np.float32(self._loc)
+            return y
         if self._fine is not None:
             near = x < np.float32(self._table[0])
             if near.any():

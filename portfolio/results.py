@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from portfolio.engine import RawRun
-from portfolio.risk import batch_standard_error, es_contributions, hhi, var_es
+from portfolio.risk import batch_standard_error, es_contributions, hhi, var_es, var_es_rows
 
 __all__ = ["SimulationResult", "build_result", "SUMMARY_LABELS"]
 
@@ -116,6 +116,13 @@ def _pct(q: float) -> Callable[[np.ndarray], float]:
     return f
 
 
+def _pct_rows(q: float) -> Callable[[np.ndarray], np.ndarray]:
+    def f(x: np.ndarray) -> np.ndarray:
+        return np.nanpercentile(x, q, axis=1) if np.isnan(x).any() else np.percentile(x, q, axis=1)
+
+    return f
+
+
 def build_result(raw: RawRun) -> SimulationResult:
     """Turn a raw run into tables."""
     pf, n = raw.portfolio, raw.n
@@ -133,15 +140,15 @@ def build_result(raw: RawRun) -> SimulationResult:
     rows["irr_mean"] = (float(fin.mean()) if fin.size else float("nan"),
                         float(fin.std(ddof=1) / math.sqrt(fin.size)) if fin.size > 1 else float("nan"))
     for q in (5, 50, 95):
-        rows[f"irr_p{q}"] = (_pct(q)(irr), batch_standard_error(irr, _pct(q)))
+        rows[f"irr_p{q}"] = (_pct(q)(irr), batch_standard_error(irr, _pct_rows(q)))
     p = float(lost.mean())
     rows["p_loss"] = (p, math.sqrt(p * (1 - p) / n))
     rows["expected_loss"] = (float(pos.mean()), float(pos.std(ddof=1) / sqrt_n))
     rows["mean_net_loss"] = (float(loss.mean()), float(loss.std(ddof=1) / sqrt_n))
     for a in (95, 99):
         v, e = var_es(loss, a / 100)
-        rows[f"var{a}"] = (v, batch_standard_error(loss, lambda x, a=a: var_es(x, a / 100)[0]))
-        rows[f"es{a}"] = (e, batch_standard_error(loss, lambda x, a=a: var_es(x, a / 100)[1]))
+        rows[f"var{a}"] = (v, batch_standard_error(loss, lambda x, a=a: var_es_rows(x, a / 100)[0]))
+        rows[f"es{a}"] = (e, batch_standard_error(loss, lambda x, a=a: var_es_rows(x, a / 100)[1]))
     rows["npv_hurdle"] = (float(raw.pv_hurdle.mean()), float(raw.pv_hurdle.std(ddof=1) / sqrt_n))
     summary = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "std_error"])
     summary.index.name = "metric"
@@ -213,7 +220,7 @@ def _exposures_table(raw: RawRun) -> pd.DataFrame:
             "max_contractual_exposure": max(float(raw.org_max[j]), float(x.max())),
             "expected_payment": float(x.mean()), "expected_payment_se": float(x.std(ddof=1) / math.sqrt(n)),
             "p99_payment": float(np.quantile(x, 0.99)),
-            "p99_payment_se": batch_standard_error(x, lambda v: float(np.quantile(v, 0.99))),
+            "p99_payment_se": batch_standard_error(x, lambda v: np.quantile(v, 0.99, axis=1)),
             "p_pays": float(np.mean(x > 0)),
         })
     cols = ["organisation", "role", "max_contractual_exposure", "expected_payment", "expected_payment_se",

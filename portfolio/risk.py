@@ -28,6 +28,7 @@ __all__ = [
     "es_contributions",
     "irr",
     "batch_standard_error",
+    "var_es_rows",
     "hhi",
 ]
 
@@ -182,21 +183,32 @@ def _bisect_irr(c: np.ndarray, t: np.ndarray, tol: float) -> np.ndarray:
 
 
 def batch_standard_error(
-    values: np.ndarray, statistic: Callable[[np.ndarray], float], n_batches: int = 20
+    values: np.ndarray, statistic: Callable[[np.ndarray], float | np.ndarray], n_batches: int = 20
 ) -> float:
     """Monte Carlo standard error of ``statistic`` by batch means over consecutive scenario batches.
 
     Used for quantile-type estimators (VaR, ES, IRR percentiles) whose variance has no simple formula.
+    ``statistic`` receives a ``(batches, batch_size)`` array (the scenarios that do not fill a whole
+    batch are left out) and returns one estimate per batch (row).
     """
     values = np.asarray(values)
     n = values.shape[0]
     n_batches = min(n_batches, max(n // 50, 2))
-    batches = np.array_split(values, n_batches)
-    est = np.array([statistic(b) for b in batches], dtype=np.float64)
+    size = n // n_batches
+    est = np.asarray(statistic(values[: size * n_batches].reshape(n_batches, size)), dtype=np.float64)
     est = est[np.isfinite(est)]
     if est.size < 2:
         return float("nan")
-    return float(est.std(ddof=1) / math.sqrt(n_batches))
+    return float(est.std(ddof=1) / math.sqrt(est.size))
+
+
+def var_es_rows(loss: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`var_es` of each row of a 2-D array (vectorised, for batch standard errors)."""
+    loss = np.asarray(loss, dtype=np.float64)
+    n = loss.shape[1]
+    k, w = tail_weights(n, alpha)
+    tail = np.sort(np.partition(loss, k - 1, axis=1)[:, k - 1:], axis=1)
+    return tail[:, 0], tail @ w
 
 
 def hhi(exposures: np.ndarray) -> float:
