@@ -141,7 +141,8 @@ def flat_tables(docs: Iterable[ContractDocument]) -> dict[str, pd.DataFrame]:
         disputed = [p for p, fact in doc.iter_facts() if fact.alternatives]
         tp = doc.target_population
         contracts.append({
-            "id": doc.id, "indigo_id": doc.indigo_id or "", "origin": doc.origin, "name_en": doc.identity.names.en or "",
+            "id": doc.id, "indigo_id": doc.indigo_id or "", "origin": doc.origin,
+            "name_en": doc.identity.names.en or "",
             "name_sv": doc.identity.names.sv or "", "country": doc.classification.country,
             "region": doc.classification.region or "", "policy_sector": str(doc.classification.policy_sector),
             "stage": str(doc.stage), "signed": doc.dates.signed or "", "service_start": doc.dates.service_start or "",
@@ -161,7 +162,8 @@ def flat_tables(docs: Iterable[ContractDocument]) -> dict[str, pd.DataFrame]:
         for party in doc.parties:
             org = doc.organisation(party.organisation)
             parties.append({"contract_id": doc.id, "organisation_id": party.organisation,
-                            "organisation_name": org.name if org else "", "organisation_type": str(org.type) if org else "",
+                            "organisation_name": org.name if org else "",
+                            "organisation_type": str(org.type) if org else "",
                             "indigo_org_id": (org.indigo_id or "") if org else "",
                             "roles": "; ".join(str(r) for r in party.roles), "description": party.description or "",
                             "attribution": attr})
@@ -172,7 +174,8 @@ def flat_tables(docs: Iterable[ContractDocument]) -> dict[str, pd.DataFrame]:
                             "payment_relevant": m.payment_relevant, "attribution": attr})
         for p in doc.realised_payments:
             payments.append({"contract_id": doc.id, "kind": "realised", "date": p.date or "", "payer": p.payer or "",
-                             "payee": p.payee or "", "component": str(p.component or ""), "amount": _num(p.amount.amount),
+                             "payee": p.payee or "", "component": str(p.component or ""),
+                             "amount": _num(p.amount.amount),
                              "currency": p.amount.currency or f.currency, "description": p.description or "",
                              "attribution": attr})
         if doc.payment_terms:
@@ -269,7 +272,8 @@ def document_rows(doc: ContractDocument) -> dict[str, list[dict[str, str]]]:
         "Overall project finance - Total investment commitment - Currency - (Value)": f.currency,
         "Overall project finance - Maximum potential outcome payment - Currency - (Value)":
             (mop.currency or f.currency) if mop else "",
-        "Overall project finance - Maximum potential outcome payment - Amount - (Value)": _num(mop.amount if mop else None),
+        "Overall project finance - Maximum potential outcome payment - Amount - (Value)":
+            _num(mop.amount if mop else None),
         "Overall project finance - Maximum potential loss - (Value)": f.max_potential_loss or "",
         "Overall project finance - Investor repayment - (Value)": f.investor_repayment or "",
         "Overall project finance - Total outcome payments made - Currency - (Value)": (paid.currency or f.currency)
@@ -293,7 +297,8 @@ def document_rows(doc: ContractDocument) -> dict[str, list[dict[str, str]]]:
     }
     if cap:
         bound = cap.bound.capitalize()
-        project[f"Overall project finance - Total investment commitment - Amount - {bound} - (Value)"] = _num(cap.amount)
+        column = f"Overall project finance - Total investment commitment - Amount - {bound} - (Value)"
+        project[column] = _num(cap.amount)
         project[f"Overall project finance - Total investment commitment - Amount USD - {bound} - (Value)"] = \
             _num(cap.amount_usd)
     rows: dict[str, list[dict[str, str]]] = {"projects": [project]}
@@ -326,11 +331,13 @@ def document_rows(doc: ContractDocument) -> dict[str, list[dict[str, str]]]:
                                             or "", "Location - Country - (Value)": doc.classification.country}]
     rows["projects_sources"] = [{"Project ID": pid, "Id": s.id, "Name - (Value)": s.title,
                                  "Publishing Organisations - (Value)": s.publisher or "", "URL - (Value)": s.url or "",
-                                 "Publication Date - (Value)": s.date or "", "Accessed Date - (Value)": s.accessed or ""}
+                                 "Publication Date - (Value)": s.date or "",
+                                 "Accessed Date - (Value)": s.accessed or ""}
                                 for s in doc.sources]
     rows["projects_outcome_payments"] = [{
         "Project ID": pid, "Period - End - (Value)": p.date or "", "Payer Organisation ID - (Value)":
-            org_ref(p.payer) if p.payer else "", "Recipient Organisation ID - (Value)": org_ref(p.payee) if p.payee else "",
+            org_ref(p.payer) if p.payer else "",
+        "Recipient Organisation ID - (Value)": org_ref(p.payee) if p.payee else "",
         "Type - (Value)": "Actual", "Payments - Currency - (Value)": p.amount.currency or f.currency,
         "Payments - Amount - (Value)": _num(p.amount.amount),
     } for p in doc.realised_payments]

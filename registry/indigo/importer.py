@@ -9,6 +9,7 @@ Organisations are written as shared :class:`~registry.models.OrganisationRow` ro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ Progress = Callable[[int, int, str], None]
 ROLE_TABLES = ("projects_investments", "projects_outcome_payment_commitments", "projects_service_provisions",
                "projects_intermediary_services")
 ENTITY_OF_TABLE = {table: entity for entity, table in ENTITY_TABLES.items()}
+ORG_ID = re.compile(r"^INDIGO-ORG-\d+$")
 STORED_ONLY = ("projects_outcome_pricings", "projects_outcome_payment_plans", "projects_transactions")
 
 
@@ -75,6 +77,11 @@ def _upsert_organisations(session: Session, export: IndigoExport, report: Import
         oid = clean(row.get("ID", ""))
         if not oid:
             report.reject("organisations", i + 2, "", "organisation without an id")
+            report.count("organisations", "rejected")
+            continue
+        if not ORG_ID.match(oid):
+            report.reject("organisations", i + 2, "", f"not an INDIGO organisation id: {oid!r} (registry "
+                                                      "organisations are not overwritten by an import)")
             report.count("organisations", "rejected")
             continue
         if oid in seen:
