@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -19,11 +17,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import and_, func, not_, or_
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from registry.indigo.merge import get_display_document
+from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics
 from registry.models import Contract, ContractParty
-from registry.queries import SORTABLE, ContractFilter, contract_history, distinct_values, get_contract
+from registry.queries import SORTABLE, ContractFilter, contract_history, distinct_values
 from registry.schema import ContractDocument, PolicySector, Provenanced, Stage
 from web import barchart
 from web.auth import current_user, has_role
@@ -49,51 +49,27 @@ PAYER_TYPES = ("local_government", "regional_government", "central_government", 
                "other")
 
 
-# --- investor repayment, as stated, in a few classes --------------------------------------------------------
-# INDIGO's codelist ("No repayment", "Some repayment (but below value of principle)", "Principal repaid (but no
-# net return)", "Principal + positive financial returns", "Not publicly available") and the curators' own
-# wording ("Partly: ...", "Unknown. ...") both map onto these classes.
-RESULT_CLASSES = ("gain", "principal", "partial", "none", "unknown")
-_RESULT_WORDS = {
-    "gain": ("positive financial return", "with a return", "with return", "premium paid"),
-    "principal": ("principal repaid", "repaid in full", "in full"),
-    "partial": ("some repayment", "partly", "partial"),
-    "none": ("no repayment", "nothing", "lost everything", "not repaid", "total loss"),
-}
-_UNKNOWN_STARTS = ("unknown", "not publicly available", "not known")
+# --- investor repayment, as stated, in the market statistics' classes --------------------------------------
+RESULT_CLASSES = REPAYMENT_CLASSES  # full, partial, none, unknown (registry.market.classify_repayment)
 
 
 def result_class(text: str | None) -> str | None:
     """The class of a stated investor repayment (``None`` when nothing is stated)."""
-    if not text:
-        return None
-    lowered = text.lower().strip()
-    if lowered.startswith(_UNKNOWN_STARTS):
-        return "unknown"
-    for cls in ("gain", "principal", "partial", "none"):
-        if any(word in lowered for word in _RESULT_WORDS[cls]):
-            return cls
-    return "unknown"
+    return classify_repayment(text) if text else None
 
 
-def _result_condition(cls: str) -> Any:
-    """The SQL form of :func:`result_class` for one class (kept in step with it)."""
-    text = func.lower(func.coalesce(col(Contract.investor_repayment), ""))
-    unknown = or_(*(text.startswith(s) for s in _UNKNOWN_STARTS))
-    if cls == "unknown":
-        known = [text.contains(w) for words in _RESULT_WORDS.values() for w in words]
-        return and_(col(Contract.investor_repayment).is_not(None), or_(unknown, not_(or_(*known))))
-    earlier = [w for c in RESULT_CLASSES[: RESULT_CLASSES.index(cls)] if c in _RESULT_WORDS for w in _RESULT_WORDS[c]]
-    condition = and_(not_(unknown), or_(*(text.contains(w) for w in _RESULT_WORDS[cls])))
-    if earlier:
-        condition = and_(condition, not_(or_(*(text.contains(w) for w in earlier))))
-    return condition
+def _result_condition(session: Session, cls: str) -> Any:
+    """Contracts whose stated repayment falls in ``cls``; classified in Python so that the registry filter,
+    the overview and the market statistics can never disagree."""
+    stated = session.exec(
+        select(Contract.id, Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None))
+    ).all()
+    return col(Contract.id).in_([cid for cid, text in stated if classify_repayment(text) == cls])
 
 
 def result_label(cls: str | None) -> str:
     labels = {
-        "gain": _("repaid with a return"),
-        "principal": _("principal repaid"),
+        "full": _("repaid in full"),
         "partial": _("partly repaid"),
         "none": _("not repaid"),
         "unknown": _("not publicly known"),
@@ -140,52 +116,6 @@ def _contract_name(row: Contract, lang: str) -> str:
 # --- overview ----------------------------------------------------------------------------------------------
 
 
-def _local_market_statistics(session: Session) -> dict[str, Any]:
-    """Simple aggregates over the registry's indexed columns (used until ``registry.market`` exists)."""
-    rows = session.exec(
-        select(Contract.id, Contract.country, Contract.policy_sector, Contract.stage, Contract.start_year,
-               Contract.capital_committed_usd, Contract.investor_repayment)
-    ).all()
-    by: dict[str, dict[str, dict[str, Any]]] = {k: defaultdict(lambda: {"count": 0, "capital_usd": Decimal(0)})
-                                                 for k in ("year", "country", "sector", "stage")}
-    outcomes: Counter[str] = Counter()
-    capital_total = Decimal(0)
-    for _id, country, sector, stage, year, capital, repayment in rows:
-        for key, value in (("year", year), ("country", country), ("sector", sector), ("stage", stage)):
-            if value is None:
-                continue
-            bucket = by[key][str(value)]
-            bucket["count"] += 1
-            bucket["capital_usd"] += capital or 0
-        capital_total += capital or 0
-        if stage in ("complete", "service_delivery_complete", "terminated"):
-            outcomes[result_class(repayment) or "unknown"] += 1
-    return {
-        "contracts": len(rows),
-        "capital_usd": capital_total,
-        "countries": len(by["country"]),
-        "by_year": dict(sorted(by["year"].items())),
-        "by_country": dict(sorted(by["country"].items(), key=lambda kv: -kv[1]["count"])),
-        "by_sector": dict(sorted(by["sector"].items(), key=lambda kv: -kv[1]["count"])),
-        "by_stage": {s.value: by["stage"][s.value] for s in Stage if s.value in by["stage"]},
-        "completed_outcomes": {c: outcomes[c] for c in RESULT_CLASSES if outcomes[c]},
-    }
-
-
-def market_statistics(session: Session) -> dict[str, Any]:
-    """Market statistics, from ``registry.market`` once it exists, else computed here."""
-    if importlib.util.find_spec("registry.market") is not None:
-        market = importlib.import_module("registry.market")
-        try:
-            stats = market.market_statistics(session=session)
-        except Exception:  # a failure there must not take the front page down
-            log.exception("registry.market.market_statistics failed; using the simple aggregates")
-        else:
-            if isinstance(stats, dict) and "by_year" in stats:
-                return stats
-    return _local_market_statistics(session)
-
-
 def _bars(data: dict[str, dict[str, Any]], field: str, label: Callable[[str], str],
           fmt: Callable[[Any], str], link: Callable[[str], str] | None = None, limit: int = 12) -> Markup:
     items = [barchart.Bar(label(k), float(v.get(field) or 0), fmt(v.get(field) or 0), link(k) if link else None)
@@ -197,30 +127,35 @@ def _bars(data: dict[str, dict[str, Any]], field: str, label: Callable[[str], st
 def overview() -> str:
     """The market at a glance."""
     session = db_session()
-    stats = market_statistics(session)
+    stats = market_statistics(session=session)
     nordic_rows = session.exec(
         select(Contract).where(col(Contract.country).in_(NORDIC)).order_by(col(Contract.start_year), col(Contract.id))
     ).all()
     lang = _lang()
-    by_year = stats.get("by_year", {})
+    by_year = {k: v for k, v in stats["by_year"].items() if k.isdigit()}
+    outcomes: Counter[str] = Counter()
+    for counts in stats["repayment_by_sector"].values():
+        outcomes.update({k: counts.get(k, 0) for k in RESULT_CLASSES})
+    by_count = lambda key: dict(sorted(stats[key].items(), key=lambda kv: -kv[1]["contracts"]))  # noqa: E731
     charts = {
         "year_count": barchart.columns(
-            [barchart.Bar(str(k), float(v["count"]), str(v["count"]), _registry_link(year_from=k, year_to=k))
+            [barchart.Bar(str(k), float(v["contracts"]), str(v["contracts"]), _registry_link(year_from=k, year_to=k))
              for k, v in by_year.items()]),
         "year_capital": barchart.columns(
             [barchart.Bar(str(k), float(v["capital_usd"] or 0),
                           money_short(v["capital_usd"], "USD") if v["capital_usd"] else "–")
              for k, v in by_year.items()]),
-        "country": _bars(stats.get("by_country", {}), "count", country_name, str,
+        "country": _bars(by_count("by_country"), "contracts", country_name, str,
                          lambda k: _registry_link(country=k)),
-        "sector": _bars(stats.get("by_sector", {}), "count", lambda k: vocab(k, "sector"), str,
+        "sector": _bars(by_count("by_sector"), "contracts", lambda k: vocab(k, "sector"), str,
                         lambda k: _registry_link(sector=k)),
-        "stage": _bars(stats.get("by_stage", {}), "count", lambda k: vocab(k, "stage"), str,
+        "stage": _bars({s.value: stats["by_stage"][s.value] for s in Stage if s.value in stats["by_stage"]},
+                       "contracts", lambda k: vocab(k, "stage"), str,
                        lambda k: _registry_link(stage=k)),
         "capital_country": _bars(
-            dict(sorted(stats.get("by_country", {}).items(), key=lambda kv: -(kv[1]["capital_usd"] or 0))),
+            dict(sorted(stats["by_country"].items(), key=lambda kv: -(kv[1]["capital_usd"] or 0))),
             "capital_usd", country_name, lambda v: money_short(v, "USD") if v else "–"),
-        "outcomes": _bars({k: {"count": v} for k, v in stats.get("completed_outcomes", {}).items()}, "count",
+        "outcomes": _bars({k: {"contracts": outcomes[k]} for k in RESULT_CLASSES if outcomes[k]}, "contracts",
                           result_label, str, lambda k: _registry_link(result=k)),
     }
     nordic = [{"row": r, "name": _contract_name(r, lang)} for r in nordic_rows]
@@ -300,8 +235,8 @@ def _select_contracts(session: Session, query: RegistryQuery, *, lang: str,
     base = _apply(select(Contract), flt)
     counter = _apply(select(func.count()).select_from(Contract), flt)
     if query.result:
-        base = base.where(_result_condition(query.result))
-        counter = counter.where(_result_condition(query.result))
+        condition = _result_condition(session, query.result)
+        base, counter = base.where(condition), counter.where(condition)
     key = SORTABLE[query.sort]
     if query.sort == "name":
         # Sort by the name the reader sees (the other language's name when one is missing).
@@ -396,12 +331,8 @@ def registry_download(fmt: str) -> ResponseReturnValue:
 
 
 def display_document(session: Session, contract_id: str) -> ContractDocument | None:
-    """The document to show: merged with its INDIGO record where ``registry.indigo.merge`` provides that."""
-    if importlib.util.find_spec("registry.indigo") is not None and \
-            importlib.util.find_spec("registry.indigo.merge") is not None:
-        merge = importlib.import_module("registry.indigo.merge")
-        return merge.get_display_document(session=session, contract_id=contract_id)  # type: ignore[no-any-return]
-    return get_contract(session=session, contract_id=contract_id)
+    """The document to show: a curated contract merged with its INDIGO record where there is one."""
+    return get_display_document(session=session, contract_id=contract_id)
 
 
 def _timeline(doc: ContractDocument, lang: str) -> list[dict[str, Any]]:

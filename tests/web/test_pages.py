@@ -32,7 +32,7 @@ def test_overview_counts_and_features_nordic_contracts(client, add_contract):
     assert "/contracts/se-test-2021" in page
     assert "/contracts/us-test-2015" not in page.split("Contracts by year")[0]  # featured list is Nordic only
     assert "<svg" in page and "United States" in page and "homelessness" in page
-    assert "repaid with a return" in page  # outcomes of completed contracts
+    assert "repaid in full" in page  # outcomes of completed contracts
     sv = text(client.get("/?lang=sv"))
     assert "Sverige" in sv and "USA" in sv
 
@@ -89,7 +89,7 @@ def test_registry_filters_by_payer_type_size_and_result(client, add_contract):
     assert "se-small-2020" in text(client.get("/contracts?result=partial"))
     unknown = text(client.get("/contracts?result=unknown"))
     assert "se-large-2020" in unknown and "se-small-2020" not in unknown
-    assert 'data-total="0"' in text(client.get("/contracts?result=principal"))
+    assert 'data-total="0"' in text(client.get("/contracts?result=full"))
 
 
 def test_registry_pagination(client, add_contract):
