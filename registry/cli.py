@@ -179,7 +179,8 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], as_json: bool) -
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{doc.name('en')} ({contract_id}), amounts in {data['currency']}")
+    unit = data.get("amount_unit") or data["currency"]
+    click.echo(f"{doc.name('en')} ({contract_id}), amounts in {unit}")
     for p in data["payments"]:
         click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {_fmt(p['amount'])}")
     click.echo(f"  investor capital     {_fmt(data['investor_capital'])}")

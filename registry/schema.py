@@ -433,6 +433,11 @@ class PaymentTerms(Provenanced):
         default_factory=list, description="For derived terms: the data fields they were computed from."
     )
     summary: LocalizedText | None = None
+    amount_unit: str | None = Field(
+        default=None,
+        description="Set when the formulas yield something other than the contract currency "
+        "(e.g. shares of a provider's full fee whose amount is unknown); such terms never enter money totals.",
+    )
     parameters: dict[Identifier, Parameter] = Field(default_factory=dict)
     payments: list[PaymentRule] = Field(default_factory=list)
     waterfall: Waterfall | None = None

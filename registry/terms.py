@@ -176,6 +176,9 @@ class Payout(BaseModel):
 
     contract: str
     currency: str
+    amount_unit: str | None = Field(
+        default=None, description="When set, amounts are in this unit, not in the currency (see PaymentTerms)."
+    )
     outcomes: dict[str, bool | float]
     payments: list[PayoutPayment]
     investor_capital: Decimal
@@ -649,9 +652,11 @@ class CompiledTerms:
         rules: list[_Rule],
         order: list[int],
         waterfall: _Waterfall | None,
+        amount_unit: str | None = None,
     ) -> None:
         self.contract = contract
         self.currency = currency
+        self.amount_unit = amount_unit
         self.source = source
         self.outcome_names = outcome_names
         self.outcome_kinds = outcome_kinds
@@ -782,7 +787,8 @@ class CompiledTerms:
         if capital > 0 and all(d is not None for d, _ in dated):
             irr = xirr([d for d, _ in dated], [a for _, a in dated])  # type: ignore[misc]
         return Payout(
-            contract=self.contract, currency=self.currency, outcomes=echoed, payments=payments,
+            contract=self.contract, currency=self.currency, amount_unit=self.amount_unit, outcomes=echoed,
+            payments=payments,
             investor_capital=capital.quantize(CENT), investor_repayment=repayment, multiple=multiple, irr=irr,
         )
 
@@ -1054,7 +1060,7 @@ class _Builder:
             outcome_kinds={n: kinds[n] for n in names}, known_metrics=known_metrics, binary_metrics=binary,
             investor_capital=capital,
             investor_capital_decimal=capital_dec, capital_outflows=outflows, investors=investors,
-            rules=rules, order=order, waterfall=waterfall,
+            rules=rules, order=order, waterfall=waterfall, amount_unit=terms.amount_unit,
         )
 
     def rule(self, rule: PaymentRule, expr: _Expr, investors: frozenset[str], is_inflow: bool) -> _Rule:
@@ -1193,11 +1199,43 @@ class _Builder:
             self.issues = saved + found
 
 
-def compile_terms(doc: ContractDocument, source: str = "<document>") -> CompiledTerms:
+def with_parameters(
+    doc: ContractDocument, overrides: Mapping[str, float | Decimal], source: str = "<document>"
+) -> ContractDocument:
+    """A copy of ``doc`` whose terms use other values for some parameters (what-if analysis).
+
+    Raises :class:`TermsError` for a name that is not a parameter or that names a rate card.
+    """
+    terms = doc.payment_terms
+    issues = []
+    for name in overrides:
+        if terms is None or name not in terms.parameters:
+            issues.append(TermsIssue(source, f"parameters.{name}", "not a parameter of these payment terms"))
+        elif terms.parameters[name].rate_card is not None:
+            issues.append(TermsIssue(source, f"parameters.{name}", "a rate card cannot be replaced by a number"))
+    if issues:
+        raise TermsError(issues)
+    if not overrides or terms is None:
+        return doc
+    parameters = {
+        name: param.model_copy(update={"value": Decimal(str(overrides[name]))}) if name in overrides else param
+        for name, param in terms.parameters.items()
+    }
+    return doc.model_copy(update={"payment_terms": terms.model_copy(update={"parameters": parameters})})
+
+
+def compile_terms(
+    doc: ContractDocument,
+    source: str = "<document>",
+    parameters: Mapping[str, float | Decimal] | None = None,
+) -> CompiledTerms:
     """Check and compile a document's payment terms; raise :class:`TermsError` listing every issue.
 
-    A document without ``payment_terms`` compiles to terms with no payments (everything evaluates to 0).
+    ``parameters`` replaces the values of named parameters (see :func:`with_parameters`). A document
+    without ``payment_terms`` compiles to terms with no payments (everything evaluates to 0).
     """
+    if parameters:
+        doc = with_parameters(doc, parameters, source)
     builder = _Builder(doc, source)
     compiled = builder.build()
     if compiled is None:

@@ -981,3 +981,18 @@ def test_property_helpers_are_sound() -> None:
     assert reference(tree, {"b": True, "x": 5.0, "y": 1.0}) == 2 + 30
     assert reference(tree, {"b": False, "x": 5.0, "y": 1.0}) == 0.0
     assert math.isclose(reference(F.parse("1e3 * 25%"), {}), 250.0)
+
+
+def test_parameter_overrides_change_only_the_named_values() -> None:
+    from registry.schema import ContractDocument
+    from registry.terms import TermsError, compile_terms
+    from tests.registry.factories import contract_dict
+
+    doc = ContractDocument.model_validate(contract_dict())
+    base = compile_terms(doc).payout({"savings": 7_000_000})
+    assert base.payments[0].amount == Decimal("5000000.00")
+    lower_cap = compile_terms(doc, parameters={"C": 3_000_000}).payout({"savings": 7_000_000})
+    assert lower_cap.payments[0].amount == Decimal("3000000.00")
+    assert doc.payment_terms is not None and doc.payment_terms.parameters["C"].value == Decimal("5000000")
+    with pytest.raises(TermsError, match="parameters.D: not a parameter"):
+        compile_terms(doc, parameters={"D": 1})
