@@ -28,7 +28,7 @@ def horizontal_bars(bars: list[Bar], width: int = 420, row: int = 24, label_widt
     if not bars:
         return Markup('<p class="muted">–</p>')
     top = max(b.value for b in bars) or 1.0
-    plot = width - label_width - 70
+    plot = width - label_width - 95  # room for the value after the longest bar
     height = row * len(bars) + 4
     parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
              f'preserveAspectRatio="xMinYMin meet" font-family="{FONT}" font-size="12">']
@@ -53,7 +53,8 @@ def columns(bars: list[Bar], width: int = 560, height: int = 180) -> Markup:
     top = max(b.value for b in bars) or 1.0
     bottom, head = 22, 18
     plot_h = height - bottom - head
-    step = width / len(bars)
+    margin = 24  # keeps the first and last value labels inside the drawing
+    step = (width - 2 * margin) / len(bars)
     bar_w = max(2.0, step * 0.7)
     label_every = max(1, round(len(bars) / 14))  # keep year labels from overlapping
     parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
@@ -61,12 +62,12 @@ def columns(bars: list[Bar], width: int = 560, height: int = 180) -> Markup:
              f'<line x1="0" x2="{width}" y1="{height - bottom}" y2="{height - bottom}" stroke="#999"/>']
     for i, bar in enumerate(bars):
         h = plot_h * bar.value / top if bar.value else 0.0
-        x = i * step + (step - bar_w) / 2
-        cx = i * step + step / 2
+        x = margin + i * step + (step - bar_w) / 2
+        cx = margin + i * step + step / 2
         inner = (f'<title>{escape(bar.label)}: {escape(bar.display)}</title>'
                  f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                  f'fill="{BAR_COLOUR}"/>')
-        if len(bars) <= 16:
+        if len(bars) <= 12:
             inner += (f'<text x="{cx:.1f}" y="{height - bottom - h - 4:.1f}" text-anchor="middle" '
                       f'fill="#333">{escape(bar.display)}</text>')
         if i % label_every == 0:
