@@ -197,26 +197,30 @@ def payoff_sweep(doc: ContractDocument) -> PayoffSweep | None:
 
 def _sweep_range(compiled, doc, metric, kind, capital, inputs_for) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     thresholds = _thresholds(metric)
-    is_rate = str(getattr(kind, "value", kind)) == "rate"
     lo = min([0.0, *thresholds])
-    if is_rate and all(0 <= t <= 1 for t in thresholds):
-        return lo, 1.0
-    scales = [abs(t) for t in thresholds if t]
-    if doc.payment_terms:
-        scales += [abs(float(p.value)) for p in doc.payment_terms.parameters.values() if p.value]
-    if str(getattr(kind, "value", kind)) == "count" and doc.target_population:
-        scales += [float(doc.target_population.targeted_participants or 0)]
-    scales += [capital] if capital else []
-    if doc.finance.max_outcome_payment:
-        scales.append(float(doc.finance.max_outcome_payment.amount))
-    scale = max(scales) if scales else 1.0
-    probe_hi = lo + 4 * (scale - lo) if scale > lo else lo + 1.0
+    # A rate with thresholds in [0, 1] is a share: probe all of [0, 1] and never go past 1.
+    share = str(getattr(kind, "value", kind)) == "rate" and all(0 <= t <= 1 for t in thresholds)
+    if share:
+        probe_hi = 1.0
+    else:
+        scales = [abs(t) for t in thresholds if t]
+        if doc.payment_terms:
+            scales += [abs(float(p.value)) for p in doc.payment_terms.parameters.values() if p.value]
+        if str(getattr(kind, "value", kind)) == "count" and doc.target_population:
+            scales += [float(doc.target_population.targeted_participants or 0)]
+        scales += [capital] if capital else []
+        if doc.finance.max_outcome_payment:
+            scales.append(float(doc.finance.max_outcome_payment.amount))
+        scale = max(scales) if scales else 1.0
+        probe_hi = lo + 4 * (scale - lo) if scale > lo else lo + 1.0
     probe = np.linspace(lo, probe_hi, PROBE_POINTS)
     inv, pay = _evaluate(compiled, doc, inputs_for(probe))
     tol = 1e-9 * max(1.0, float(np.max(np.abs(inv))), float(np.max(np.abs(pay))))
     changing = (np.abs(inv - inv[-1]) > tol) | (np.abs(pay - pay[-1]) > tol)
-    last = probe[np.nonzero(changing)[0][-1] + 1] if changing.any() else scale
-    hi = max(last + 0.25 * (last - lo), max(thresholds, default=lo) * 1.1, lo + 1e-9)
+    last = float(probe[min(np.nonzero(changing)[0][-1] + 1, len(probe) - 1)]) if changing.any() else probe_hi
+    hi = max(last + 0.25 * (last - lo), max(thresholds, default=lo) * 1.1)
+    if share:
+        hi = min(hi, 1.0)
     if hi <= lo:
         hi = lo + 1.0
     return lo, float(hi)

@@ -114,8 +114,9 @@ def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) ->
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The folder to write <id>-<lang>.pdf files into.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+@click.option("--force", is_flag=True, help="Render again even where the cached sheet is current.")
 def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[str, ...], output: Path,
-                       progress: bool | None) -> None:
+                       progress: bool | None, force: bool) -> None:
     """Write fact sheets for several contracts (or --all) into a folder."""
     from sqlmodel import col, select
     from tqdm import tqdm
@@ -137,7 +138,7 @@ def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[s
         for cid, lang in bar:
             bar.set_postfix_str(f"{cid}/{lang}", refresh=False)
             try:
-                pdf = render_factsheet(cid, lang, session=session)
+                pdf = render_factsheet(cid, lang, session=session, force=force)
                 session.commit()
             except FactsheetNotFound:
                 failed.append(f"{cid}: no such contract")

@@ -18,7 +18,7 @@ import json
 import logging
 import mimetypes
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -333,8 +333,6 @@ def _key_figures(doc: ContractDocument, sweep: PayoffSweep | None, lang: str) ->
         if fact is not None:
             figures.append(KeyFigure(labels[field], text=f"{fact.value}{' ' + fact.unit if fact.unit else ''}",
                                      confidence=str(fact.confidence)))
-    if doc.finance.investor_repayment:
-        figures.append(KeyFigure(labels["investor_repayment"], text=doc.finance.investor_repayment))
     return figures
 
 
@@ -443,13 +441,24 @@ def _font_config() -> Any:
 _IMAGE_CACHE: dict[str, Any] = {}
 
 
-def html_to_pdf(html: str, *, fetcher: Any = None) -> bytes:
-    """Render HTML with the restricted fetcher, embedding fonts."""
+def _render_document(html: str, fetcher: Any) -> Any:
     from weasyprint import HTML
 
+    return HTML(string=html, url_fetcher=fetcher, base_url=STATIC_SCHEME).render(
+        font_config=_font_config(), cache=_IMAGE_CACHE)
+
+
+def html_to_pdf(html: str, *, fetcher: Any = None, compact_html: Callable[[], str] | None = None,
+                max_pages: int = 2) -> bytes:
+    """Render HTML with the restricted fetcher, embedding fonts.
+
+    When the result is longer than ``max_pages`` and a ``compact_html`` variant is given, that is used instead.
+    """
     fetcher = fetcher or make_fetcher()
-    document = HTML(string=html, url_fetcher=fetcher, base_url=STATIC_SCHEME)
-    pdf = document.write_pdf(font_config=_font_config(), cache=_IMAGE_CACHE)
+    document = _render_document(html, fetcher)
+    if compact_html is not None and len(document.pages) > max_pages:
+        document = _render_document(compact_html(), fetcher)
+    pdf = document.write_pdf()
     if fetcher.refused:
         log.warning("fact sheet rendering refused %d resource(s): %s", len(fetcher.refused),
                     ", ".join(u[:80] for u in fetcher.refused))
@@ -464,18 +473,28 @@ def _render(template: str, **context: Any) -> str:
     return current_app.jinja_env.get_template(template).render(**context)
 
 
-def factsheet_html(doc: ContractDocument, lang: str, *, generated: datetime | None = None) -> str:
-    """The sheet's HTML (needs an app context: templates and number formatting)."""
+def factsheet_html(doc: ContractDocument, lang: str, *, generated: datetime | None = None,
+                   compact: bool = False, context: dict[str, Any] | None = None) -> str:
+    """The sheet's HTML (needs an app context: templates and number formatting).
+
+    ``compact`` leaves out metric definitions and long explanations and shortens long texts, for
+    contracts whose full sheet runs past two pages.
+    """
     lang = lang if lang in LANGS else "sv"
+    context = context or factsheet_context(doc, lang, generated=generated)
     with force_locale(lang):
-        return _render("factsheet/contract.html", **factsheet_context(doc, lang, generated=generated))
+        return _render("factsheet/contract.html", compact=compact, **context)
 
 
 def build_factsheet_pdf(doc: ContractDocument, lang: str, *, fetcher: Any = None,
                         generated: datetime | None = None) -> bytes:
     """Render one sheet without touching the cache."""
+    lang = lang if lang in LANGS else "sv"
     with _app_context():
-        return html_to_pdf(factsheet_html(doc, lang, generated=generated), fetcher=fetcher)
+        context = factsheet_context(doc, lang, generated=generated)
+        full = factsheet_html(doc, lang, context=context)
+        return html_to_pdf(full, fetcher=fetcher,
+                           compact_html=lambda: factsheet_html(doc, lang, context=context, compact=True))
 
 
 class FactsheetNotFound(LookupError):

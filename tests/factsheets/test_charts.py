@@ -103,7 +103,7 @@ def test_binary_only_terms_give_two_bar_groups() -> None:
     assert svg is not None and "Uppnått" in svg and svg.count("<rect") == 5
 
 
-def test_rate_outcome_is_swept_over_zero_to_one() -> None:
+def test_rate_outcome_is_swept_within_zero_to_one_past_the_last_band() -> None:
     data = contract_dict()
     data["outcome_metrics"] = [{"id": "rate", "name": {"en": "Restoration rate"}, "kind": "rate",
                                 "targets": [{"value": "0.55"}, {"value": "0.65"}], "confidence": "unverified"}]
@@ -112,9 +112,13 @@ def test_rate_outcome_is_swept_over_zero_to_one() -> None:
          "amount": "bands(rate, [0.55, 0.60, 0.65], [0, 0.03, 0.075, 0.12]) * capital"}]}
     sweep = payoff_sweep(doc_of(data))
     assert sweep is not None
-    assert (sweep.x[0], sweep.x[-1]) == (0.0, 1.0)
+    assert sweep.x[0] == 0.0 and 0.65 < sweep.x[-1] <= 1.0
     assert float(sweep.investor[-1]) == pytest.approx(0.12 * 5e6)
     assert "%" in (payoff_chart_svg(doc_of(data), "en") or "")
+    # A steep rule would go past 100 % if not capped: a share is never swept beyond 1.
+    data["payment_terms"]["payments"][0]["amount"] = "rate * capital"
+    sweep = payoff_sweep(doc_of(data))
+    assert sweep is not None and sweep.x[-1] == 1.0
 
 
 def test_no_terms_no_chart() -> None:
