@@ -34,6 +34,7 @@ from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
 from registry import queries as registry_queries
+from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics
 from registry.models import Contract, Portfolio, SimulationRun
 from registry.queries import SORTABLE, ContractFilter
 from registry.schema import ContractDocument, MetricKind
@@ -42,7 +43,7 @@ from web import portfolios as pf
 from web.auth import current_user
 from web.extensions import csrf
 from web.extensions import session as db_session
-from web.pages import RESULT_CLASSES, SIZES, _result_condition
+from web.pages import SIZES
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -263,7 +264,7 @@ class ContractQuery(Input):
     max_capital_usd: float | None = Field(None, ge=0, description="Largest committed capital in USD.")
     size: Literal[tuple(SIZES)] | None = Field(  # type: ignore[valid-type]
         None, description="Size class on committed capital in USD: small < 1 m ≤ medium < 5 m ≤ large.")
-    result: Literal[RESULT_CLASSES] | None = Field(  # type: ignore[valid-type]
+    result: Literal[REPAYMENT_CLASSES] | None = Field(  # type: ignore[valid-type]
         None, description="Investor repayment as stated, in classes (as on the registry page).")
     year_from: int | None = Field(None, ge=1900, le=2200, description="Signed or started in this year or later.")
     year_to: int | None = Field(None, ge=1900, le=2200, description="Signed or started in this year or earlier.")
@@ -354,9 +355,16 @@ class PayoutRequest(Input):
 
 
 class MarketStatistics(BaseModel):
-    """Market statistics computed from the registry (see `registry.market.market_statistics`)."""
+    """Market statistics computed from the registry (``registry.market.market_statistics``)."""
 
     model_config = ConfigDict(extra="allow")
+
+    totals: dict[str, Any] = Field(description="Contracts (curated, INDIGO), countries, capital in USD.")
+    by_year: dict[str, dict[str, Any]] = Field(description="Contracts and capital per start year.")
+    by_country: dict[str, dict[str, Any]] = Field(description="Contracts and capital per country.")
+    by_sector: dict[str, dict[str, Any]] = Field(description="Contracts and capital per policy sector.")
+    by_stage: dict[str, dict[str, Any]] = Field(description="Contracts and capital per stage.")
+    base_rates: dict[str, Any] = Field(description="Repayment base rates, market-wide and per sector.")
 
 
 class PortfolioLinks(BaseModel):
@@ -462,13 +470,16 @@ def list_contracts_view(query: ContractQuery) -> ContractList:
     """Contracts matching the filters (the same as the registry page's), sorted and paged."""
     session = db_session()
     flt = query.contract_filter()
-    # The registry page's filters (registry.queries) plus its repayment classes (web.pages), so that the
-    # API and the page always select the same contracts.
+    # The registry page's filters (registry.queries) and repayment classes (registry.market), so that the
+    # API, the page and the market statistics always select the same contracts.
     statement = registry_queries._apply(select(Contract), flt)
     counter = registry_queries._apply(select(func.count()).select_from(Contract), flt)
     if query.result:
-        statement = statement.where(_result_condition(query.result))
-        counter = counter.where(_result_condition(query.result))
+        stated = session.exec(
+            select(Contract.id, Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None))
+        ).all()
+        condition = col(Contract.id).in_([cid for cid, text in stated if classify_repayment(text) == query.result])
+        statement, counter = statement.where(condition), counter.where(condition)
     key = col(SORTABLE[query.sort])
     statement = statement.order_by((key.desc() if query.desc else key.asc()).nulls_last(), col(Contract.id))
     rows = session.exec(statement.offset(query.offset).limit(query.limit)).all()
@@ -548,8 +559,6 @@ def contract_payout(contract_id: str, body: PayoutRequest) -> Payout:
            responses={200: ("Statistics over the whole registry.", MarketStatistics)})
 def market() -> dict[str, Any]:
     """Counts, capital and outcomes across the registry, by country, sector, stage and year."""
-    from registry.market import market_statistics
-
     return pf.jsonable(market_statistics(session=db_session()))
 
 
