@@ -136,8 +136,8 @@ class ContractModel:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.capital > 0:
-            raise ValueError(f"{self.id}: investor capital must be > 0")
+        if not self.capital >= 0:
+            raise ValueError(f"{self.id}: investor capital must be >= 0")
         if not 0.0 <= self.metric_correlation <= 1.0:
             raise ValueError(f"{self.id}: metric_correlation must be in [0, 1]")
         if not self.outcomes:
@@ -156,23 +156,29 @@ class Holding:
     """A position in one contract: ``weight`` is the share of the contract's investor position held.
 
     ``fx_rate`` converts the contract currency to the portfolio's base currency (base units per unit).
+    ``position=False`` includes the contract for its payers' and guarantors' exposure only (a public
+    payer's view): no capital, no investor cash flows, no loss.
     """
 
     contract: ContractModel
     weight: float = 1.0
     fx_rate: float = 1.0
     label: str = ""
+    position: bool = True
 
     def __post_init__(self) -> None:
         if not (self.weight > 0 and math.isfinite(self.weight)):
             raise ValueError(f"{self.contract.id}: holding weight must be > 0")
+        if self.position and not self.contract.capital > 0:
+            raise ValueError(f"{self.contract.id}: no investor capital to hold; include it as a payer-only "
+                             "holding (position=False) or state the capital")
         if not (self.fx_rate > 0 and math.isfinite(self.fx_rate)):
             raise ValueError(f"{self.contract.id}: exchange rate must be > 0")
 
     @property
     def capital_base(self) -> float:
-        """Capital of the holding in the base currency."""
-        return self.contract.capital * self.weight * self.fx_rate
+        """Capital of the holding in the base currency (0 for a payer-only holding)."""
+        return self.contract.capital * self.weight * self.fx_rate if self.position else 0.0
 
 
 @dataclass(frozen=True)

@@ -300,6 +300,8 @@ class _Kernel:
         # Drawdowns: deterministic, the same in every scenario.
         draws = np.zeros(self.n_months)
         for u in self.units:
+            if not u.holding.position:
+                continue
             for d, amount in u.holding.contract.drawdown_schedule():
                 draws[month_index(d) - self.m0] -= float(amount) * u.scale
         self.draws = draws
@@ -311,7 +313,7 @@ class _Kernel:
             rep = position_repayment(c, ev, n_combo)
             j = int(np.argmin(rep))
             self.worst.append({k: (bool(v[j]) if v.dtype == bool else float(v[j])) for k, v in combos.items()})
-            worst_rep.append(float(rep[j]) * u.scale)
+            worst_rep.append(float(rep[j]) * u.scale if u.holding.position else 0.0)
             per_org: dict[int, np.ndarray] = {}
             for f in ev.flows:
                 meta = self._flow_meta(u, f, org_index)
@@ -379,12 +381,13 @@ class _Kernel:
     def _book(self, u: _Unit, c: ContractModel, ev: Any, delay: np.ndarray | None, width: int,
               losses: np.ndarray, cf: np.ndarray, org_pay: np.ndarray, cols: np.ndarray) -> None:
         """Post one contract's flows: position repayment, loss row, investor cash flows, payer totals."""
-        named = bool(c.investors)
+        position = u.holding.position
+        named = bool(c.investors) or not position
         mine: list[tuple[np.ndarray, int, bool]] = []
         by_org: dict[int, list[np.ndarray]] = {}
         for f in ev.flows:
             col, shifted, org = self._flow_meta(u, f, None)
-            is_mine = named and reaches_position(c, f)
+            is_mine = position and bool(c.investors) and reaches_position(c, f)
             if org < 0 and not is_mine:
                 continue
             amt = np.asarray(f.amount)
@@ -510,14 +513,16 @@ class _Kernel:
         loss = losses.sum(axis=0, dtype=np.float64)
         stats = np.empty((len(blocks), n_units, 5))
         for j, (_, sl) in enumerate(blocks):
-            lb = losses[:, sl].astype(np.float64)
-            pos = np.maximum(lb, 0.0)
-            stats[j, :, 0] = lb.sum(axis=1)
-            stats[j, :, 1] = np.square(lb).sum(axis=1)
-            stats[j, :, 2] = pos.sum(axis=1)
-            stats[j, :, 3] = np.square(pos).sum(axis=1)
-            # A loss below a millionth of capital is rounding in the payment terms, not a loss.
-            stats[j, :, 4] = (lb > self.loss_tol[:, None]).sum(axis=1)
+            for r0 in range(0, n_units, 32):  # 32 contracts at a time: float64 temporaries stay small
+                rs = slice(r0, r0 + 32)
+                lb = losses[rs, sl].astype(np.float64)
+                pos = np.maximum(lb, 0.0)
+                stats[j, rs, 0] = lb.sum(axis=1)
+                stats[j, rs, 1] = np.square(lb).sum(axis=1)
+                stats[j, rs, 2] = pos.sum(axis=1)
+                stats[j, rs, 3] = np.square(pos).sum(axis=1)
+                # A loss below a millionth of capital is rounding in the payment terms, not a loss.
+                stats[j, rs, 4] = (lb > self.loss_tol[rs, None]).sum(axis=1)
         used = np.flatnonzero(np.any(cf != 0, axis=1))
         times = (used + 0.0) / 12.0
         # The IRR solver keeps a few (months x scenarios) temporaries: solve in slices to bound memory.

@@ -32,12 +32,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import special
 
 from portfolio.contract import FactorLoadings
 from portfolio.models import Bernoulli, Beta, Normal, OutcomeModel, PointMassMixture
 
-__all__ = ["SectorPrior", "SECTOR_PRIORS", "DEFAULT_LOADINGS", "default_model", "sector_prior"]
+__all__ = ["SectorPrior", "SECTOR_PRIORS", "DEFAULT_LOADINGS", "default_model", "sector_prior", "DefaultPayoff",
+           "DEFAULT_TARGET_RETURN", "DEFAULT_MAX_LOSS"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +115,49 @@ def default_model(
         raise ValueError("invalid rate target")
     base = Normal(mean, sd, label=label)
     return PointMassMixture(prior.p_not_delivered, 0.0, base, label=label)
+
+
+DEFAULT_TARGET_RETURN = 0.05
+"""Annual return on success where the contract states none (typical targets 5-8 %, §3.2)."""
+DEFAULT_MAX_LOSS = 0.5
+"""Loss on failure where the contract states no maximum loss (typical 30-60 % with partial protection)."""
+
+
+class _Flow:
+    __slots__ = ("id", "component", "payer", "payee", "tags", "date", "amount", "to_investor")
+
+    def __init__(self, payer: str, payee: str, when: object, amount: np.ndarray) -> None:
+        self.id, self.component, self.payer, self.payee = "default_repayment", "outcome", payer, payee
+        self.tags, self.date, self.amount, self.to_investor = ("default_prior",), when, amount, True
+
+
+class _Evaluation:
+    __slots__ = ("flows", "investor_repayment")
+
+    def __init__(self, flows: list[_Flow], repayment: np.ndarray) -> None:
+        self.flows, self.investor_repayment = flows, repayment
+
+
+class DefaultPayoff:
+    """Repayment prior for a contract whose payment terms are not known (flagged ``default_prior``).
+
+    One binary metric ``success`` (default model: Bernoulli of the sector's ``p_success``). On success
+    the position receives ``capital * (1 + target_return) ** years``; on failure
+    ``capital * (1 - max_loss)``. One flow from ``payer`` to ``investor`` at the contract's payment date.
+    """
+
+    outcome_names = ("success",)
+
+    def __init__(self, capital: float, years: float, payer: str, investor: str, when: object,
+                 target_return: float = DEFAULT_TARGET_RETURN, max_loss: float = DEFAULT_MAX_LOSS) -> None:
+        if not 0.0 <= max_loss <= 1.0:
+            raise ValueError("max_loss must be a fraction of capital in [0, 1]")
+        self.win = capital * (1.0 + target_return) ** max(years, 0.0)
+        self.lose = capital * (1.0 - max_loss)
+        self.payer, self.investor, self.when = payer, investor, when
+        self.target_return, self.max_loss = target_return, max_loss
+
+    def evaluate(self, outcomes: dict[str, object]) -> _Evaluation:
+        ok = np.asarray(outcomes["success"], dtype=bool)
+        amount = np.where(ok, self.win, self.lose)
+        return _Evaluation([_Flow(self.payer, self.investor, self.when, amount)], amount)

@@ -136,7 +136,8 @@ def build_result(raw: RawRun) -> SimulationResult:
     rows: dict[str, tuple[float, float]] = {}
     rows["capital"] = (cap, 0.0)
     rows["expected_repayment"] = (float(rep.mean()), float(rep.std(ddof=1) / sqrt_n))
-    rows["expected_multiple"] = (rows["expected_repayment"][0] / cap, rows["expected_repayment"][1] / cap)
+    rows["expected_multiple"] = ((rows["expected_repayment"][0] / cap, rows["expected_repayment"][1] / cap)
+                                 if cap > 0 else (float("nan"), float("nan")))
     rows["irr_mean"] = (float(fin.mean()) if fin.size else float("nan"),
                         float(fin.std(ddof=1) / math.sqrt(fin.size)) if fin.size > 1 else float("nan"))
     for q in (5, 50, 95):
@@ -196,7 +197,9 @@ def _contracts_table(raw: RawRun) -> pd.DataFrame:
         recs.append({
             "name": c.name, "sector": c.sector, "country": c.country, "currency": c.currency,
             "weight": h.weight, "fx_rate": h.fx_rate, "capital": capb,
-            "expected_repayment": capb - mean_l[i], "expected_multiple": (capb - mean_l[i]) / capb,
+            "position": h.position,
+            "expected_repayment": capb - mean_l[i],
+            "expected_multiple": (capb - mean_l[i]) / capb if capb > 0 else float("nan"),
             "expected_loss": mean_pos[i], "expected_loss_se": math.sqrt(var_pos[i] / n),
             "loss_sd": math.sqrt(var_l[i]), "p_loss": sums[i, 4] / n,
             "es95_contribution": es95[i], "es99_contribution": es99[i],
@@ -232,6 +235,8 @@ def _exposures_table(raw: RawRun) -> pd.DataFrame:
 def _concentration(raw: RawRun, contracts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     recs = []
     for i, h in enumerate(raw.portfolio.holdings):
+        if not h.position:
+            continue  # payer-only holdings carry no capital: they appear in the exposures table
         c = h.contract
         capb = float(raw.units_capital[i])
         es = float(contracts["es99_contribution"].iloc[i])
@@ -245,7 +250,10 @@ def _concentration(raw: RawRun, contracts: pd.DataFrame) -> tuple[pd.DataFrame, 
     df["capital_share"] = df["capital"] / df.groupby(level="dimension")["capital"].transform("sum")
     tot = df.groupby(level="dimension")["es99_contribution"].transform("sum")
     df["es99_share"] = np.where(tot > 0, df["es99_contribution"] / tot, np.nan)
-    hrecs = []
+    hrecs: list[dict[str, Any]] = []
+    if df.empty:
+        empty = pd.DataFrame(columns=["hhi_capital", "effective_number", "hhi_es99", "groups"])
+        return df, empty.rename_axis("dimension")
     for dim, g in df.groupby(level="dimension"):
         h_cap = hhi(g["capital"].to_numpy())
         risk = np.maximum(g["es99_contribution"].to_numpy(), 0.0)

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -158,6 +159,8 @@ class CopulaSpec(_Strict):
 
 class HoldingSpec(_Strict):
     contract: str = Field(min_length=1)
+    role: Literal["investor", "payer"] = Field(
+        default="investor", description="payer: include the contract for its payers' exposure only (no position).")
     amount: float | None = Field(default=None, gt=0, description="In the contract's currency.")
     share: float | None = Field(default=None, gt=0, le=1, description="Share of the investor position.")
     investor: str | None = Field(default=None, description="Hold only this investor's position (org id).")
@@ -170,7 +173,10 @@ class HoldingSpec(_Strict):
 
     @model_validator(mode="after")
     def _amount_or_share(self) -> HoldingSpec:
-        if (self.amount is None) == (self.share is None):
+        if self.role == "payer":
+            if self.amount is not None or self.share is not None or self.investor is not None:
+                raise ValueError("a payer-only holding takes no amount, share or investor")
+        elif (self.amount is None) == (self.share is None):
             raise ValueError("give exactly one of amount or share")
         return self
 
@@ -350,13 +356,19 @@ def contract_model(
     metric_correlation: float = 0.6,
     investor: str | None = None,
     payment_date: str | None = None,
+    holding_amount: float | None = None,
 ) -> pf.ContractModel:
     """A :class:`portfolio.ContractModel` from a contract document and its compiled terms.
 
     ``models`` maps metric ids to model specs (or to ready outcome models); metrics the terms read
-    without a model get the sector's default prior (flagged).
+    without a model get the sector's default prior (flagged). A contract whose payment terms are not
+    known (no payment rules) gets the sector's repayment prior (:class:`portfolio.priors.DefaultPayoff`),
+    flagged ``payment_terms`` in ``default_prior``.
     """
     models = dict(models or {})
+    if not terms.payment_ids:
+        return _default_payoff_model(doc, terms, models=models, loadings=loadings, investor=investor,
+                                     payment_date=payment_date, holding_amount=holding_amount)
     unused = sorted(set(models) - set(terms.outcome_names))
     if unused:
         raise ValueError(f"{doc.id}: outcome model(s) for {', '.join(unused)}, which the payment terms do not read "
@@ -369,7 +381,15 @@ def contract_model(
         kind = str(terms.outcome_kinds[name])
         spec = models.get(name)
         if spec is None:
-            outcomes[name] = default_model(sector, kind, target=_first_target(doc, name), scale=capital)
+            metric = next((m for m in doc.outcome_metrics if m.id == name), None)
+            money = metric is not None and metric.unit == doc.finance.currency and kind == "continuous"
+            try:
+                outcomes[name] = default_model(sector, kind, target=_first_target(doc, name),
+                                               scale=capital if money and capital > 0 else None)
+            except ValueError:
+                raise ValueError(
+                    f"{doc.id}: metric {name!r} ({kind}) has no target to set a default prior from; give its "
+                    f"model in outcome_models.{doc.id}.{name}") from None
             defaults.append(name)
         else:
             model = spec if not isinstance(spec, BaseModel) else _model(spec)
@@ -408,6 +428,79 @@ def contract_model(
         delay=delay_model, metric_correlation=metric_correlation, default_prior=tuple(defaults),
         documented_max_loss=_max_loss(doc.finance.max_potential_loss), notes=(note,) if note else (),
     )
+
+
+def _default_payoff_model(
+    doc: ContractDocument,
+    terms: Any,
+    *,
+    models: Mapping[str, Any],
+    loadings: LoadingsSpec | None,
+    investor: str | None,
+    payment_date: str | None,
+    holding_amount: float | None,
+) -> pf.ContractModel:
+    from portfolio.priors import DEFAULT_MAX_LOSS, DEFAULT_TARGET_RETURN, DefaultPayoff, sector_prior
+
+    unused = sorted(set(models) - {"success"})
+    if unused:
+        raise ValueError(f"{doc.id}: the contract has no executable payment terms, so only a 'success' model "
+                         f"(bernoulli) applies; got models for {', '.join(unused)}")
+    sector = str(doc.classification.policy_sector)
+    notes = [f"payment terms unknown: sector repayment prior ({sector})"]
+    start = _start(doc)
+    if terms.investor_capital > 0 or investor is not None:
+        investors, capital, draws = _position(doc, terms, investor)
+    else:
+        cap = doc.finance.capital_drawn or doc.finance.capital_committed
+        if cap is not None and (cap.currency in (None, doc.finance.currency)):
+            capital = float(cap.amount)
+            notes.append("capital from finance (no investment amounts)")
+        elif holding_amount is not None:
+            capital = holding_amount
+            notes.append("capital from the holding amount (the contract states none)")
+        else:
+            raise ValueError(f"{doc.id}: the contract states no investor capital; hold it with an amount")
+        investors, draws = (), ((start, capital),)
+    payee = investors[0] if investors else "investor"
+    pay_date, note = _payment_date(doc, terms, start, payment_date)
+    if note:
+        notes.append(note)
+    payers = [o.id for o in doc.parties_with_role(Role.OUTCOME_PAYER)] or [f"{doc.id}-payer"]
+    target = float(doc.finance.target_irr.value) if doc.finance.target_irr else DEFAULT_TARGET_RETURN
+    max_loss = _max_loss(doc.finance.max_potential_loss)
+    years = (pay_date - start).days / 365.25
+    payoff = DefaultPayoff(capital, years, payers[0], payee, pay_date, target_return=target,
+                           max_loss=max_loss if max_loss is not None else DEFAULT_MAX_LOSS)
+    spec = models.get("success")
+    defaults = ["payment_terms"]
+    if spec is None:
+        model: Any = pf.Bernoulli(sector_prior(sector).p_success, label=f"default prior for sector {sector}")
+        defaults.append("success")
+    else:
+        model = spec if not isinstance(spec, BaseModel) else _model(spec)
+        if not isinstance(model, pf.Bernoulli):
+            raise ValueError(f"{doc.id}: 'success' is binary: give a bernoulli model")
+    lo = loadings or LoadingsSpec()
+    return pf.ContractModel(
+        id=doc.id, payoff=payoff, outcomes={"success": model}, capital=capital, currency=doc.finance.currency,
+        country=doc.classification.country, sector=sector, start=start, default_payment_date=pay_date,
+        payers=tuple(payers), investors=(payee,), drawdowns=draws, name=doc.name("en"),
+        loadings=pf.FactorLoadings(lo.global_, lo.country, lo.payer, lo.sector), default_prior=tuple(defaults),
+        documented_max_loss=max_loss, notes=tuple(notes),
+    )
+
+
+def _check_reaches_investors(model: pf.ContractModel) -> None:
+    """An investor holding whose contract never pays its investors is a data gap, not a 100 % loss."""
+    from portfolio.engine import evaluate_outcomes, extreme_outcomes, position_repayment
+
+    combos = extreme_outcomes(model)
+    n = len(next(iter(combos.values())))
+    if float(np.max(position_repayment(model, evaluate_outcomes(model, combos), n))) <= 0:
+        raise ValueError(
+            f"{model.id}: no payment in the terms reaches the investors ({', '.join(model.investors) or 'none'}) "
+            "in any outcome (no waterfall to them?); hold it as role: payer or fix the contract's terms")
 
 
 def build_portfolio(
@@ -470,8 +563,15 @@ def build_portfolio(
                 loadings=h.loadings or spec.loadings,
                 metric_correlation=h.metric_correlation if h.metric_correlation is not None
                 else spec.metric_correlation,
-                investor=h.investor, payment_date=h.payment_date,
+                investor=h.investor, payment_date=h.payment_date, holding_amount=h.amount,
             )
+            if h.role == "payer":
+                holdings.append(pf.Holding(model, fx_rate=rate, label=h.label, position=False))
+                continue
+            if not model.capital > 0:
+                raise ValueError(f"{h.contract}: the contract states no investor capital: hold it as role: payer "
+                                 "(exposure of its payers only)")
+            _check_reaches_investors(model)
             weight = h.share if h.share is not None else h.amount / model.capital  # type: ignore[operator]
             holdings.append(pf.Holding(model, weight=weight, fx_rate=rate, label=h.label))
         except ValueError as exc:
