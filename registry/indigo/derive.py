@@ -43,10 +43,10 @@ def _money_in(fact: dict[str, Any] | None, currency: str) -> Decimal | None:
 
 
 def derive_terms(doc: dict[str, Any], rows: ProjectRows) -> tuple[dict[str, Any], list[dict[str, Any]],
-                                                                   list[dict[str, Any]]]:
-    """Derived ``payment_terms`` for a mapped project, plus metrics and organisations the terms need.
+                                                                   list[dict[str, Any]], list[dict[str, Any]]]:
+    """Derived ``payment_terms`` for a mapped project, plus the metrics, organisations and investment they need.
 
-    Returns ``(payment_terms, extra_metrics, extra_organisations)``.
+    Returns ``(payment_terms, extra_metrics, extra_organisations, extra_investments)``.
     """
     finance = doc["finance"]
     currency = finance["currency"]
@@ -223,7 +223,18 @@ def derive_terms(doc: dict[str, Any], rows: ProjectRows) -> tuple[dict[str, Any]
         return slug
 
     payer = party("outcome_payer", "Outcome payer")
-    payee = party("investor", "Investors")
+    # the payee must hold an investment that counts as capital (not a grant or guarantee), or the engine would
+    # not count what it receives as investor repayment
+    holders = [i["investor"] for i in doc.get("investments", []) if i["tranche"] not in {"grant", "guarantee"}]
+    payee = holders[0] if holders else party("investor", "Investors")
+    extra_investments: list[dict[str, Any]] = []
+    if not holders:
+        extra_investments.append({
+            "id": "derived_capital", "investor": payee, "tranche": "other", "amount_bound": "exact",
+            "description": "Derived: stands for the investor capital C, as INDIGO lists no repayable investment.",
+            "sources": [RECORD_SOURCE], "confidence": "unverified",
+        })
+        unknowns.append("no repayable investment listed in INDIGO: one investment of C assumed")
     rule: dict[str, Any] = {
         "id": "outcome_payments", "component": "outcome", "payer": payer, "payee": payee,
         "amount": f"clamp({inflow}, C * (1 - L), C * (1 + R * T))",
@@ -256,4 +267,4 @@ def derive_terms(doc: dict[str, Any], rows: ProjectRows) -> tuple[dict[str, Any]
         "confidence": "unverified",
         "note": "Standard terms derived by utfall from INDIGO fields (see derived_from); not curated.",
     }
-    return terms, extra_metrics, extra_orgs
+    return terms, extra_metrics, extra_orgs, extra_investments

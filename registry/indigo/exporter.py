@@ -202,14 +202,17 @@ def _indigo_csv(session: Session, ids: list[str], target: Path, result: ExportRe
     seen_orgs: set[str] = set()
     seen_funds: set[str] = set()
     records = {r.contract_id: r for r in session.exec(select(IndigoRecord)).all()}
+    imported, generated = [], []
     for cid in ids:
         row = session.get(Contract, cid)
         assert row is not None
         record = records.get(cid) if row.origin == "curated" else session.get(IndigoRecord, row.indigo_id or "")
         if record is not None and (row.origin == "curated" or record.document == row.document):
-            raw = record.raw
+            imported.append(record.raw)
         else:
-            raw = document_rows(ContractDocument.model_validate(row.document))
+            generated.append(document_rows(ContractDocument.model_validate(row.document)))
+    # rows as imported first, so an organisation keeps the row INDIGO gave it
+    for raw in imported + generated:
         for table, rows in raw.items():
             for r in rows:
                 if table == "organisations":

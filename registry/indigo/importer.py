@@ -198,10 +198,11 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
 
 def _validated(data: dict[str, Any], prows: ProjectRows, report: ImportReport, pid: str,
                line: int) -> ContractDocument | None:
-    terms, extra_metrics, extra_orgs = derive_terms(data, prows)
+    terms, extra_metrics, extra_orgs, extra_investments = derive_terms(data, prows)
     with_terms = {**data, "payment_terms": terms,
                   "outcome_metrics": data.get("outcome_metrics", []) + extra_metrics,
-                  "organisations": data.get("organisations", []) + extra_orgs}
+                  "organisations": data.get("organisations", []) + extra_orgs,
+                  "investments": data.get("investments", []) + extra_investments}
     try:
         doc = ContractDocument.model_validate(with_terms)
     except ValidationError as exc:

@@ -53,6 +53,10 @@ class _Merger:
             self.rename[sid] = new
             taken[new] = src
         self.used: set[str] = set()
+        # INDIGO organisations the curated document already names (same INDIGO organisation id)
+        curated_orgs = {o.get("indigo_id"): o["id"] for o in curated.get("organisations", []) if o.get("indigo_id")}
+        self.org_map = {o["id"]: curated_orgs[o["indigo_id"]] for o in indigo.get("organisations", [])
+                        if o.get("indigo_id") in curated_orgs}
 
     def sources(self, ids: list[str]) -> list[str]:
         out = [self.rename[s] for s in ids if s in self.rename]
@@ -65,6 +69,9 @@ class _Merger:
             return [self.remap(v) for v in value]
         if isinstance(value, dict):
             out = {k: self.remap(v) for k, v in value.items()}
+            for key in ("organisation", "investor", "payer", "payee"):
+                if isinstance(out.get(key), str):
+                    out[key] = self.org_map.get(out[key], out[key])
             if isinstance(value.get("sources"), list) and all(isinstance(s, str) for s in value["sources"]):
                 out["sources"] = self.sources(value["sources"])
             return out
@@ -145,21 +152,27 @@ class _Merger:
 
     def lists(self) -> None:
         needed_orgs: set[str] = set()
-        if not self.out.get("parties") and self.indigo.get("parties"):
-            self.out["parties"] = self.remap(self.indigo["parties"])
-            needed_orgs.update(p["organisation"] for p in self.indigo["parties"])
+        # parties: INDIGO fills the roles the curated document leaves empty (e.g. no investor named)
+        parties = self.out.setdefault("parties", [])
+        covered = {r for p in parties for r in p["roles"]}
+        named = {p["organisation"] for p in parties}
+        for party in self.remap(self.indigo.get("parties", [])):
+            roles = [r for r in party["roles"] if r not in covered]
+            if roles and party["organisation"] not in named:
+                parties.append({**party, "roles": roles})
+                needed_orgs.add(party["organisation"])
         for name in LIST_FIELDS:
             if not self.out.get(name) and self.indigo.get(name):
                 self.out[name] = self.remap(self.indigo[name])
                 if name == "investments":
-                    needed_orgs.update(i["investor"] for i in self.indigo[name])
+                    needed_orgs.update(i["investor"] for i in self.out[name])
         if not self.out.get("payment_terms") and self.indigo.get("payment_terms"):
             terms = self.indigo["payment_terms"]
             metric_ids = {m["id"] for m in self.out.get("outcome_metrics", [])}
             wanted = {m["id"] for m in self.indigo.get("outcome_metrics", [])}
             if wanted <= metric_ids or not self.out.get("outcome_metrics"):
                 self.out["payment_terms"] = self.remap(terms)
-                for p in terms.get("payments", []):
+                for p in self.out["payment_terms"].get("payments", []):
                     needed_orgs.update((p["payer"], p["payee"]))
                 if not self.out.get("outcome_metrics"):
                     self.out["outcome_metrics"] = self.remap(self.indigo.get("outcome_metrics", []))

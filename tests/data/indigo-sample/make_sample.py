@@ -39,6 +39,6 @@ for layout, pattern in (("2025-12", "{folder}/{name}.csv"), ("2025-05", "all-dat
     org_src = root / ("organizations/organisations.csv" if layout == "2025-12" else
                       "all-data-by-type/original_organisations.csv")
     copy(org_src, OUT / layout / pattern.format(folder="organizations", name="organisations"),
-         lambda r: r["ID"] in orgs)
+         lambda r, orgs=orgs: r["ID"] in orgs)
     fund_src = root / ("funds/funds.csv" if layout == "2025-12" else "all-data-by-type/original_funds.csv")
-    copy(fund_src, OUT / layout / pattern.format(folder="funds", name="funds"), lambda r: r["ID"] in funds)
+    copy(fund_src, OUT / layout / pattern.format(folder="funds", name="funds"), lambda r, funds=funds: r["ID"] in funds)
