@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,7 +119,11 @@ def _pct(q: float) -> Callable[[np.ndarray], float]:
 
 def _pct_rows(q: float) -> Callable[[np.ndarray], np.ndarray]:
     def f(x: np.ndarray) -> np.ndarray:
-        return np.nanpercentile(x, q, axis=1) if np.isnan(x).any() else np.percentile(x, q, axis=1)
+        if not np.isnan(x).any():
+            return np.percentile(x, q, axis=1)
+        with warnings.catch_warnings():  # a batch where the IRR is undefined throughout gives nan
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanpercentile(x, q, axis=1)
 
     return f
 

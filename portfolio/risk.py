@@ -162,14 +162,26 @@ def irr(cashflows: np.ndarray, times: np.ndarray, *, tol: float = 1e-10, max_ite
 
 
 def _bisect_irr(c: np.ndarray, t: np.ndarray, tol: float) -> np.ndarray:
-    lo = np.full(c.shape[1], np.log1p(-0.9999))
-    hi = np.full(c.shape[1], np.log1p(1e3))
+    """Bisection inside the sign-change bracket of the NPV nearest to a 0 % rate.
+
+    Capital drawn over time between repayments gives several sign changes; the NPV is scanned on a grid of
+    ``log(1 + r)`` first, so a root is found whenever one exists in (-99.99 %, 100,000 %).
+    """
+    grid = np.log1p(np.concatenate([-np.geomspace(0.9999, 1e-4, 24), [0.0], np.geomspace(1e-4, 1e3, 40)]))
+    npv_grid = np.stack([(c * np.exp(-t * g)).sum(axis=0) for g in grid])  # (G, S)
+    sign = np.sign(npv_grid)
+    change = sign[:-1] * sign[1:] <= 0  # (G-1, S): a root in [grid[j], grid[j+1]]
+    zero_at = int(np.flatnonzero(grid == 0.0)[0])
+    dist = np.abs(np.arange(len(grid) - 1) - zero_at + 0.5)[:, None]
+    score = np.where(change, dist, np.inf)
+    j = np.argmin(score, axis=0)
+    ok = np.isfinite(score[j, np.arange(c.shape[1])])
+    lo, hi = grid[j], grid[j + 1]
+    f_lo = npv_grid[j, np.arange(c.shape[1])]
 
     def npv(lg: np.ndarray) -> np.ndarray:
         return (c * np.exp(-t * lg)).sum(axis=0)
 
-    f_lo, f_hi = npv(lo), npv(hi)
-    ok = np.sign(f_lo) != np.sign(f_hi)
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         f_mid = npv(mid)
