@@ -20,6 +20,7 @@
           if (bar) { bar.value = run.progress; }
           if (text) { text.textContent = percent.format(run.progress); }
           if (run.status === "done") {
+            // a different query string, so that the browser loads the page again (not just the #fragment)
             window.location.assign(box.dataset.doneUrl);
           } else if (run.status === "failed") {
             errorBox.textContent = run.error || "";
