@@ -228,7 +228,7 @@ def _raw(row: dict[str, str], children: dict[str, list], orgs: dict[str, Any], m
     raw: dict[str, Any] = {"projects": [row]}
     for table, rows in sorted(children.items()):
         raw[table] = [r for _, r in rows]
-    org_ids = sorted({o["indigo_id"] for o in mapper.used_orgs.values() if o.get("indigo_id")})
+    org_ids = sorted({o["indigo_id"] for o in mapper.used_orgs.values() if o.get("indigo_id")} | mapper.cited_orgs)
     raw["organisations"] = [orgs[o].row for o in org_ids if o in orgs]
     fund_ids = [clean(r.get("Id", "")) for r in raw.get("projects_outcome_funds", [])]
     raw["funds"] = [fund_rows[f] for f in fund_ids if f in fund_rows]

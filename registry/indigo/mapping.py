@@ -213,6 +213,7 @@ class ProjectMapper:
         self.sources: list[dict[str, Any]] = []
         self.used_orgs: dict[str, dict[str, Any]] = {}
         self.currency: str | None = None
+        self.cited_orgs: set[str] = set()  # organisations named as publishers of sources
 
     # -- helpers ------------------------------------------------------------------------------------
     def cell(self, column: str, row: dict[str, str] | None = None) -> str:
@@ -325,8 +326,10 @@ class ProjectMapper:
             src: dict[str, Any] = {"id": doc_id, "title": title, "attribution": ATTRIBUTION}
             publisher = self.cell("Publishing Organisations - (Value)", row)
             if publisher:
-                names = [self.orgs[o].name if o in self.orgs else o for o in split_multi(publisher)] \
-                    if publisher.startswith("INDIGO-ORG-") else [publisher]
+                names = [publisher]
+                if publisher.startswith("INDIGO-ORG-"):
+                    self.cited_orgs.update(split_multi(publisher))
+                    names = [self.orgs[o].name if o in self.orgs else o for o in split_multi(publisher)]
                 src["publisher"] = ", ".join(names)
             url = self.cell("URL - (Value)", row) or self.cell("Archive URL - (Value)", row)
             if url:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ SHARED = ROOT.parent / "shared" / "data" / "indigo"
 
 
 def data_root() -> Path:
+    """``UTFALL_INDIGO_DATA`` (a folder holding 2025-05/ and 2025-12/) overrides the choice."""
+    if os.environ.get("UTFALL_INDIGO_DATA"):
+        return Path(os.environ["UTFALL_INDIGO_DATA"])
     return SHARED if (SHARED / "2025-12" / "projects" / "projects.csv").is_file() else SAMPLE
 
 
