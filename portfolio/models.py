@@ -331,6 +331,17 @@ def _grid(df: float | None, lo_u: float, hi_u: float) -> tuple[float, float, np.
     return lo, hi, u
 
 
+@lru_cache(maxsize=1024)
+def _cached_table(
+    model: OutcomeModel, df: float | None, lo_u: float, hi_u: float
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Tables are read-only and shared: contracts with the same model (clones, defaults) build one."""
+    table = LatentTransform._build_table(model, df, lo_u, hi_u)
+    table[2].setflags(write=False)
+    table[3].setflags(write=False)
+    return table
+
+
 @lru_cache(maxsize=64)
 def _std_normal_table(df: float) -> tuple[float, float, np.ndarray, np.ndarray]:
     return LatentTransform._tabulate(Normal(0.0, 1.0), df, _GRID_TAIL, 1 - _GRID_TAIL)
@@ -386,6 +397,15 @@ class LatentTransform:
 
     @staticmethod
     def _tabulate(
+        model: OutcomeModel, df: float | None, lo_u: float, hi_u: float
+    ) -> tuple[float, float, np.ndarray, np.ndarray]:
+        try:
+            return _cached_table(model, df, lo_u, hi_u)
+        except TypeError:  # an unhashable user model: build it every time
+            return LatentTransform._build_table(model, df, lo_u, hi_u)
+
+    @staticmethod
+    def _build_table(
         model: OutcomeModel, df: float | None, lo_u: float, hi_u: float
     ) -> tuple[float, float, np.ndarray, np.ndarray]:
         lo, hi, u = _grid(df, lo_u, hi_u)
