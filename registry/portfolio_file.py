@@ -550,6 +550,10 @@ def build_portfolio(
             errors.append((loc + ".contract", f"no contract {h.contract!r} in {where} or in the inline contracts"))
             continue
         doc, terms = found
+        if getattr(terms, "amount_unit", None):
+            errors.append((loc + ".contract", f"{h.contract}: its payment terms count in {terms.amount_unit}, not "
+                                              f"in {doc.finance.currency}, so they cannot enter money totals"))
+            continue
         models = {**spec.outcome_models.get(h.contract, {}), **h.outcome_models}
         cur = doc.finance.currency
         rate = 1.0 if cur == spec.base_currency else spec.fx.get(cur)
