@@ -37,12 +37,18 @@ def seed_command(paths: tuple[Path, ...]) -> None:
     Idempotent: a second run changes nothing; an edited file updates its contract and records the
     change. If any file is invalid, nothing is written.
     """
+    from registry.indigo.importer import reconcile_curated
+
     targets = list(paths) or [SEED_DIR]
     try:
         with db.session_scope() as session:
             report = load_paths(targets, session=session, actor="seed")
+            # An INDIGO import made before these curated files were loaded left INDIGO copies of them.
+            replaced = reconcile_curated(session=session)
     except ContractInputError as exc:
         _fail(exc.issues)
+    for slug in replaced:
+        click.echo(f"  removed INDIGO copy {slug} (now linked to its curated contract)")
     click.echo(
         f"{len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} unchanged"
     )

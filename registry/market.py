@@ -21,20 +21,25 @@ from registry.models import Contract
 REPAYMENT_CLASSES = ("full", "partial", "none", "unknown")
 PRIOR_WEIGHT = 2.0  # pseudo-contracts pulling a sector's rate towards the market-wide rate
 
-_UNKNOWN = ("unknown", "not publicly", "not known", "not available", "n/a")
-_NONE = ("no repayment", "nothing", "not at all", "no principal", "lost", "none")
-_PARTIAL = ("some repayment", "partial", "partly", "in part", "below value of princip")
-_FULL = ("principal +", "principal and", "principal repaid", "in full", "full", "positive financial return",
-         "repaid", "principal plus")
+# Checked in this order: the first class with a matching phrase wins. Partial comes before the bare word
+# "lost", so "partly: ... lost 1.2 m" is partial, while "lost all" is none.
+_RULES = (
+    ("unknown", ("unknown", "not publicly", "not known", "not available", "n/a", "not applicable", "pending",
+                 "not found")),
+    ("none", ("not repaid", "no repayment", "nothing", "not at all", "no principal", "lost all", "none")),
+    ("partial", ("some repayment", "partial", "partly", "in part", "below value of princip", "lost")),
+    ("full", ("principal +", "principal and", "principal repaid", "in full", "full", "positive financial return",
+              "repaid", "principal plus")),
+)
 
 
 def classify_repayment(text: str | None) -> str:
     """``full``, ``partial``, ``none`` or ``unknown`` from a free-text statement of investor repayment."""
     value = (text or "").strip().lower()
-    if not value or any(k in value for k in _UNKNOWN):
+    if not value:
         return "unknown"
-    for label, keys in (("none", _NONE), ("partial", _PARTIAL), ("full", _FULL)):
-        if any(k in value for k in keys):
+    for label, phrases in _RULES:
+        if any(p in value for p in phrases):
             return label
     return "unknown"
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
@@ -185,6 +186,9 @@ def test_cli_export_and_market(cli, sample_12: Path, tmp_path: Path) -> None:  #
     ("Some repayment (but below value of principle)", "partial"), ("No repayment (no principle or return)", "none"),
     ("Not publicly available", "unknown"), ("Unknown. Do not read 'repaid in full'.", "unknown"), (None, "unknown"),
     ("The SIB paid paid the principal + 25% interest to the investors", "full"),
+    ("Partly: of 7.2 m drawn, Bloomberg's guarantee covered 6.0 m and Goldman Sachs lost 1.2 m.", "partial"),
+    ("Investors lost all capital", "none"), ("Not repaid", "none"),
+    ("Not applicable: self-financed by the municipality.", "unknown"), ("Pending.", "unknown"),
 ])
 def test_classify_repayment(text: str | None, label: str) -> None:
     assert classify_repayment(text) == label
@@ -211,3 +215,18 @@ def test_market_statistics_add_up(session: Session, export_12: Path) -> None:
     assert stats == market_statistics(session=session)  # a pure function of the registry
     if len(rows) > 100:  # the full export: GO Lab's own profile of it
         assert stats["by_country"]["GB"]["contracts"] == 100 and stats["by_stage"]["complete"]["contracts"] == 128
+
+
+def test_seeding_after_an_import_leaves_no_duplicate(cli: CliRunner, sample_12: Path, seed_dir: Path) -> None:
+    from web.cli import main
+
+    assert cli.invoke(main, ["import", "indigo", str(sample_12), "--no-progress"]).exit_code == 0
+    listing = json.loads(cli.invoke(main, ["contracts", "list", "--json"]).output)
+    assert "indigo-poj-0077" in {c["id"] for c in listing["contracts"]}
+    result = cli.invoke(main, ["seed", str(seed_dir / "se-norrkoping-2016.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "removed INDIGO copy indigo-poj-0077" in result.output
+    listing = json.loads(cli.invoke(main, ["contracts", "list", "--json"]).output)
+    ids = [c["id"] for c in listing["contracts"]]
+    assert "indigo-poj-0077" not in ids and "se-norrkoping-2016" in ids
+    assert [c["indigo_id"] for c in listing["contracts"]].count("INDIGO-POJ-0077") == 1
