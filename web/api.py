@@ -30,6 +30,7 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import func
+from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
@@ -472,7 +473,9 @@ def list_contracts_view(query: ContractQuery) -> ContractList:
     flt = query.contract_filter()
     # The registry page's filters (registry.queries) and repayment classes (registry.market), so that the
     # API, the page and the market statistics always select the same contracts.
-    statement = registry_queries._apply(select(Contract), flt)
+    # The list shows the indexed columns only; loading every whole document would cost more than the rest.
+    statement = registry_queries._apply(
+        select(Contract).options(defer(Contract.document), defer(Contract.search_text)), flt)  # type: ignore[arg-type]
     counter = registry_queries._apply(select(func.count()).select_from(Contract), flt)
     if query.result:
         stated = session.exec(
