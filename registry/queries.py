@@ -57,7 +57,8 @@ def get_contract_by_indigo_id(*, session: Session, indigo_id: str) -> Contract |
     return sorted(rows, key=lambda r: r.origin != "curated")[0] if rows else None
 
 
-def _apply(statement, flt: ContractFilter):  # type: ignore[no-untyped-def]
+def apply_contract_filter(statement, flt: ContractFilter):  # type: ignore[no-untyped-def]
+    """Add the WHERE clauses of ``flt`` to a SELECT over ``Contract`` (lists, counts, exports)."""
     if flt.text:
         for word in flt.text.lower().split():
             statement = statement.where(col(Contract.search_text).contains(word))
@@ -98,12 +99,12 @@ def list_contracts(
 ) -> tuple[Sequence[Contract], int]:
     """Contracts matching ``filters``, sorted and paginated, with the total count before pagination."""
     flt = filters or ContractFilter()
-    total = session.exec(_apply(select(func.count()).select_from(Contract), flt)).one()
+    total = session.exec(apply_contract_filter(select(func.count()).select_from(Contract), flt)).one()
     key = SORTABLE.get(sort)
     if key is None:
         raise ValueError(f"unknown sort key {sort!r}; choose one of {', '.join(SORTABLE)}")
     order = col(key).desc() if descending else col(key).asc()
-    statement = _apply(select(Contract), flt).order_by(order.nulls_last(), col(Contract.id))
+    statement = apply_contract_filter(select(Contract), flt).order_by(order.nulls_last(), col(Contract.id))
     if limit is not None:
         statement = statement.offset(offset).limit(limit)
     return session.exec(statement).all(), int(total)

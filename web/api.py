@@ -474,9 +474,9 @@ def list_contracts_view(query: ContractQuery) -> ContractList:
     # The registry page's filters (registry.queries) and repayment classes (registry.market), so that the
     # API, the page and the market statistics always select the same contracts.
     # The list shows the indexed columns only; loading every whole document would cost more than the rest.
-    statement = registry_queries._apply(
+    statement = registry_queries.apply_contract_filter(
         select(Contract).options(defer(Contract.document), defer(Contract.search_text)), flt)  # type: ignore[arg-type]
-    counter = registry_queries._apply(select(func.count()).select_from(Contract), flt)
+    counter = registry_queries.apply_contract_filter(select(func.count()).select_from(Contract), flt)
     if query.result:
         stated = session.exec(
             select(Contract.id, Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None))

@@ -18,6 +18,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from registry.indigo.merge import get_display_document
@@ -229,11 +230,13 @@ class RegistryQuery:
 def _select_contracts(session: Session, query: RegistryQuery, *, lang: str,
                       paginate: bool) -> tuple[Sequence[Contract], int]:
     """The contracts of a registry selection, sorted, and their total count."""
-    from registry.queries import _apply  # the shared filter logic; the result classes are added here
+    from registry.queries import apply_contract_filter  # shared filters; result classes are added here
 
     flt = query.contract_filter()
-    base = _apply(select(Contract), flt)
-    counter = _apply(select(func.count()).select_from(Contract), flt)
+    # Lists need the indexed columns only; loading every whole document would cost more than the rest.
+    base = apply_contract_filter(
+        select(Contract).options(defer(Contract.document), defer(Contract.search_text)), flt)  # type: ignore[arg-type]
+    counter = apply_contract_filter(select(func.count()).select_from(Contract), flt)
     if query.result:
         condition = _result_condition(session, query.result)
         base, counter = base.where(condition), counter.where(condition)
