@@ -37,11 +37,15 @@ def serve_command(host: str, port: int, no_seed: bool) -> None:
     """Start the web app on the configured database, loading the seed contracts on first start."""
     from registry.loader import SEED_DIR, load_paths, seeded
     from web import create_app
+    from web.portfolios import fail_interrupted_runs
 
     with db.session_scope() as session:
         if not no_seed and not seeded(session):
             report = load_paths([SEED_DIR], session=session, actor="seed")
             click.echo(f"loaded {len(report.created)} seed contracts")
+        interrupted = fail_interrupted_runs(session=session)
+        if interrupted:
+            click.echo(f"marked {interrupted} simulation run(s) interrupted by the last stop as failed")
     app = create_app()
     click.echo(f"utfall is running at http://{host}:{port}/  (database: {db.database_url()})")
     app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -121,6 +121,20 @@ def start_run(spec: dict[str, Any], *, owner_id: int | None, portfolio_id: int |
     return run
 
 
+def fail_interrupted_runs(*, session: Session) -> int:
+    """Mark runs left queued or running by a stopped server as failed; returns how many.
+
+    Runs live in the server's own threads, so at start-up none can still be running.
+    """
+    stale = session.exec(
+        select(SimulationRun).where(col(SimulationRun.status).in_(("queued", "running")))
+    ).all()
+    for run in stale:
+        run.status, run.error, run.finished_at = "failed", "interrupted: the server stopped during the run", utcnow()
+    session.flush()
+    return len(stale)
+
+
 def _set_progress(engine: Any, run_id: int, **values: Any) -> None:
     # A short transaction of its own: the request thread may be reading the row at the same time.
     with Session(engine) as s:

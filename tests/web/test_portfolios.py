@@ -265,3 +265,17 @@ def test_forms_need_the_csrf_token(csrf_app: Flask, seeded: list[str], make_user
     page = client.get("/portfolios/new").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     assert client.post("/portfolios", data={**builder_form(), "csrf_token": token}).status_code == 302
+
+
+def test_runs_interrupted_by_a_stop_are_marked_failed(session) -> None:
+    from registry.models import SimulationRun
+    from web.portfolios import fail_interrupted_runs
+
+    for status in ("queued", "running", "done"):
+        session.add(SimulationRun(status=status, spec={}))
+    session.commit()
+    assert fail_interrupted_runs(session=session) == 2
+    session.commit()
+    statuses = sorted((r.status, r.error or "") for r in session.exec(select(SimulationRun)).all())
+    assert [s for s, _ in statuses] == ["done", "failed", "failed"]
+    assert all("interrupted" in e for s, e in statuses if s == "failed")
