@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,20 @@ def _app() -> Any:
     from web import create_app
 
     return create_app()
+
+
+@contextmanager
+def _short_lived_app() -> Iterator[Any]:
+    """An app for one command; its engines are disposed at the end so that no connection is left open."""
+    from web.extensions import db as app_db
+
+    app = _app()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            for engine in app_db.engines.values():
+                engine.dispose()
 
 
 def build_scheduler(app: Any, scheduler_class: type | None = None) -> Any:
@@ -94,8 +110,7 @@ def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) ->
     """Write one contract's PDF fact sheet."""
     from web.factsheets import FactsheetNotFound, render_factsheet
 
-    app = _app()
-    with db.session_scope() as session, app.app_context():
+    with _short_lived_app() as app, db.session_scope() as session, app.app_context():
         try:
             pdf = render_factsheet(contract_id, lang, session=session, force=force)
         except FactsheetNotFound:
@@ -127,10 +142,9 @@ def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[s
     if all_ == bool(contract_ids):
         _fail("give contract ids or --all (not both)")
     langs = langs or ("sv", "en")
-    app = _app()
     output.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
-    with db.session_scope() as session, app.app_context():
+    with _short_lived_app() as app, db.session_scope() as session, app.app_context():
         ids = list(contract_ids) or list(session.exec(select(Contract.id).order_by(col(Contract.id))).all())
         work = [(cid, lang) for cid in ids for lang in langs]
         bar = tqdm(work, unit="sheet", disable=not (sys.stderr.isatty() if progress is None else progress),
@@ -192,7 +206,8 @@ def jobs_command(run_name: str | None, limit: int, as_json: bool) -> None:
             _fail(f"unknown job {run_name!r}; jobs: {', '.join(JOBS)}")
         with db.session_scope():
             pass  # migrate first
-        run = run_job(run_name, app=_app())
+        with _short_lived_app() as app:
+            run = run_job(run_name, app=app)
         click.echo(f"{run.job}: {run.status}" + (f"\n{run.error}" if run.error else ""))
         if run.status != "success":
             sys.exit(1)

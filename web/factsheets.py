@@ -157,7 +157,7 @@ LABELS: dict[str, dict[str, str]] = {
         "binära som uppnådda, numeriska vid första målvärdet.", "portfolio_report": "Portföljrapport",
         "summary": "Sammanfattning", "estimate": "Skattning", "std_error": "Medelfel",
         "holdings": "Innehav", "computed": "Beräknad", "concentration": "Koncentration",
-        "terms_derived": "Villkoren är härledda ur INDIGO-data och ej granskade.",
+        "terms_derived": "Villkoren är härledda ur INDIGO-data och ej granskade.", "more": "och {n} till",
     },
     "en": {
         "factsheet": "Fact sheet", "status": "Status", "parties": "Parties", "key_figures": "Key figures",
@@ -179,7 +179,7 @@ LABELS: dict[str, dict[str, str]] = {
         "at their first target.", "portfolio_report": "Portfolio report", "summary": "Summary",
         "estimate": "Estimate", "std_error": "Std. error", "holdings": "Holdings", "computed": "Computed",
         "concentration": "Concentration",
-        "terms_derived": "The terms are derived from INDIGO data and have not been reviewed.",
+        "terms_derived": "The terms are derived from INDIGO data and have not been reviewed.", "more": "and {n} more",
     },
 }
 
@@ -375,7 +375,7 @@ def factsheet_context(doc: ContractDocument, lang: str, *, generated: datetime |
         orgs = doc.parties_with_role(role)
         if orgs:
             parties.append((vocab("role", role, lang), [o.name for o in orgs]))
-    attributions = [s.attribution for s in doc.sources if s.attribution]
+    attributions = list(dict.fromkeys(s.attribution for s in doc.sources if s.attribution))
     if uses_indigo(doc) and not any("GO Lab" in a or "Government Outcomes Lab" in a for a in attributions):
         attributions.append(GO_LAB_ATTRIBUTION)
     metric_names = {m.id: m.name.get(lang) for m in doc.outcome_metrics}

@@ -166,9 +166,10 @@ def run_job(name: str, *, app: Flask | None = None, now: Clock | None = None,
     if name not in registry:
         raise KeyError(f"unknown job {name!r}; jobs: {', '.join(registry)}")
     if app is None:
-        from web import create_app
+        from web.cli_jobs import _short_lived_app
 
-        app = create_app()
+        with _short_lived_app() as fresh:
+            return run_job(name, app=fresh, now=now, jobs=jobs)
     engine = _engine(app)
     with Session(engine, expire_on_commit=False) as rec:
         run = JobRun(job=name, started_at=clock(), status="running")
