@@ -276,8 +276,14 @@ def _clamp(x: Any, lo: Any, hi: Any) -> Any:
 
 
 def _clip(x: Any) -> Any:
-    # + 0.0 turns -0.0 into 0.0, so a zero payment never prints as "-0.00"
-    return np.maximum(x, 0.0) + 0.0
+    """``max(x, 0) + 0.0``: always a new array (or scalar), never ``x`` itself.
+
+    ``+ 0.0`` turns -0.0 into 0.0, so a zero payment never prints as "-0.00". It is added in place to
+    the fresh result of ``np.maximum`` (same bits as ``+``, one allocation fewer per payment).
+    """
+    out = np.maximum(x, 0.0)
+    out += 0.0
+    return out
 
 
 _BINARY_UFUNCS: dict[str, Callable[[Any, Any], Any]] = {
@@ -709,8 +715,12 @@ class CompiledTerms:
 
     # -- evaluation -----------------------------------------------------------------------------------
 
-    def evaluate(self, outcomes: Mapping[str, Any]) -> TermsEvaluation:
+    def evaluate(self, outcomes: Mapping[str, Any], *, breakdown: bool = True) -> TermsEvaluation:
         """Evaluate every payment for one outcome (scalars) or many (arrays that broadcast together).
+
+        ``breakdown=False`` leaves ``by_payer``, ``by_payee``, ``by_component`` and ``by_investor``
+        empty: the Monte Carlo engine reads only the flows and ``investor_repayment``, which are the
+        same bits either way.
 
         Raises :class:`OutcomeError` for missing, unknown, mistyped or non-finite outcome values.
         """
@@ -738,25 +748,30 @@ class CompiledTerms:
                          _full(amount, shape), step.investment, step.to_investor)
                 )
         for f in flows:
-            if not np.all(np.isfinite(f.amount)):
+            if not np.isfinite(f.amount).all():
                 raise OutcomeError(f"{self.contract}: payment {f.id} overflowed (not a finite amount)")
-        zero = np.zeros(shape, dtype=np.float64)
-        repayment = zero.copy()
-        by_payer: dict[str, np.ndarray] = {}
-        by_payee: dict[str, np.ndarray] = {}
-        by_component: dict[str, np.ndarray] = {}
-        by_investor: dict[str, np.ndarray] = {}
+        # Totals are left folds from zero in flow order. Each starts as a fresh ``0 + first`` and then
+        # adds in place: the same bits as ``total = total + amount``, without an array per addition.
+        repayment: Any = None
+        by_payer: dict[str, Any] = {}
+        by_payee: dict[str, Any] = {}
+        by_component: dict[str, Any] = {}
+        by_investor: dict[str, Any] = {}
         for f in flows:
-            by_payer[f.payer] = by_payer.get(f.payer, zero) + f.amount
-            by_payee[f.payee] = by_payee.get(f.payee, zero) + f.amount
-            by_component[f.component] = by_component.get(f.component, zero) + f.amount
+            if breakdown:
+                _accumulate(by_payer, f.payer, f.amount)
+                _accumulate(by_payee, f.payee, f.amount)
+                _accumulate(by_component, f.component, f.amount)
             if f.to_investor:
-                repayment = repayment + f.amount
-                by_investor[f.payee] = by_investor.get(f.payee, zero) + f.amount
+                repayment = 0.0 + f.amount if repayment is None else _add_into(repayment, f.amount)
+                if breakdown:
+                    _accumulate(by_investor, f.payee, f.amount)
+        if repayment is None:
+            repayment = np.zeros(shape, dtype=np.float64)
         # 0-d sums come back from numpy as scalars; the API promises arrays
         return TermsEvaluation(
-            flows, np.asarray(repayment), _arrays(by_payer), _arrays(by_component), _arrays(by_payee),
-            _arrays(by_investor), shape,
+            flows, np.asarray(repayment, dtype=np.float64), _arrays(by_payer), _arrays(by_component),
+            _arrays(by_payee), _arrays(by_investor), shape,
         )
 
     def payout(self, outcomes: Mapping[str, Any]) -> Payout:
@@ -793,6 +808,19 @@ class CompiledTerms:
         )
 
 
+def _add_into(total: Any, amount: np.ndarray) -> Any:
+    """``total + amount``, in place when ``total`` is an array this evaluation owns."""
+    if type(total) is np.ndarray:
+        total += amount
+        return total
+    return total + amount
+
+
+def _accumulate(totals: dict[str, Any], key: str, amount: np.ndarray) -> None:
+    total = totals.get(key)
+    totals[key] = 0.0 + amount if total is None else _add_into(total, amount)
+
+
 def _arrays(totals: dict[str, Any]) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.float64) for k, v in totals.items()}
 
@@ -803,6 +831,13 @@ def _cents(value: float) -> Decimal:
 
 
 def _full(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A float64 array of ``shape`` that the flow owns.
+
+    ``value`` is always a fresh result of :func:`_clip` or of a waterfall step, never an input array
+    nor another flow's amount, so an array that already has the right dtype and shape is used as is.
+    """
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == shape:
+        return value
     arr = np.asarray(value, dtype=np.float64)
     if arr.shape != shape:
         arr = np.broadcast_to(arr, shape)
