@@ -20,6 +20,7 @@ Design (see /work/shared/domain/portfolio-engine.md §1.1, §1.6, §4.3):
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import os
@@ -163,6 +164,7 @@ class _Unit:
     flow_meta: dict[tuple[str, str, str], tuple[int, bool, int]] = field(default_factory=dict)
     default_col: int = 0
     window_metrics: tuple[str, ...] = ()
+    eval_kw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -237,9 +239,24 @@ def _prepare_units(pf: Portfolio, stress: Stress | None, df: float | None) -> li
             idio_sd=math.sqrt(max(1.0 - r2, 0.0)), n_draws=n_draws, payer_owner=c.id not in seen,
             forced=dict(stress.forced.get(c.id, {})) if stress else {},
             extra_delay=float(stress.extra_delay_months) if stress else 0.0, window_metrics=window,
+            eval_kw=_fast_evaluate_kw(c.payoff),
         ))
         seen.add(c.id)
     return units
+
+
+def _fast_evaluate_kw(payoff: Any) -> dict[str, Any]:
+    """``{"breakdown": False}`` when the payoff's ``evaluate`` takes it (``registry.terms``).
+
+    The kernel reads only the flows and the investor repayment, so per-organisation and per-component
+    totals would be computed for nothing; payoffs without the keyword are called as the protocol says.
+    """
+    try:
+        params = inspect.signature(payoff.evaluate).parameters
+    except (TypeError, ValueError):
+        return {}
+    p = params.get("breakdown")
+    return {"breakdown": False} if p is not None and p.kind is inspect.Parameter.KEYWORD_ONLY else {}
 
 
 def _factor_row(c: ContractModel) -> np.ndarray:
@@ -380,33 +397,37 @@ class _Kernel:
 
     def _book(self, u: _Unit, c: ContractModel, ev: Any, delay: np.ndarray | None, width: int,
               losses: np.ndarray, cf: np.ndarray, org_pay: np.ndarray, cols: np.ndarray) -> None:
-        """Post one contract's flows: position repayment, loss row, investor cash flows, payer totals."""
+        """Post one contract's flows: position repayment, loss row, investor cash flows, payer totals.
+
+        Amounts are never written to: a total of one flow is that flow's array itself, a total of
+        several is a float64 copy of the first with the others added in place (a left fold, the same
+        bits as adding them to zeros).
+        """
         position = u.holding.position
         named = bool(c.investors) or not position
+        count_mine = position and bool(c.investors)
         mine: list[tuple[np.ndarray, int, bool]] = []
         by_org: dict[int, list[np.ndarray]] = {}
         for f in ev.flows:
             col, shifted, org = self._flow_meta(u, f, None)
-            is_mine = position and bool(c.investors) and reaches_position(c, f)
+            is_mine = count_mine and reaches_position(c, f)
             if org < 0 and not is_mine:
                 continue
-            amt = np.asarray(f.amount)
-            if amt.shape != (width,):
-                amt = np.broadcast_to(amt, (width,))
+            amt = f.amount
+            if type(amt) is not np.ndarray or amt.shape != (width,):
+                amt = np.broadcast_to(np.asarray(amt), (width,))
             if org >= 0:
                 by_org.setdefault(org, []).append(amt)
             if is_mine:
                 mine.append((amt, col, shifted))
         if named:
-            rep = np.zeros(width)
-            for amt, _, _ in mine:
-                rep += amt
+            rep = _total64([a for a, _, _ in mine], width)
         else:
             rep = np.asarray(ev.investor_repayment, dtype=np.float64)
             if rep.shape != (width,):
                 rep = np.broadcast_to(rep, (width,))
         scale = u.scale
-        held = rep * scale
+        held = rep if scale == 1.0 else rep * scale  # x * 1.0 == x: skip the pass
         out = losses[u.index]
         np.subtract(np.float64(u.capital_base), held, out=out, casting="same_kind")
         # Investor cash flows: one addition per distinct payment month (usually one per contract).
@@ -430,8 +451,10 @@ class _Kernel:
         for org, amts in by_org.items():
             if [id(a) for a in amts] == mine_ids:
                 total = rep  # the payer pays exactly the position's receipts: reuse the sum
+            elif len(amts) == 1:
+                total = amts[0] if amts[0].dtype == np.float64 else amts[0].astype(np.float64)
             else:
-                total = amts[0].astype(np.float64) if len(amts) == 1 else np.sum(amts, axis=0, dtype=np.float64)
+                total = np.sum(amts, axis=0, dtype=np.float64)
             if u.fx == 1.0:
                 org_pay[org] += total
             else:
@@ -508,7 +531,7 @@ class _Kernel:
                 for name in u.window_metrics:
                     y = outcomes[name]
                     outcomes[name] = np.where(y > 0, y * keep, y)
-            ev = c.payoff.evaluate(outcomes)
+            ev = c.payoff.evaluate(outcomes, **u.eval_kw)
             self._book(u, c, ev, delay, width, losses, cf, org_pay, cols)
         loss = losses.sum(axis=0, dtype=np.float64)
         stats = np.empty((len(blocks), n_units, 5))
@@ -544,6 +567,19 @@ class _Kernel:
             "org": org_pay.astype(_F32), "stats": stats,
             "tail_rows": losses[:, sel].T.copy(), "tail_loss": loss[sel], "tail_index": idx[sel],
         }
+
+
+def _total64(amounts: list[np.ndarray], width: int) -> np.ndarray:
+    """Float64 left-fold sum of flow amounts; the array itself when there is one float64 flow."""
+    if not amounts:
+        return np.zeros(width)
+    first = amounts[0]
+    if len(amounts) == 1 and first.dtype == np.float64:
+        return first
+    total = first.astype(np.float64)
+    for a in amounts[1:]:
+        total += a
+    return total
 
 
 def _merge_tail(

@@ -418,11 +418,13 @@ class LatentTransform:
         t = x - np.float32(lo)
         t *= np.float32(inv_dx)
         np.clip(t, 0, len(diffs) - 1e-3, out=t)  # keeps the index inside the table
-        i = t.astype(np.intp)
-        t -= i
-        y = diffs[i]
+        f = np.floor(t)
+        t -= f  # exact in float32: t and its floor share the exponent range
+        # int32 indices with ndarray.take: about twice as fast as an intp cast and fancy indexing
+        i = f.astype(np.int32)
+        y = diffs.take(i)
         y *= t
-        y += values[i]
+        y += values.take(i)
         return y
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -449,11 +451,16 @@ class LatentTransform:
                 if self._loc:
                     y += np.float32(self._loc)
             return y
-        if self._fine is not None:
-            near = x < np.float32(self._table[0])
-            if near.any():
-                y[near] = self._interp(self._fine, x[near])
         if self._mass is not None:
             c, v = self._mass
-            y[x < c] = v
+            low = x < c
+            if self._fine is not None:
+                # Only the thin band between the point mass and the main table needs the fine table; the
+                # scores below the mass threshold (a fraction p of them) take the mass value just below.
+                near = x < np.float32(self._table[0])
+                near ^= low
+                idx = np.flatnonzero(near)
+                if idx.size:
+                    y[idx] = self._interp(self._fine, x[idx])
+            y[low] = v
         return y
