@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("factsheets", __name__)
 
-TEMPLATE_VERSION = "1"
+TEMPLATE_VERSION = "2"
 """Bump when the templates, the CSS or the chart change, so that cached sheets are rebuilt."""
 LANGS = ("sv", "en")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
