@@ -42,10 +42,14 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("factsheets", __name__)
 
-TEMPLATE_VERSION = "2"
-"""Bump when the templates, the CSS or the chart change, so that cached sheets are rebuilt."""
 LANGS = ("sv", "en")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+LAYOUT_FILES = (
+    Path(__file__).resolve().parent.parent / "templates" / "factsheet",
+    STATIC_DIR / "factsheet.css",
+    Path(__file__).resolve().parent / "charts.py",
+    Path(__file__),
+)
 STATIC_SCHEME = "utfall-static:"
 GO_LAB_ATTRIBUTION = (
     "INDIGO data: Government Outcomes Lab, Blavatnik School of Government, University of Oxford "
@@ -115,10 +119,22 @@ def registry_version() -> str:
             return "unknown"
 
 
+@cache
+def layout_version() -> str:
+    """A digest of the templates, stylesheet and code that shape a sheet: editing any rebuilds the cache."""
+    digest = hashlib.sha256()
+    for root in LAYOUT_FILES:
+        for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if path.is_file():
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def factsheet_hash(doc: ContractDocument) -> str:
-    """What a cached sheet depends on: the displayed document, the template and the registry version."""
+    """What a cached sheet depends on: the displayed document, the layout and the registry version."""
     payload = json.dumps(document_json(doc), sort_keys=True, ensure_ascii=False, default=str)
-    digest = hashlib.sha256(f"{TEMPLATE_VERSION}\n{registry_version()}\n".encode())
+    digest = hashlib.sha256(f"{layout_version()}\n{registry_version()}\n".encode())
     digest.update(payload.encode())
     return digest.hexdigest()
 

@@ -163,3 +163,32 @@ def test_portfolio_report_is_for_its_owner_only(
     assert "Expected multiple" in text and "1.03" in text and "Örebro" in text
     assert client.get(f"/portfolios/{ids[1]}/report.pdf").status_code == 404
     assert client.get(f"/portfolios/{ids[2]}/report.pdf").status_code == 409
+
+
+def _word_boxes(pdf_path: Path) -> list[tuple[str, float, float]]:
+    """(word, yMin, yMax) of every word on page 1, from poppler's pdftotext -bbox."""
+    import re
+
+    html = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(pdf_path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    pattern = r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)</word>'
+    return [(w, float(y0), float(y1)) for y0, y1, w in re.findall(pattern, html)]
+
+
+def test_sections_do_not_overlap(app: Flask, tmp_path: Path) -> None:
+    """The payoff chart starts below the key figures and parties (floats once let it overlap them)."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    with app.app_context():
+        pdf = build_factsheet_pdf(parse_document(rich_contract(), "test"), "en")
+    (tmp_path / "sheet.pdf").write_bytes(pdf)
+    words = _word_boxes(tmp_path / "sheet.pdf")
+    payoff_top = min(y0 for w, y0, _ in words if w == "Payments")  # the heading "Payments by outcome"
+
+    def first(word: str) -> float:  # key figures and parties come first on the page
+        return min(y1 for w, _, y1 in words if w == word)
+
+    # "Maximum premium" is the last key figure with a label of its own; "Investor AB" the last party.
+    assert first("premium") < payoff_top
+    assert first("Guarantee") < payoff_top
+    assert first("AB") < payoff_top
