@@ -396,8 +396,11 @@ class _Kernel:
         return out
 
     def _book(self, u: _Unit, c: ContractModel, ev: Any, delay: np.ndarray | None, width: int,
-              losses: np.ndarray, cf: np.ndarray, org_pay: np.ndarray, cols: np.ndarray) -> None:
+              losses: np.ndarray, cf: np.ndarray, org_pay: np.ndarray, cols: np.ndarray, touched: set[int]
+              ) -> None:
         """Post one contract's flows: position repayment, loss row, investor cash flows, payer totals.
+
+        ``touched`` collects the cash-flow rows (months) written, so the chunk never scans all months.
 
         Amounts are never written to: a total of one flow is that flow's array itself, a total of
         several is a float64 copy of the first with the others added in place (a left fold, the same
@@ -436,17 +439,22 @@ class _Kernel:
             shift_rows = np.rint(delay).astype(np.intp)
         if not named:
             cf[u.default_col] += held
+            touched.add(u.default_col)
         elif mine:
             plain = {col for _, col, sh in mine if not (sh and shift_rows is not None)}
             if len(plain) == 1 and len(mine) == sum(1 for _, _, sh in mine if not (sh and shift_rows is not None)):
-                cf[plain.pop()] += held
+                col = plain.pop()
+                cf[col] += held
+                touched.add(col)
             else:
                 for amt, col, sh in mine:
                     if sh and shift_rows is not None:
                         rows = np.minimum(col + shift_rows, self.n_months - 1)
                         cf[rows, cols] += amt * scale
+                        touched.update(range(int(rows.min()), int(rows.max()) + 1))
                     else:
                         cf[col] += amt * scale
+                        touched.add(col)
         mine_ids = [id(a) for a, _, _ in mine]
         for org, amts in by_org.items():
             if [id(a) for a in amts] == mine_ids:
@@ -480,6 +488,7 @@ class _Kernel:
         losses = np.empty((n_units, width), dtype=_F32)
         cf = np.zeros((self.n_months, width))
         cf[self.draw_rows] = self.draws[self.draw_rows, None]
+        touched: set[int] = {int(r) for r in self.draw_rows}
         org_pay = np.zeros((len(self.org_keys), width))
         cols = np.arange(width)
         scaled_t: dict[float, np.ndarray] = {}  # weight -> weight * t_scale, shared by contracts
@@ -532,7 +541,7 @@ class _Kernel:
                     y = outcomes[name]
                     outcomes[name] = np.where(y > 0, y * keep, y)
             ev = c.payoff.evaluate(outcomes, **u.eval_kw)
-            self._book(u, c, ev, delay, width, losses, cf, org_pay, cols)
+            self._book(u, c, ev, delay, width, losses, cf, org_pay, cols, touched)
         loss = losses.sum(axis=0, dtype=np.float64)
         stats = np.empty((len(blocks), n_units, 5))
         for j, (_, sl) in enumerate(blocks):
@@ -546,7 +555,9 @@ class _Kernel:
                 stats[j, rs, 3] = np.square(pos).sum(axis=1)
                 # A loss below a millionth of capital is rounding in the payment terms, not a loss.
                 stats[j, rs, 4] = (lb > self.loss_tol[rs, None]).sum(axis=1)
-        used = np.flatnonzero(np.any(cf != 0, axis=1))
+        # Months with a non-zero cash flow; rows never written are zero and are not scanned.
+        cand = np.array(sorted(touched), dtype=np.intp)
+        used = cand[np.any(cf[cand] != 0, axis=1)]
         times = (used + 0.0) / 12.0
         # The IRR solver keeps a few (months x scenarios) temporaries: solve in slices to bound memory.
         irr = np.empty(width)
