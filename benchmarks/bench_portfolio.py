@@ -13,6 +13,10 @@ Prints contract-scenarios per second for two payoff implementations:
 and, for each, the ratio of the engine's time to the bare time of drawing the same random numbers
 (same generators, same blocks, same threads), plus peak memory (tracemalloc peak of Python/numpy
 allocations, and the process's maximum resident set size).
+
+Engine and floor runs are interleaved and the best of each is kept. On a shared machine the wall-clock
+figures move with other processes' load, so the load average is printed beside them, together with the
+same ratio in process CPU seconds (all threads), which other processes disturb much less.
 """
 
 from __future__ import annotations
@@ -110,8 +114,8 @@ def terms_portfolio(n: int) -> P.Portfolio:
     return P.Portfolio(tuple(hs), copula="t", df=5.0, base_currency="SEK")
 
 
-def rng_floor(pf: P.Portfolio, n: int, threads: int, block: int = DEFAULT_BLOCK_SIZE) -> float:
-    """Seconds to draw exactly the engine's random numbers (same generators, blocks and threads)."""
+def rng_floor(pf: P.Portfolio, n: int, threads: int, block: int = DEFAULT_BLOCK_SIZE) -> tuple[float, float]:
+    """Wall and CPU seconds to draw exactly the engine's random numbers (same generators, blocks, threads)."""
     k = _Kernel(pf, None, 0, 1000, block)
     rows = [(u.key, u.n_draws) for u in k.units] + [(key, 1) for key in k.factor_keys]
 
@@ -123,37 +127,46 @@ def rng_floor(pf: P.Portfolio, n: int, threads: int, block: int = DEFAULT_BLOCK_
         _generator(1, contract_key("chi2"), b).chisquare(pf.df, width)
 
     blocks = range(-(-n // block))
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(threads) as ex:
         list(ex.map(chunk, blocks))
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def bench(name: str, pf: P.Portfolio, n: int, threads: int, repeats: int) -> None:
     n_c = len(pf.holdings)
     P.simulate(pf, n_scenarios=2 * DEFAULT_BLOCK_SIZE, seed=0, threads=threads)  # warm-up (tables, caches)
-    times, floors = [], []
+    load0 = os.getloadavg()[0]
+    times, cpus, floors, floor_cpus = [], [], [], []
     res = None
     # Interleave engine runs and bare random-number runs, and keep the best of each: on a shared
     # machine this compares the two under the same load.
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         res = P.simulate(pf, n_scenarios=n, seed=1, threads=threads)
         times.append(time.perf_counter() - t)
-        floors.append(rng_floor(pf, n, threads))
+        cpus.append(time.process_time() - c)
+        fw, fc = rng_floor(pf, n, threads)
+        floors.append(fw)
+        floor_cpus.append(fc)
+    load1 = os.getloadavg()[0]
     tracemalloc.start()
     P.simulate(pf, n_scenarios=n, seed=1, threads=threads)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     dt, floor = min(times), min(floors)
+    cpu, floor_cpu = min(cpus), min(floor_cpus)
     cs = n_c * n / dt
     print(f"[{name}] {n_c} contracts x {n:,} scenarios, {threads} threads, {pf.copula} copula")
+    print(f"  load average (1 min)            {load0:8.2f} before, {load1:.2f} after")
     print(f"  engine time (best of {repeats})           {dt:8.2f} s   (all: {', '.join(f'{x:.2f}' for x in times)})")
     print(f"  contract-scenarios per second   {cs:8.3g}   (aim >= 2e7)")
     print(f"  random-number floor             {floor:8.2f} s   (same draws, same threads; all: "
           f"{', '.join(f'{x:.2f}' for x in floors)})")
     print(f"  engine / floor                  {dt / floor:8.2f} x (aim <= 3)")
     print(f"  floor throughput                {n_c * n / floor:8.3g} contract-scenarios/s")
+    print(f"  CPU seconds engine / floor      {cpu:8.2f} / {floor_cpu:.2f} = {cpu / floor_cpu:.2f} x "
+          f"({n_c * n / cpu:.3g} contract-scenarios per CPU second)")
     print(f"  peak traced memory              {peak / 2**20:8.1f} MiB")
     assert res is not None
     print(f"  ES99 {res.value('es99'):,.0f} +- {res.summary.loc['es99', 'std_error']:,.0f}; "
@@ -166,7 +179,7 @@ def main() -> None:
     ap.add_argument("--scenarios", type=int, default=100_000)
     ap.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
     ap.add_argument("--only", choices=["terms", "numpy"])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
     print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     if a.only != "terms":

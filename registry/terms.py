@@ -686,8 +686,9 @@ class CompiledTerms:
     # -- inputs ---------------------------------------------------------------------------------------
 
     def _inputs(self, outcomes: Mapping[str, Any]) -> tuple[Env, tuple[int, ...]]:
-        missing = [n for n in self.outcome_names if n not in outcomes]
-        unknown = sorted(n for n in outcomes if n not in self._known_metrics)
+        complete = all(n in outcomes for n in self.outcome_names) and self._known_metrics.issuperset(outcomes)
+        missing = [] if complete else [n for n in self.outcome_names if n not in outcomes]
+        unknown = [] if complete else sorted(n for n in outcomes if n not in self._known_metrics)
         problems = []
         if missing:
             problems.append(f"missing outcome(s): {', '.join(missing)}")
@@ -707,7 +708,10 @@ class CompiledTerms:
             env[name] = value
             shapes.append(value.shape)
         try:
-            shape = np.broadcast_shapes(*shapes) if shapes else ()
+            if shapes and all(s == shapes[0] for s in shapes):
+                shape = shapes[0]  # the usual case (one array per metric, all alike): no broadcasting
+            else:
+                shape = np.broadcast_shapes(*shapes) if shapes else ()
         except ValueError:
             detail = ", ".join(f"{n} {s}" for n, s in zip(outcomes, shapes, strict=True))
             raise OutcomeError(f"{self.contract}: outcome shapes do not broadcast: {detail}") from None
