@@ -560,9 +560,13 @@ class _Kernel:
         used = cand[np.any(cf[cand] != 0, axis=1)]
         times = (used + 0.0) / 12.0
         # The IRR solver keeps a few (months x scenarios) temporaries: solve in slices to bound memory.
+        # Slices start at block starts, never at chunk starts: the bisection fallback stops when its
+        # whole slice has converged, so a slice must hold the same scenarios whatever the chunk size.
         irr = np.empty(width)
-        for lo in range(0, width, 2048):
-            irr[lo:lo + 2048] = irr_fn(cf[used, lo:lo + 2048], times)
+        for _, sl in blocks:
+            for lo in range(sl.start, sl.stop, 2048):
+                hi = min(lo + 2048, sl.stop)
+                irr[lo:hi] = irr_fn(cf[used, lo:hi], times)
         h = self.pf.hurdle_rate
         pv = (cf[used] * ((1.0 + h) ** -times)[:, None]).sum(axis=0)
         # Candidate tail scenarios: every scenario whose loss reaches the chunk's K-th largest value
