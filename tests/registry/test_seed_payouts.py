@@ -369,12 +369,31 @@ def test_newpin_principal_protection() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rate", "interest"),
-    # portfolio-engine.md §3.1 (unverified bands): >=70 % 15 %, 65-70 % 12 %, 60-65 % 7.5 %, 55-60 % 3 %
-    [(0.54, 0), (0.55, 210_000), (0.62, 525_000), (0.65, 840_000), (0.70, 1_050_000), (0.9, 1_050_000)],
+    ("rate", "first_years", "later_years"),
+    # portfolio-engine.md §3.1 (unverified bands): >=70 % 15 %, 65-70 % 12 %, 60-65 % 7.5 %, 55-60 % 3 % a year on
+    # A$7 m; INDIGO [S]: "The minimum Interest Rate is 5% p.a. over the first three years" -> years 1-3 pay at least
+    # A$350,000
+    [
+        (0.54, 350_000, 0),
+        (0.55, 350_000, 210_000),
+        (0.62, 525_000, 525_000),
+        (0.65, 840_000, 840_000),
+        (0.70, 1_050_000, 1_050_000),
+        (0.9, 1_050_000, 1_050_000),
+    ],
 )
-def test_newpin_interest_bands(rate: float, interest: int) -> None:
-    assert _by_id(_pay(NEWPIN, restoration_rate=rate))["annual_interest"] == Decimal(interest)
+def test_newpin_interest_bands(rate: float, first_years: int, later_years: int) -> None:
+    ids = _by_id(_pay(NEWPIN, restoration_rate=rate))
+    assert [ids[f"interest_year_{y}"] for y in range(1, 4)] == [Decimal(first_years)] * 3
+    assert [ids[f"interest_year_{y}"] for y in range(4, 8)] == [Decimal(later_years)] * 4
+
+
+def test_newpin_irr_matches_the_top_band_rate() -> None:
+    # INDIGO [S]: "The maximum Interest Rate is 15% p.a. over the full term": with principal back and 15 % paid each
+    # year the IRR must be close to 15 % a year (a single year's interest at maturity gave about 2 %)
+    payout = _pay(NEWPIN, restoration_rate=0.75)
+    assert payout.irr is not None and 0.14 < payout.irr <= 0.15
+    assert payout.investor_repayment == Decimal(7_000_000 + 7 * 1_050_000)
 
 
 # --- contracts without executable terms ------------------------------------------------------------
