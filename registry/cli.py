@@ -159,8 +159,10 @@ def parse_outcome(text: str, kinds: dict[str, MetricKind], contract_id: str) -> 
 @click.command("payout")
 @click.argument("contract_id")
 @click.option("--outcome", "-o", "outcomes", multiple=True, metavar="NAME=VALUE", help="An outcome value")
+@click.option("--reading", type=click.IntRange(min=1), default=None,
+              help="Evaluate alternative reading N of the terms (as listed by 'contracts show')")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
-def payout_command(contract_id: str, outcomes: tuple[str, ...], as_json: bool) -> None:
+def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | None, as_json: bool) -> None:
     """Evaluate a contract's payment terms for given outcomes."""
     from registry.terms import TermsError, compile_terms
 
@@ -171,7 +173,7 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], as_json: bool) -
     if not doc.payment_terms or not doc.payment_terms.payments:
         raise click.ClickException(f"contract {contract_id!r} has no executable payment terms")
     try:
-        compiled = compile_terms(doc, source=f"registry:{contract_id}")
+        compiled = compile_terms(doc, source=f"registry:{contract_id}", reading=reading)
     except TermsError as exc:
         raise click.ClickException(str(exc)) from None
     values = dict(parse_outcome(o, compiled.outcome_kinds, contract_id) for o in outcomes)
@@ -187,6 +189,10 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], as_json: bool) -
         return
     unit = data.get("amount_unit") or data["currency"]
     click.echo(f"{doc.name('en')} ({contract_id}), amounts in {unit}")
+    if reading:
+        assert doc.payment_terms is not None
+        alternative = doc.payment_terms.alternative_readings[reading - 1]
+        click.echo(f"  alternative reading {reading}: {alternative.description}")
     for p in data["payments"]:
         click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {_fmt(p['amount'])}")
     click.echo(f"  investor capital     {_fmt(data['investor_capital'])}")

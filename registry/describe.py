@@ -67,6 +67,8 @@ def describe_contract(doc: ContractDocument, lang: str = "en") -> str:
             lines.append(f"  {p.id} [{p.component}] {p.payer} -> {p.payee}: {p.amount}")
         for unknown in t.unknowns:
             lines.append(f"  unknown: {unknown}")
+        for n, alt in enumerate(t.alternative_readings, start=1):
+            lines.append(f"  alternative reading {n} (utfall payout --reading {n}): {alt.description}")
     d = doc.dates
     dated = [(k, getattr(d, k)) for k in ("signed", "service_start", "service_end", "evaluation_end",
                                            "anticipated_completion", "actual_completion") if getattr(d, k)]

@@ -418,11 +418,16 @@ class Waterfall(Strict):
 
 
 class AlternativeTerms(Strict):
-    """Another reading of the terms that some source gives, kept for the record."""
+    """Another reading of the terms that some source gives, kept for the record and evaluable.
+
+    ``payments``, when given, replace the primary rules as a whole (a complete reading); ``parameters``
+    replace the values of named primary parameters (e.g. the drawn instead of the committed capital).
+    """
 
     description: str
     sources: list[str] = Field(default_factory=list)
     payments: list[PaymentRule] = Field(default_factory=list)
+    parameters: dict[Identifier, Decimal] = Field(default_factory=dict)
 
 
 class PaymentTerms(Provenanced):

@@ -179,6 +179,7 @@ class Payout(BaseModel):
     amount_unit: str | None = Field(
         default=None, description="When set, amounts are in this unit, not in the currency (see PaymentTerms)."
     )
+    reading: int | None = Field(default=None, description="The alternative reading evaluated (None: primary).")
     outcomes: dict[str, bool | float]
     payments: list[PayoutPayment]
     investor_capital: Decimal
@@ -663,6 +664,7 @@ class CompiledTerms:
         self.contract = contract
         self.currency = currency
         self.amount_unit = amount_unit
+        self.reading: int | None = None
         self.source = source
         self.outcome_names = outcome_names
         self.outcome_kinds = outcome_kinds
@@ -806,7 +808,8 @@ class CompiledTerms:
         if capital > 0 and all(d is not None for d, _ in dated):
             irr = xirr([d for d, _ in dated], [a for _, a in dated])  # type: ignore[misc]
         return Payout(
-            contract=self.contract, currency=self.currency, amount_unit=self.amount_unit, outcomes=echoed,
+            contract=self.contract, currency=self.currency, amount_unit=self.amount_unit, reading=self.reading,
+            outcomes=echoed,
             payments=payments,
             investor_capital=capital.quantize(CENT), investor_repayment=repayment, multiple=multiple, irr=irr,
         )
@@ -1215,6 +1218,10 @@ class _Builder:
         terms = self.doc.payment_terms
         assert terms is not None
         for a, alt in enumerate(terms.alternative_readings):
+            for name in alt.parameters:
+                if name not in terms.parameters:
+                    self.issue(f"payment_terms.alternative_readings[{a}].parameters.{name}",
+                               "not a parameter of the primary terms")
             alt_symbols = dict(symbols)
             for rule in alt.payments:
                 existing = alt_symbols.get(rule.id)
@@ -1263,22 +1270,49 @@ def with_parameters(
     return doc.model_copy(update={"payment_terms": terms.model_copy(update={"parameters": parameters})})
 
 
+def with_reading(doc: ContractDocument, reading: int, source: str = "<document>") -> ContractDocument:
+    """A copy of ``doc`` whose terms follow alternative reading number ``reading`` (counted from 1).
+
+    The reading's payments, if it gives any, replace the primary rules; its parameters replace values.
+    """
+    terms = doc.payment_terms
+    readings = terms.alternative_readings if terms else []
+    if not 1 <= reading <= len(readings):
+        raise TermsError([TermsIssue(source, "payment_terms.alternative_readings",
+                                     f"there is no reading {reading}; this contract records {len(readings)}")])
+    assert terms is not None
+    alt = readings[reading - 1]
+    path = f"payment_terms.alternative_readings[{reading - 1}]"
+    issues = [TermsIssue(source, f"{path}.parameters.{name}", "not a parameter of the primary terms")
+              for name in alt.parameters if name not in terms.parameters]
+    if issues:
+        raise TermsError(issues)
+    primary = terms.model_copy(update={"payments": alt.payments or terms.payments, "alternative_readings": []})
+    return with_parameters(doc.model_copy(update={"payment_terms": primary}), alt.parameters, source)
+
+
 def compile_terms(
     doc: ContractDocument,
     source: str = "<document>",
     parameters: Mapping[str, float | Decimal] | None = None,
+    reading: int | None = None,
 ) -> CompiledTerms:
     """Check and compile a document's payment terms; raise :class:`TermsError` listing every issue.
 
-    ``parameters`` replaces the values of named parameters (see :func:`with_parameters`). A document
-    without ``payment_terms`` compiles to terms with no payments (everything evaluates to 0).
+    ``reading`` selects an alternative reading of the terms (see :func:`with_reading`; ``None`` or 0 is the
+    primary reading); ``parameters`` then replaces the values of named parameters (see
+    :func:`with_parameters`). A document without ``payment_terms`` compiles to terms with no payments
+    (everything evaluates to 0).
     """
+    if reading:
+        doc = with_reading(doc, reading, source)
     if parameters:
         doc = with_parameters(doc, parameters, source)
     builder = _Builder(doc, source)
     compiled = builder.build()
     if compiled is None:
         raise TermsError(builder.issues)
+    compiled.reading = reading or None
     return compiled
 
 

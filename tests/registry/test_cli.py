@@ -81,3 +81,19 @@ def test_seed_with_a_bad_file_writes_nothing(cli: CliRunner, tmp_path: Path) -> 
     assert "payment_terms.payments[0].amount" in result.output
     listing = json.loads(cli.invoke(main, ["contracts", "list", "--json"]).output)
     assert listing["total"] == 0
+
+
+def test_payout_of_an_alternative_reading(cli: CliRunner, tmp_path: Path) -> None:
+    data = contract_dict()
+    data["payment_terms"]["alternative_readings"] = [
+        {"description": "Drawn-capital basis", "sources": ["report"], "parameters": {"C": "3000000"}}]
+    write(tmp_path, data)
+    cli.invoke(main, ["seed", str(tmp_path)])
+    show = cli.invoke(main, ["contracts", "show", "se-testkommun-2020"])
+    assert "alternative reading 1 (utfall payout --reading 1): Drawn-capital basis" in show.output
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings=7e6", "--reading", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    payout = json.loads(result.output)
+    assert payout["reading"] == 1 and float(payout["investor_repayment"]) == 3_000_000
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings=7e6", "--reading", "2"])
+    assert result.exit_code == 1 and "there is no reading 2" in result.output

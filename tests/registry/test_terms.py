@@ -996,3 +996,28 @@ def test_parameter_overrides_change_only_the_named_values() -> None:
     assert doc.payment_terms is not None and doc.payment_terms.parameters["C"].value == Decimal("5000000")
     with pytest.raises(TermsError, match="parameters.D: not a parameter"):
         compile_terms(doc, parameters={"D": 1})
+
+
+def test_alternative_readings_evaluate() -> None:
+    from registry.schema import ContractDocument
+    from registry.terms import TermsError, compile_terms
+    from tests.registry.factories import contract_dict
+
+    data = contract_dict()
+    data["payment_terms"]["alternative_readings"] = [
+        {"description": "Half of savings, uncapped", "sources": ["report"],
+         "payments": [{"id": "repayment", "component": "outcome", "payer": "testkommun", "payee": "investor-ab",
+                       "amount": "50% * floor(savings, 0)"}]},
+        {"description": "Cap at the drawn capital", "parameters": {"C": "3000000"}},
+    ]
+    doc = ContractDocument.model_validate(data)
+    outcome = {"savings": 7_000_000}
+    assert compile_terms(doc).payout(outcome).investor_repayment == Decimal("5000000.00")
+    first = compile_terms(doc, reading=1).payout(outcome)
+    assert first.investor_repayment == Decimal("3500000.00") and first.reading == 1
+    assert compile_terms(doc, reading=2).payout(outcome).investor_repayment == Decimal("3000000.00")
+    with pytest.raises(TermsError, match="there is no reading 3; this contract records 2"):
+        compile_terms(doc, reading=3)
+    data["payment_terms"]["alternative_readings"][1]["parameters"] = {"K": "1"}
+    with pytest.raises(TermsError, match=r"alternative_readings\[1\]\.parameters\.K: not a parameter"):
+        compile_terms(ContractDocument.model_validate(data))
