@@ -18,24 +18,13 @@ import yaml
 from pydantic import ValidationError
 from sqlmodel import Session, delete, select
 
+from registry.issues import Issue
 from registry.models import ChangeRecord, Contract, ContractParty, OrganisationRow, utcnow
 from registry.schema import ContractDocument, partial_date_start
 from registry.terms import check_terms
 
 CONTRACT_SUFFIXES = (".yaml", ".yml", ".json")
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed_contracts"
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One problem with one input: the file, the field (a dotted path) and the reason."""
-
-    source: str
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.path or '(document)'}: {self.reason}"
 
 
 class ContractInputError(Exception):
@@ -103,7 +92,7 @@ def parse_document(data: Any, source: str) -> ContractDocument:
         raise ContractInputError(validation_issues(exc, source)) from None
     term_issues = check_terms(doc, source)
     if term_issues:
-        raise ContractInputError([Issue(i.source, i.path, i.reason) for i in term_issues])
+        raise ContractInputError(term_issues)
     return doc
 
 

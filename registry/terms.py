@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from registry import _formula as F
 from registry._formula import FormulaSyntaxError
 from registry.finance import xirr
+from registry.issues import Issue
 from registry.schema import (
     ContractDocument,
     Investment,
@@ -85,16 +86,8 @@ BUILTINS = frozenset({"capital"})
 # --- issues ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TermsIssue:
-    """One problem in a document's payment terms: where (file, field path) and why."""
-
-    source: str
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.path}: {self.reason}"
+TermsIssue = Issue
+"""A problem in a document's payment terms: where (file, field path) and why."""
 
 
 class TermsError(ValueError):
