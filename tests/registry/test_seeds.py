@@ -154,3 +154,25 @@ def test_no_dates_are_yaml_dates() -> None:
                     value = stripped.split(key, 1)[1].strip().strip(",}")
                     if value and not value.startswith("{"):
                         assert value.startswith('"'), f"{path.name}:{lineno}: quote the date ({value})"
+
+
+@pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.stem)
+def test_listed_finance_figures_are_never_unverified(path: Path) -> None:
+    # capital_committed and max_outcome_payment become indexed columns shown in lists without their confidence badge,
+    # so an unverified figure there would read as fact (seed review 2026-11: Peterborough's "about GBP 8 m" cap)
+    doc = _doc(path)
+    for name in ("capital_committed", "max_outcome_payment"):
+        fact = getattr(doc.finance, name)
+        if fact is not None:
+            assert fact.confidence != Confidence.UNVERIFIED, f"{path.stem}: finance.{name} is unverified"
+
+
+REVIEW_DATE = "2026-11-24"  # the date of the seed review; stages were checked against it
+
+
+@pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.stem)
+def test_no_contract_is_still_delivering_after_its_recorded_service_end(path: Path) -> None:
+    doc = _doc(path)
+    end = doc.dates.service_end
+    if end and doc.stage in ("design", "contracted", "implementation"):
+        assert end > REVIEW_DATE[: len(end)], f"{path.stem}: stage {doc.stage} but service ended {end}"
