@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date as date_type
 from datetime import datetime as datetime_type
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale
@@ -21,16 +22,51 @@ from babel.numbers import (
     format_percent,
     get_currency_symbol,
 )
-from flask import Flask
+from flask import Flask, current_app
 from flask_babel import format_date, format_datetime, get_locale
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _gettext
 
 Number = Decimal | float | int | str
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for ``pybabel extract`` (a default keyword) without translating it yet."""
+    return message
 
 
 def _locale() -> str:
     locale = get_locale()
     return str(locale) if locale else "sv"
+
+
+@lru_cache(maxsize=16)
+def _babel_locale(code: str) -> Locale:
+    # Babel functions given a string parse it into a Locale on every call; formatting a table cell
+    # then costs more in parsing than in formatting.
+    return Locale.parse(code)
+
+
+def _reader_locale() -> Locale:
+    return _babel_locale(_locale())
+
+
+def translate(message: str) -> str:
+    """``gettext(message)``, remembered per app and locale.
+
+    Flask-Babel loads a catalogue once and keeps it for the life of the process, so a translation looked
+    up once stays valid; looking it up again costs tens of microseconds, which adds up in tables where
+    every row shows a few vocabulary words.
+    """
+    locale = get_locale()
+    if locale is None:
+        return message
+    cache: dict[tuple[str, str], str] = current_app.extensions.setdefault("utfall.translated", {})
+    key = (str(locale), message)
+    try:
+        return cache[key]
+    except KeyError:
+        cache[key] = text = _gettext(message)
+        return text
 
 
 def _decimal(value: Number) -> Decimal:
@@ -51,7 +87,7 @@ def money(amount: Number | None, currency: str | None = "SEK", digits: int | Non
         pattern = f"¤¤\xa0#,##0{decimals}"  # ¤¤ is the ISO code: SEK 1,234,567
     else:
         pattern = f"#,##0{decimals}\xa0¤"
-    return format_currency(value, currency, format=pattern, locale=locale, currency_digits=False)
+    return format_currency(value, currency, format=pattern, locale=_babel_locale(locale), currency_digits=False)
 
 
 def money_short(amount: Number | None, currency: str | None = "SEK") -> str:
@@ -63,10 +99,15 @@ def money_short(amount: Number | None, currency: str | None = "SEK") -> str:
         return money(value, currency, 0)
     locale = _locale()
     code = currency or "SEK"
-    figure = format_compact_decimal(value, locale=locale, fraction_digits=1)
+    figure = format_compact_decimal(value, locale=_babel_locale(locale), fraction_digits=1)
     if locale == "en":
         return f"{code}\xa0{figure}"
-    return f"{figure}\xa0{get_currency_symbol(code, locale=locale)}"
+    return f"{figure}\xa0{_currency_symbol(code, locale)}"
+
+
+@lru_cache(maxsize=256)
+def _currency_symbol(code: str, locale: str) -> str:
+    return get_currency_symbol(code, locale=_babel_locale(locale))
 
 
 def number(value: Number | None, digits: int = 0) -> str:
@@ -74,7 +115,7 @@ def number(value: Number | None, digits: int = 0) -> str:
     if value is None or value == "":
         return "–"
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(_decimal(value), format=pattern, locale=_locale())
+    return format_decimal(_decimal(value), format=pattern, locale=_reader_locale())
 
 
 def percent(value: Number | None, digits: int = 0) -> str:
@@ -83,7 +124,9 @@ def percent(value: Number | None, digits: int = 0) -> str:
         return "–"
     pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
     sv_pattern = pattern[:-1] + "\xa0%"
-    return format_percent(_decimal(value), format=sv_pattern if _locale() == "sv" else pattern, locale=_locale())
+    locale = _locale()
+    return format_percent(_decimal(value), format=sv_pattern if locale == "sv" else pattern,
+                          locale=_babel_locale(locale))
 
 
 def date(value: str | date_type | None) -> str:
@@ -116,115 +159,120 @@ def country(code: str | None) -> str:
     """A country's name in the reader's language (``SE`` → ``Sverige`` / ``Sweden``)."""
     if not code:
         return "–"
-    return Locale.parse(_locale()).territories.get(code.upper(), code)
+    return _territories(_locale()).get(code.upper(), code)
+
+
+@lru_cache(maxsize=16)
+def _territories(locale: str) -> dict[str, str]:
+    return dict(_babel_locale(locale).territories)
 
 
 # The registry's vocabulary. Keys are the schema's values; labels follow the Swedish terms used in the
 # field (utfallsansvarig, finansiär, utförare, intermediär) and their English counterparts.
-VOCABULARY: dict[str, dict[str, Any]] = {
+VOCABULARY: dict[str, dict[str, str]] = {
     "role": {
-        "outcome_payer": _l("outcome payer"),
-        "investor": _l("investor"),
-        "provider": _l("provider"),
-        "intermediary": _l("intermediary"),
-        "evaluator": _l("evaluator"),
-        "guarantor": _l("guarantor"),
-        "technical_adviser": _l("technical adviser"),
-        "other": _l("other role"),
+        "outcome_payer": N_("outcome payer"),
+        "investor": N_("investor"),
+        "provider": N_("provider"),
+        "intermediary": N_("intermediary"),
+        "evaluator": N_("evaluator"),
+        "guarantor": N_("guarantor"),
+        "technical_adviser": N_("technical adviser"),
+        "other": N_("other role"),
     },
     "role_plural": {
-        "outcome_payer": _l("outcome payers"),
-        "investor": _l("investors"),
-        "provider": _l("providers"),
-        "intermediary": _l("intermediaries"),
-        "evaluator": _l("evaluators"),
-        "guarantor": _l("guarantors"),
-        "technical_adviser": _l("technical advisers"),
-        "other": _l("other parties"),
+        "outcome_payer": N_("outcome payers"),
+        "investor": N_("investors"),
+        "provider": N_("providers"),
+        "intermediary": N_("intermediaries"),
+        "evaluator": N_("evaluators"),
+        "guarantor": N_("guarantors"),
+        "technical_adviser": N_("technical advisers"),
+        "other": N_("other parties"),
     },
     "stage": {
-        "design": _l("design"),
-        "contracted": _l("contracted"),
-        "implementation": _l("implementation"),
-        "service_delivery_complete": _l("service delivery complete"),
-        "complete": _l("complete"),
-        "terminated": _l("terminated"),
+        "design": N_("design"),
+        "contracted": N_("contracted"),
+        "implementation": N_("implementation"),
+        "service_delivery_complete": N_("service delivery complete"),
+        "complete": N_("complete"),
+        "terminated": N_("terminated"),
     },
     "sector": {
-        "employment_and_training": _l("employment and training"),
-        "health": _l("health"),
-        "education": _l("education"),
-        "child_and_family_welfare": _l("child and family welfare"),
-        "homelessness": _l("homelessness"),
-        "criminal_justice": _l("criminal justice"),
-        "agriculture_and_environment": _l("agriculture and environment"),
-        "poverty_reduction": _l("poverty reduction"),
-        "other": _l("other sector"),
+        "employment_and_training": N_("employment and training"),
+        "health": N_("health"),
+        "education": N_("education"),
+        "child_and_family_welfare": N_("child and family welfare"),
+        "homelessness": N_("homelessness"),
+        "criminal_justice": N_("criminal justice"),
+        "agriculture_and_environment": N_("agriculture and environment"),
+        "poverty_reduction": N_("poverty reduction"),
+        "other": N_("other sector"),
     },
     "confidence": {
-        "verified": _l("verified"),
-        "secondary": _l("secondary"),
-        "unverified": _l("unverified"),
-        "disputed": _l("disputed"),
+        "verified": N_("verified"),
+        "secondary": N_("secondary"),
+        "unverified": N_("unverified"),
+        "disputed": N_("disputed"),
     },
     "org_type": {
-        "local_government": _l("local government"),
-        "regional_government": _l("regional government"),
-        "central_government": _l("central government"),
-        "public_body": _l("public body"),
-        "private_company": _l("private company"),
-        "financial_institution": _l("financial institution"),
-        "non_profit": _l("non-profit organisation"),
-        "foundation": _l("foundation"),
-        "academic": _l("academic institution"),
-        "individual": _l("individual"),
-        "other": _l("other"),
-        "unknown": _l("unknown"),
+        "local_government": N_("local government"),
+        "regional_government": N_("regional government"),
+        "central_government": N_("central government"),
+        "public_body": N_("public body"),
+        "private_company": N_("private company"),
+        "financial_institution": N_("financial institution"),
+        "non_profit": N_("non-profit organisation"),
+        "foundation": N_("foundation"),
+        "academic": N_("academic institution"),
+        "individual": N_("individual"),
+        "other": N_("other"),
+        "unknown": N_("unknown"),
     },
     "tranche": {
-        "senior": _l("senior"),
-        "subordinated": _l("subordinated"),
-        "first_loss": _l("first loss"),
-        "grant": _l("grant"),
-        "guarantee": _l("guarantee"),
-        "equity": _l("equity"),
-        "other": _l("other"),
+        "senior": N_("senior"),
+        "subordinated": N_("subordinated"),
+        "first_loss": N_("first loss"),
+        "grant": N_("grant"),
+        "guarantee": N_("guarantee"),
+        "equity": N_("equity"),
+        "other": N_("other"),
     },
     "metric_kind": {
-        "binary": _l("yes/no"),
-        "continuous": _l("continuous"),
-        "count": _l("count"),
-        "rate": _l("rate"),
+        "binary": N_("yes/no"),
+        "continuous": N_("continuous"),
+        "count": N_("count"),
+        "rate": N_("rate"),
     },
     "measurement": {
-        "rct": _l("randomised controlled trial"),
-        "matched_comparison": _l("matched comparison group"),
-        "historical_baseline": _l("historical baseline"),
-        "pre_post": _l("before and after"),
-        "validated_administrative": _l("validated administrative data"),
-        "descriptive": _l("descriptive"),
-        "other": _l("other method"),
-        "unknown": _l("method unknown"),
+        "rct": N_("randomised controlled trial"),
+        "matched_comparison": N_("matched comparison group"),
+        "historical_baseline": N_("historical baseline"),
+        "pre_post": N_("before and after"),
+        "validated_administrative": N_("validated administrative data"),
+        "descriptive": N_("descriptive"),
+        "other": N_("other method"),
+        "unknown": N_("method unknown"),
     },
     "component": {
-        "guarantee": _l("guarantee"),
-        "outcome": _l("outcome payment"),
-        "premium": _l("premium"),
-        "fee": _l("fee"),
-        "interest": _l("interest"),
-        "principal": _l("principal"),
+        "guarantee": N_("guarantee"),
+        "outcome": N_("outcome payment"),
+        "premium": N_("premium"),
+        "fee": N_("fee"),
+        "interest": N_("interest"),
+        "principal": N_("principal"),
     },
     "milestone": {
-        "measurement": _l("measurement"),
-        "governance": _l("governance meeting"),
-        "evaluation": _l("evaluation"),
-        "payment": _l("payment"),
-        "other": _l("other"),
+        "measurement": N_("measurement"),
+        "governance": N_("governance meeting"),
+        "evaluation": N_("evaluation"),
+        "payment": N_("payment"),
+        "other": N_("other"),
     },
     "user_role": {
-        "investor": _l("investor"),
-        "curator": _l("curator"),
-        "admin": _l("administrator"),
+        "investor": N_("investor"),
+        "curator": N_("curator"),
+        "admin": N_("administrator"),
     },
 }
 
@@ -235,7 +283,7 @@ def vocab(value: Any, kind: str) -> str:
         return "–"
     key = str(value)
     label = VOCABULARY.get(kind, {}).get(key)
-    return str(label) if label is not None else key.replace("_", " ")
+    return translate(label) if label is not None else key.replace("_", " ")
 
 
 def t_role(role: str) -> str:

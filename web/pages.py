@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from io import BytesIO
 from typing import Any
 from urllib.parse import urlencode
@@ -29,9 +30,9 @@ from registry.schema import ContractDocument, PolicySector, Provenanced, Stage
 from web import barchart
 from web.auth import current_user, has_role
 from web.extensions import session as db_session
+from web.formatting import N_, money_short, translate, vocab
 from web.formatting import country as country_name
 from web.formatting import date as format_partial_date
-from web.formatting import money_short, vocab
 
 log = logging.getLogger(__name__)
 
@@ -54,28 +55,38 @@ PAYER_TYPES = ("local_government", "regional_government", "central_government", 
 RESULT_CLASSES = REPAYMENT_CLASSES  # full, partial, none, unknown (registry.market.classify_repayment)
 
 
+@lru_cache(maxsize=4096)
+def _classify(text: str) -> str:
+    # Free-text statements repeat across contracts (INDIGO uses a few dozen phrasings), so classify each once.
+    return classify_repayment(text)
+
+
 def result_class(text: str | None) -> str | None:
     """The class of a stated investor repayment (``None`` when nothing is stated)."""
-    return classify_repayment(text) if text else None
+    return _classify(text) if text else None
 
 
 def _result_condition(session: Session, cls: str) -> Any:
     """Contracts whose stated repayment falls in ``cls``; classified in Python so that the registry filter,
-    the overview and the market statistics can never disagree."""
+    the overview and the market statistics can never disagree. The condition lists the distinct
+    statements of that class (a few dozen) rather than every matching contract id."""
     stated = session.exec(
-        select(Contract.id, Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None))
+        select(Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None)).distinct()
     ).all()
-    return col(Contract.id).in_([cid for cid, text in stated if classify_repayment(text) == cls])
+    return col(Contract.investor_repayment).in_(sorted(text for text in stated if _classify(text) == cls))
+
+
+RESULT_LABELS = {
+    "full": N_("repaid in full"),
+    "partial": N_("partly repaid"),
+    "none": N_("not repaid"),
+    "unknown": N_("not publicly known"),
+}
 
 
 def result_label(cls: str | None) -> str:
-    labels = {
-        "full": _("repaid in full"),
-        "partial": _("partly repaid"),
-        "none": _("not repaid"),
-        "unknown": _("not publicly known"),
-    }
-    return labels.get(cls or "", "–")
+    label = RESULT_LABELS.get(cls or "")
+    return translate(label) if label else "–"
 
 
 # --- template helpers ---------------------------------------------------------------------------------------
@@ -252,6 +263,51 @@ def _select_contracts(session: Session, query: RegistryQuery, *, lang: str,
     return session.exec(statement).all(), int(session.exec(counter).one())
 
 
+@dataclass(frozen=True)
+class RegistryItem:
+    """One row of the registry table, with every cell already in the reader's language."""
+
+    id: str
+    name: str
+    indigo: bool
+    country: str
+    region: str | None
+    sector: str
+    stage: str
+    year: int | None
+    capital: str
+    result: str
+
+
+def registry_items(rows: Sequence[Contract], lang: str) -> list[RegistryItem]:
+    """The table rows for ``rows``. A page repeats a handful of countries, sectors, stages and result
+    classes, so each label is looked up once per page instead of once per cell."""
+    labels: dict[tuple[str, Any], str] = {}
+
+    def label(kind: str, value: Any, make: Callable[[Any], str]) -> str:
+        key = (kind, value)
+        if key not in labels:
+            labels[key] = make(value)
+        return labels[key]
+
+    items = []
+    for r in rows:
+        cls = result_class(r.investor_repayment)
+        items.append(RegistryItem(
+            id=r.id,
+            name=_contract_name(r, lang),
+            indigo=r.origin == "indigo",
+            country=label("country", r.country, country_name),
+            region=r.region,
+            sector=label("sector", r.policy_sector, lambda v: vocab(v, "sector")),
+            stage=label("stage", r.stage, lambda v: vocab(v, "stage")),
+            year=r.start_year,
+            capital=money_short(r.capital_committed, r.currency) if r.capital_committed is not None else "–",
+            result=label("result", cls, result_label) if cls else "–",
+        ))
+    return items
+
+
 @bp.get("/contracts")
 def registry() -> str:
     """Search, filter and sort the registry."""
@@ -260,12 +316,14 @@ def registry() -> str:
     lang = _lang()
     rows, total = _select_contracts(session, query, lang=lang, paginate=True)
     pages = max(1, -(-total // PER_PAGE))
-    countries = distinct_values(session=session, column="country")
+    countries = [(code, country_name(code)) for code in distinct_values(session=session, column="country")]
     return render_template(
-        "pages/registry.html", query=query, rows=rows, total=total, pages=pages,
-        names={r.id: _contract_name(r, lang) for r in rows},
-        countries=sorted(countries, key=country_name), sectors=[s.value for s in PolicySector],
-        stages=[s.value for s in Stage], payer_types=PAYER_TYPES, sizes=list(SIZES), results=RESULT_CLASSES,
+        "pages/registry.html", query=query, items=registry_items(rows, lang), total=total, pages=pages,
+        countries=sorted(countries, key=lambda c: c[1]),
+        sectors=[(s.value, vocab(s.value, "sector")) for s in PolicySector],
+        stages=[(s.value, vocab(s.value, "stage")) for s in Stage],
+        payer_types=[(p, vocab(p, "org_type")) for p in PAYER_TYPES],
+        results=[(r, result_label(r)) for r in RESULT_CLASSES],
     )
 
 
