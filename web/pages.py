@@ -205,7 +205,7 @@ class RegistryQuery:
             return value if value in allowed else ""
 
         try:
-            page = max(1, int(args.get("page", 1)))
+            page = min(max(1, int(args.get("page", 1))), (2**31 - 1) // PER_PAGE)  # offset fits every database
         except ValueError:
             page = 1
         sort = args.get("sort", "name")
