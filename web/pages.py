@@ -19,12 +19,11 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func
-from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from registry.indigo.merge import get_display_document
 from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics
-from registry.models import Contract, ContractParty
+from registry.models import Contract, ContractBase, ContractParty
 from registry.queries import SORTABLE, ContractFilter, contract_history, distinct_values
 from registry.schema import ContractDocument, PolicySector, Provenanced, Stage
 from web import barchart
@@ -120,7 +119,8 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
-def _contract_name(row: Contract, lang: str) -> str:
+def _contract_name(row: Any, lang: str) -> str:
+    """The name the reader sees, from a ``Contract`` or a row with its name columns."""
     primary, fallback = (row.name_sv, row.name_en) if lang == "sv" else (row.name_en, row.name_sv)
     return primary or fallback or row.id
 
@@ -238,29 +238,38 @@ class RegistryQuery:
         return {k: v for k, v in values.items() if v not in ("", None)}
 
 
+# The columns of registry lists and downloads: the indexed ones derived from the document, and the id.
+LIST_COLUMNS = (Contract.id, *(getattr(Contract, name) for name in ContractBase.model_fields))
+
+
 def _select_contracts(session: Session, query: RegistryQuery, *, lang: str,
-                      paginate: bool) -> tuple[Sequence[Contract], int]:
-    """The contracts of a registry selection, sorted, and their total count."""
+                      paginate: bool) -> tuple[Sequence[Any], int]:
+    """The contracts of a registry selection (rows of :data:`LIST_COLUMNS`), sorted, and their total count."""
     from registry.queries import apply_contract_filter  # shared filters; result classes are added here
 
     flt = query.contract_filter()
-    # Lists need the indexed columns only; loading every whole document would cost more than the rest.
-    base = apply_contract_filter(
-        select(Contract).options(defer(Contract.document), defer(Contract.search_text)), flt)  # type: ignore[arg-type]
-    counter = apply_contract_filter(select(func.count()).select_from(Contract), flt)
-    if query.result:
-        condition = _result_condition(session, query.result)
-        base, counter = base.where(condition), counter.where(condition)
+    condition = _result_condition(session, query.result) if query.result else None
+
+    def filtered(statement: Any) -> Any:
+        statement = apply_contract_filter(statement, flt)
+        return statement if condition is None else statement.where(condition)
+
     key = SORTABLE[query.sort]
     if query.sort == "name":
         # Sort by the name the reader sees (the other language's name when one is missing).
         key = func.coalesce(Contract.name_sv, Contract.name_en) if lang == "sv" else func.coalesce(
             Contract.name_en, Contract.name_sv)
-    order = key.desc() if query.descending else key.asc()
-    statement = base.order_by(order.nulls_last(), col(Contract.id))
-    if paginate:
-        statement = statement.offset((query.page - 1) * PER_PAGE).limit(PER_PAGE)
-    return session.exec(statement).all(), int(session.exec(counter).one())
+    order = (key.desc() if query.descending else key.asc()).nulls_last(), col(Contract.id)
+    # Lists need the indexed columns only, as plain rows: loading whole documents would cost more than the
+    # rest, and ORM objects twice what tuples do.
+    rows = filtered(select(*LIST_COLUMNS))
+    total = int(session.exec(filtered(select(func.count()).select_from(Contract))).one())
+    if not paginate:
+        return session.exec(rows.order_by(*order)).all(), total
+    # Pick the page's ids first, sorting the sort key and id alone (for names straight from
+    # ix_contract_names), then load those fifty rows: sorting whole rows makes SQLite read every row's pages.
+    page = filtered(select(Contract.id)).order_by(*order).offset((query.page - 1) * PER_PAGE).limit(PER_PAGE)
+    return session.exec(rows.where(col(Contract.id).in_(page)).order_by(*order)).all(), total
 
 
 @dataclass(frozen=True)
@@ -279,7 +288,7 @@ class RegistryItem:
     result: str
 
 
-def registry_items(rows: Sequence[Contract], lang: str) -> list[RegistryItem]:
+def registry_items(rows: Sequence[Any], lang: str) -> list[RegistryItem]:
     """The table rows for ``rows``. A page repeats a handful of countries, sectors, stages and result
     classes, so each label is looked up once per page instead of once per cell."""
     labels: dict[tuple[str, Any], str] = {}
@@ -327,7 +336,7 @@ def registry() -> str:
     )
 
 
-def _selection_frame(rows: Sequence[Contract], lang: str) -> pd.DataFrame:
+def _selection_frame(rows: Sequence[Any], lang: str) -> pd.DataFrame:
     records = []
     payers: dict[str, list[str]] = defaultdict(list)
     if rows:

@@ -132,3 +132,26 @@ def test_vocabulary_is_extracted_by_pybabel_and_translated():
         for key, label in labels.items():
             assert label in extracted, (kind, key)
             assert catalogue.get(label) is not None and catalogue[label].string, (kind, key, label)
+
+
+@pytest.mark.parametrize("lang", ["sv", "en"])
+@pytest.mark.parametrize("sort", ["name", "name&dir=desc", "capital&dir=desc", "year", "country"])
+def test_pages_together_list_the_selection_in_download_order(client, add_contract, lang, sort):
+    """Each page picks its ids first and then loads them; paging through must give the download's order."""
+    for i in range(57):
+        names = [{"sv": f"Kontrakt {i:02d}"}, {"en": f"Contract {56 - i:02d}"},
+                 {"sv": f"Avtal {i % 7}", "en": f"Agreement {i % 5}"}][i % 3]  # ties, gaps in each language
+        finance = {"currency": "SEK"}
+        if i % 4:
+            finance["capital_committed"] = {"amount": str(1_000_000 * (i % 6)), "amount_usd": str(100_000 * (i % 6)),
+                                            "confidence": "unverified"}
+        add_contract(sample_document(f"se-p{i:02d}-{2010 + i % 9}", identity={"names": names}, finance=finance,
+                                     dates={"signed": str(2010 + i % 9), "confidence": "unverified"}))
+    paged: list[str] = []
+    for page in (1, 2):
+        html = text(client.get(f"/contracts?lang={lang}&sort={sort}&page={page}"))
+        paged += re.findall(r'<td><a href="/contracts/([\w-]+)">', html)
+    download = client.get(f"/contracts.csv?lang={lang}&sort={sort}").get_data(as_text=True)
+    ids = [line.split(";" if lang == "sv" else ",")[0] for line in download.lstrip("\ufeff").splitlines()[1:]]
+    assert len(paged) == 57
+    assert paged == ids
