@@ -10,6 +10,7 @@ edits the document it was opened on: parts it has no fields for (payment terms, 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,7 @@ from registry.models import Contract
 from registry.schema import ContractDocument, OrganisationType, PolicySector, Role, Stage
 from web.auth import current_user, role_required
 from web.extensions import session as db_session
+from web.problems import localise
 
 bp = Blueprint("curate", __name__)
 
@@ -250,6 +252,9 @@ NEW_DOCUMENT: dict[str, Any] = {
 
 def _render_form(*, values: dict[str, Any], errors: dict[str, list[str]], issues: list[Issue],
                  row: Contract | None, status: int = 200) -> ResponseReturnValue:
+    # The registry and pydantic report in English; show the reader's language (web.problems).
+    errors = {path: [localise(m) for m in messages] for path, messages in errors.items()}
+    issues = [dataclasses.replace(issue, reason=localise(issue.reason)) for issue in issues]
     return render_template(
         "curate/form.html", values=values, errors=errors, issues=issues, row=row,
         stages=[s.value for s in Stage], sectors=[s.value for s in PolicySector], roles=[r.value for r in Role],
@@ -356,6 +361,7 @@ def document_yaml(doc: ContractDocument) -> str:
 
 
 def _render_yaml(*, text: str, issues: list[Issue], row: Contract | None, status: int = 200) -> ResponseReturnValue:
+    issues = [dataclasses.replace(issue, reason=localise(issue.reason)) for issue in issues]
     return render_template("curate/yaml.html", text=text, issues=issues, row=row), status
 
 

@@ -135,6 +135,13 @@ def percent(value: Number | None, digits: int = 0) -> str:
                           locale=_babel_locale(locale))
 
 
+def percent_pattern(value: Number, pattern: str = "#,##0") -> str:
+    """``value`` as a percentage with the number ``pattern`` (e.g. ``#,##0.#``): ``50,8 %`` / ``50.8%``."""
+    locale = _locale()
+    sign = "\xa0%" if locale == "sv" else "%"
+    return format_percent(_decimal(value), format=pattern + sign, locale=_babel_locale(locale))
+
+
 def date(value: str | date_type | None) -> str:
     """A possibly partial ISO date: ``2021`` → ``2021``, ``2021-03`` → ``mars 2021``, full dates in long form."""
     if value is None or value == "":

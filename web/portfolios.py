@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_decimal
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
@@ -42,6 +42,8 @@ from registry.queries import get_contract
 from web.auth import current_user, login_required
 from web.extensions import db
 from web.extensions import session as db_session
+from web.formatting import percent_pattern
+from web.problems import localise
 
 log = logging.getLogger(__name__)
 
@@ -466,7 +468,8 @@ def form_from_request(form: Any, existing: dict[str, Any] | None) -> BuilderForm
 def _problem_errors(problem_errors: list[tuple[str, str]], row_of: list[int]) -> list[tuple[str, str]]:
     """Specification field paths (``holdings[2].amount``) to the form's fields (``h-3``)."""
     out = []
-    for loc, reason in problem_errors:
+    for loc, english in problem_errors:
+        reason = localise(english)  # pydantic and the file checks speak English (web.problems)
         if loc.startswith("holdings[") and "]" in loc:
             k = int(loc[len("holdings["):loc.index("]")])
             key = f"h-{row_of[k]}" if k < len(row_of) else ""
@@ -584,7 +587,7 @@ def histogram_svg(hist: dict[str, Any], *, title: str, edge_label: Callable[[flo
         y = top + plot_h - frac * plot_h
         parts.append(Markup('<text x="{x}" y="{y:.1f}" font-size="11" text-anchor="end" fill="#444">{v}</text>'
                             '<line x1="{l}" y1="{y:.1f}" x2="{r}" y2="{y:.1f}" stroke="#ddd"/>').format(
-            x=left - 4, y=y + 4, v=format_percent(peak * frac, format="#,##0.#%", locale=str(get_locale() or "sv")),
+            x=left - 4, y=y + 4, v=percent_pattern(peak * frac, "#,##0.#"),
             l=left, r=width - right))
     for i, count in enumerate(counts):
         share = count / total
@@ -594,7 +597,7 @@ def histogram_svg(hist: dict[str, Any], *, title: str, edge_label: Callable[[flo
             '<title>{a} – {b}: {s}</title></rect>').format(
             x=left + i * bar_w + 0.5, y=top + plot_h - h, w=max(bar_w - 1, 0.5), h=h,
             a=edge_label(edges[i]), b=edge_label(edges[i + 1]),
-            s=format_percent(share, format="#,##0.0%", locale=str(get_locale() or "sv"))))
+            s=percent_pattern(share, "#,##0.0")))
     ticks = 5
     for k in range(ticks + 1):
         value = lo + (hi - lo) * k / ticks
@@ -630,7 +633,7 @@ def result_view(result: dict[str, Any], session: Session) -> dict[str, Any]:
         return format_decimal(v, format="0.00", locale=lang) + "×"
 
     def irr_label(v: float) -> str:
-        return format_percent(v, format="#,##0%", locale=lang)
+        return percent_pattern(v)
 
     exposures = result.get("exposures", [])
     names = organisation_names(session, sorted({e["organisation"] for e in exposures}))
