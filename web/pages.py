@@ -91,6 +91,14 @@ def result_label(cls: str | None) -> str:
 # --- template helpers ---------------------------------------------------------------------------------------
 
 
+def attribution(text: str) -> str:
+    """A source's attribution with its English "Source:" label (recorded so by the INDIGO import) in the
+    reader's language; the attributed names stay as recorded."""
+    if text.startswith("Source: "):
+        return _("Source: %(attribution)s", attribution=text.removeprefix("Source: "))
+    return text
+
+
 def _lang() -> str:
     return str(get_locale() or "sv")
 
@@ -116,6 +124,7 @@ def _template_globals() -> dict[str, Any]:
         "has_endpoint": has_endpoint,
         "result_label": result_label,
         "result_class": result_class,
+        "attribution": attribution,
     }
 
 

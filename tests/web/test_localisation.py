@@ -105,3 +105,15 @@ def test_percent_labels_follow_the_locale(app):
         assert percent_pattern(0.508, "#,##0.#") == "50,8\xa0%"
     with app.test_request_context("/?lang=en"):
         assert percent_pattern(0.508, "#,##0.#") == "50.8%"
+
+
+def test_source_attribution_label_in_the_reader_language(client, add_contract):
+    from registry.indigo.values import ATTRIBUTION
+
+    doc = sample_document()
+    doc["sources"][0]["attribution"] = ATTRIBUTION
+    add_contract(doc)
+    sv = client.get("/contracts/test-contract?lang=sv").get_data(as_text=True)
+    assert "Källa: INDIGO Impact Bond Dataset" in sv and "Source: INDIGO" not in sv
+    en = client.get("/contracts/test-contract?lang=en").get_data(as_text=True)
+    assert "Source: INDIGO Impact Bond Dataset" in en
