@@ -71,6 +71,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     app.before_request(_remember_language)
+    from web import guards
+
+    guards.init_app(app)  # bounded <int:> ids and unstorable text as 4xx; before any blueprint adds routes
 
     from web import auth, curate, formatting, pages
 

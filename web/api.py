@@ -44,6 +44,7 @@ from web import portfolios as pf
 from web.auth import current_user
 from web.extensions import csrf
 from web.extensions import session as db_session
+from web.guards import MAX_ID
 from web.pages import SIZES
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -160,8 +161,17 @@ COMMON_ERRORS: dict[int, str] = {
 
 
 def _query_args() -> dict[str, Any]:
-    # Empty values come from HTML forms' untouched inputs; they mean "not given".
-    return {k: v for k, v in request.args.items() if v != "" and k != "lang"}
+    # Empty values come from HTML forms' untouched inputs; they mean "not given". A parameter given twice
+    # with different values is an error: silently using the first would ignore the other.
+    args: dict[str, Any] = {}
+    for key, values in request.args.lists():
+        given = list(dict.fromkeys(v for v in values if v != ""))
+        if key == "lang" or not given:
+            continue
+        if len(given) > 1:
+            raise ApiError(422, f"{key}: give this parameter once", key)
+        args[key] = given[0]
+    return args
 
 
 def _json_body() -> Any:
@@ -272,7 +282,7 @@ class ContractQuery(Input):
     sort: Literal[tuple(SORTABLE)] = Field("name", description="Sort key.")  # type: ignore[valid-type]
     desc: bool = Field(False, description="Sort descending.")
     limit: int = Field(50, ge=1, le=500, description="Page size.")
-    offset: int = Field(0, ge=0, description="Items to skip.")
+    offset: int = Field(0, ge=0, le=MAX_ID, description="Items to skip.")
 
     def contract_filter(self) -> ContractFilter:
         low, high = SIZES.get(self.size or "", (None, None))
@@ -753,7 +763,9 @@ def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any
         is_int = f"<int:{name}>" in op.rule
         params.append({"name": name, "in": "path", "required": True,
                        "description": op.path_params.get(name, ""),
-                       "schema": {"type": "integer"} if is_int else {"type": "string"}})
+                       # web.guards bounds every <int:> id (a larger one is a 404).
+                       "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID} if is_int
+                       else {"type": "string"}})
     if op.query is not None:
         schema = op.query.model_json_schema(ref_template=REF_TEMPLATE, mode="validation")
         components.update(schema.get("$defs", {}))

@@ -36,6 +36,9 @@ DATE_FIELDS = ("signed", "service_start", "service_end", "evaluation_end", "anti
 MONEY_FIELDS = ("capital_committed", "capital_drawn", "max_outcome_payment", "total_outcome_payments_made")
 CONFIDENCES = ("verified", "secondary", "unverified", "disputed")
 BLANK_ROWS = 2
+# Rows a list (organisations, parties, sources) may have in the form; the count comes back from the page
+# in a hidden field, so it is clamped where it is read: the form is rendered with that many rows.
+MAX_ROWS = 500
 ORG_FIELDS = ("id", "name", "type", "country", "website")
 PARTY_FIELDS = ("organisation", "description", "confidence", "sources", "start", "end")
 SOURCE_FIELDS = ("id", "title", "publisher", "date", "url", "attribution")
@@ -109,6 +112,14 @@ def _set(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
+def row_count(form: Any, name: str, *, default: int) -> int:
+    """The posted number of rows of list ``name``, within 0..MAX_ROWS (``default`` when it is no number)."""
+    try:
+        return max(0, min(int(form.get(f"rows.{name}", 0)), MAX_ROWS))
+    except ValueError:
+        return default
+
+
 def form_to_document(form: Any, base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[int, int]]]:
     """Apply the submitted form to ``base`` (a document in JSON form).
 
@@ -155,10 +166,7 @@ def form_to_document(form: Any, base: dict[str, Any]) -> tuple[dict[str, Any], d
     for name, fields, key_field in (("organisations", ORG_FIELDS, "id"), ("parties", PARTY_FIELDS, "organisation"),
                                     ("sources", SOURCE_FIELDS, "id")):
         old_items = base.get(name) or []
-        try:
-            rows = min(int(form.get(f"rows.{name}", 0)), 500)
-        except ValueError:
-            rows = 0
+        rows = row_count(form, name, default=0)
         items: list[dict[str, Any]] = []
         row_maps[name] = {}
         for row in range(rows):
@@ -269,10 +277,7 @@ def _submitted_values() -> dict[str, Any]:
         if key.endswith(".roles"):
             values[key] = request.form.getlist(key)
     for name in ("organisations", "parties", "sources"):
-        try:
-            values[f"rows.{name}"] = int(request.form.get(f"rows.{name}", 0))
-        except ValueError:
-            values[f"rows.{name}"] = BLANK_ROWS
+        values[f"rows.{name}"] = row_count(request.form, name, default=BLANK_ROWS)
     return values
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -376,6 +377,9 @@ def form_from_spec(name: str, spec: dict[str, Any]) -> BuilderForm:
     return BuilderForm(name=name, spec=spec, rows=rows, errors=[])
 
 
+_ROW_FIELD = re.compile(r"h-([0-9]{1,6})-", re.ASCII)
+
+
 def form_from_request(form: Any, existing: dict[str, Any] | None) -> BuilderForm:
     """Merge the posted fields into ``existing`` (or the defaults); collect the problems found."""
     spec = dict(existing or default_spec())
@@ -430,7 +434,9 @@ def form_from_request(form: Any, existing: dict[str, Any] | None) -> BuilderForm
     rows: list[dict[str, Any]] = []
     holdings: list[dict[str, Any]] = []
     row_of: list[int] = []
-    indices = sorted({int(k.split("-")[1]) for k in form if k.startswith("h-") and k.split("-")[1].isdigit()})
+    # Row numbers are the form's own ASCII digits; "h-²-..." passes str.isdigit but not int(), and a
+    # thousand-digit number passes both but exceeds int()'s limit on digits.
+    indices = sorted({int(m[1]) for k in form if (m := _ROW_FIELD.match(k))})
     for i in indices:
         row = {"contract": (form.get(f"h-{i}-contract") or "").strip(),
                "amount": form.get(f"h-{i}-amount") or "", "share": form.get(f"h-{i}-share") or ""}
