@@ -161,12 +161,13 @@ COMMON_ERRORS: dict[int, str] = {
 
 
 def _query_args() -> dict[str, Any]:
-    # Empty values come from HTML forms' untouched inputs; they mean "not given". A parameter given twice
-    # with different values is an error: silently using the first would ignore the other.
+    # An empty value is a value: it is validated like any other (``year_to=`` is not a year), as the
+    # OpenAPI document says. A parameter given twice with different values is an error: silently using
+    # the first would ignore the other.
     args: dict[str, Any] = {}
     for key, values in request.args.lists():
-        given = list(dict.fromkeys(v for v in values if v != ""))
-        if key == "lang" or not given:
+        given = list(dict.fromkeys(values))
+        if key == "lang":
             continue
         if len(given) > 1:
             raise ApiError(422, f"{key}: give this parameter once", key)
