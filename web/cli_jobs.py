@@ -75,11 +75,14 @@ def build_scheduler(app: Any, scheduler_class: type | None = None) -> Any:
               help="Run every job once at start-up (catches up after downtime).")
 def scheduler_command(run_now: bool) -> None:
     """Run the scheduled jobs in the foreground (exactly one instance per deployment)."""
-    from web.jobs import JOBS, run_job
+    from web.jobs import JOBS, fail_interrupted_job_runs, run_job
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with db.session_scope():
-        pass  # migrate the database before the first job
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # a line per layout step otherwise
+    with db.session_scope() as session:  # migrates the database before the first job
+        interrupted = fail_interrupted_job_runs(session=session)
+    if interrupted:
+        click.echo(f"marked {interrupted} job run(s) interrupted by the last stop as failed")
     app = _app()
     scheduler = build_scheduler(app)
     if run_now:

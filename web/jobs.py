@@ -207,6 +207,19 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def fail_interrupted_job_runs(*, session: Session, now: datetime | None = None) -> int:
+    """Mark runs a stopped scheduler left ``running`` as failed; returns how many.
+
+    Only one scheduler process runs jobs, so when it starts no earlier run can still be going.
+    """
+    stale = session.exec(select(JobRun).where(JobRun.status == "running")).all()
+    for run in stale:
+        run.status, run.error = "failed", "interrupted: the scheduler stopped during the run"
+        run.finished_at = now or system_clock()
+    session.flush()
+    return len(stale)
+
+
 def recent_runs(*, session: Session, limit: int = 50, job: str | None = None) -> list[JobRun]:
     statement = select(JobRun)
     if job:

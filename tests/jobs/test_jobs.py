@@ -201,3 +201,18 @@ def test_admin_page_is_for_curators_and_admins(client: FlaskClient, login_as: An
 
 def _fail(session: Session, now: datetime) -> dict[str, Any]:
     return {"x": 1 / 0}
+
+
+def test_runs_left_running_by_a_stopped_scheduler_are_marked_failed(session: Session) -> None:
+    from registry.models import JobRun
+    from web.jobs import fail_interrupted_job_runs
+
+    session.add(JobRun(job="factsheets", status="running"))
+    session.add(JobRun(job="reminders", status="success"))
+    session.commit()
+    assert fail_interrupted_job_runs(session=session) == 1
+    session.commit()
+    runs = {r.job: r for r in session.exec(select(JobRun)).all()}
+    assert runs["factsheets"].status == "failed" and "interrupted" in (runs["factsheets"].error or "")
+    assert runs["factsheets"].finished_at is not None
+    assert runs["reminders"].status == "success"
