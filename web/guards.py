@@ -34,6 +34,10 @@ class IdConverter(IntegerConverter):
     for a method that another rule of the same path shape allows, which would be wrong.
     """
 
+    # ASCII digits only: werkzeug's ``\d+`` also matches other scripts' digits, and int() reads them, so
+    # /portfolios/𝟙 would have been portfolio 1.
+    regex = r"[0-9]+"
+
     def to_python(self, value: str) -> int:
         number = super().to_python(value)
         if self.max is None and number > MAX_ID:

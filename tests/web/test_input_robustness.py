@@ -178,3 +178,22 @@ def test_curation_form_row_counts_are_clamped(client: FlaskClient, login_as: Cal
                                            "rows.sources": count, "stage": "nonsense"})
         assert response.status_code == 422
         assert response.get_data(as_text=True).count('name="organisations[') <= 500 * 10
+
+
+@pytest.mark.parametrize("raw_id", ["\U0001d7d9", "\u0661", "\uff11"])  # mathematical, Arabic-Indic, full-width one
+def test_ids_in_other_scripts_digits_are_not_ids(client: FlaskClient, login_as: Callable[..., User],
+                                                 seeded: list[str], raw_id: str) -> None:
+    from registry.models import Portfolio
+    from web.extensions import session as db_session
+
+    owner = login_as("owner")
+    with client.application.app_context():
+        s = db_session()
+        portfolio = Portfolio(owner_id=owner.id or 0, name="Mine", spec={})
+        s.add(portfolio)
+        s.commit()
+        assert portfolio.id == 1
+    auth = basic(owner.username)
+    assert client.delete(f"/api/v1/portfolios/{raw_id}", headers=auth).status_code == 404
+    assert client.get(f"/portfolios/{raw_id}").status_code == 404
+    assert client.get("/api/v1/portfolios/1", headers=auth).status_code == 200  # still there
