@@ -44,6 +44,19 @@ def classify_repayment(text: str | None) -> str:
     return "unknown"
 
 
+def repayment_class_condition(*, session: Session, cls: str) -> Any:
+    """A WHERE condition for contracts whose stated investor repayment falls in class ``cls``.
+
+    Classified in Python with :func:`classify_repayment`, so that the registry page, the API and the market
+    statistics can never disagree; the condition lists the distinct statements of that class (a few dozen)
+    rather than every matching contract id.
+    """
+    stated = session.exec(
+        select(Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None)).distinct()
+    ).all()
+    return col(Contract.investor_repayment).in_(sorted(t for t in stated if classify_repayment(t) == cls))
+
+
 def _summary(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"n": 0, "median": None, "min": None, "max": None, "p25": None, "p75": None}

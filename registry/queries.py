@@ -36,7 +36,6 @@ class ContractFilter:
     payer_type: str | None = None
     min_capital_usd: Decimal | None = None
     max_capital_usd: Decimal | None = None
-    result: str | None = None  # investor_repayment contains this text (e.g. "full", "partial", "none")
     year_from: int | None = None
     year_to: int | None = None
 
@@ -79,8 +78,6 @@ def apply_contract_filter(statement, flt: ContractFilter):  # type: ignore[no-un
         statement = statement.where(col(Contract.capital_committed_usd) >= flt.min_capital_usd)
     if flt.max_capital_usd is not None:
         statement = statement.where(col(Contract.capital_committed_usd) <= flt.max_capital_usd)
-    if flt.result:
-        statement = statement.where(func.lower(col(Contract.investor_repayment)).contains(flt.result.lower()))
     if flt.year_from is not None:
         statement = statement.where(col(Contract.start_year) >= flt.year_from)
     if flt.year_to is not None:

@@ -35,7 +35,7 @@ from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
 from registry import queries as registry_queries
-from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics
+from registry.market import REPAYMENT_CLASSES, market_statistics, repayment_class_condition
 from registry.models import Contract, Portfolio, SimulationRun
 from registry.queries import SORTABLE, ContractFilter
 from registry.schema import ContractDocument, MetricKind
@@ -489,10 +489,7 @@ def list_contracts_view(query: ContractQuery) -> ContractList:
         select(Contract).options(defer(Contract.document), defer(Contract.search_text)), flt)  # type: ignore[arg-type]
     counter = registry_queries.apply_contract_filter(select(func.count()).select_from(Contract), flt)
     if query.result:
-        stated = session.exec(
-            select(Contract.id, Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None))
-        ).all()
-        condition = col(Contract.id).in_([cid for cid, text in stated if classify_repayment(text) == query.result])
+        condition = repayment_class_condition(session=session, cls=query.result)
         statement, counter = statement.where(condition), counter.where(condition)
     key = col(SORTABLE[query.sort])
     statement = statement.order_by((key.desc() if query.desc else key.asc()).nulls_last(), col(Contract.id))

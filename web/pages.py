@@ -22,7 +22,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from registry.indigo.merge import get_display_document
-from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics
+from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics, repayment_class_condition
 from registry.models import Contract, ContractBase, ContractParty
 from registry.queries import SORTABLE, ContractFilter, contract_history, distinct_values
 from registry.schema import ContractDocument, PolicySector, Provenanced, Stage
@@ -63,16 +63,6 @@ def _classify(text: str) -> str:
 def result_class(text: str | None) -> str | None:
     """The class of a stated investor repayment (``None`` when nothing is stated)."""
     return _classify(text) if text else None
-
-
-def _result_condition(session: Session, cls: str) -> Any:
-    """Contracts whose stated repayment falls in ``cls``; classified in Python so that the registry filter,
-    the overview and the market statistics can never disagree. The condition lists the distinct
-    statements of that class (a few dozen) rather than every matching contract id."""
-    stated = session.exec(
-        select(Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None)).distinct()
-    ).all()
-    return col(Contract.investor_repayment).in_(sorted(text for text in stated if _classify(text) == cls))
 
 
 RESULT_LABELS = {
@@ -257,7 +247,7 @@ def _select_contracts(session: Session, query: RegistryQuery, *, lang: str,
     from registry.queries import apply_contract_filter  # shared filters; result classes are added here
 
     flt = query.contract_filter()
-    condition = _result_condition(session, query.result) if query.result else None
+    condition = repayment_class_condition(session=session, cls=query.result) if query.result else None
 
     def filtered(statement: Any) -> Any:
         statement = apply_contract_filter(statement, flt)
