@@ -27,6 +27,10 @@ def _make_app(db_url: str, csrf: bool) -> Iterator[Flask]:
     app = create_app({"TESTING": True, "SQLALCHEMY_ENGINES": {"default": db_url}, "WTF_CSRF_ENABLED": csrf,
                       "SECRET_KEY": "test-secret"})
     yield app
+    from web.portfolios import runs
+
+    # Background simulations must be over before the database is emptied for the next test.
+    assert runs(app).wait(120), "a simulation run did not finish"
     # Each app owns its engine; release its connections so PostgreSQL does not run out of them.
     with app.app_context():
         for engine in db.engines.values():

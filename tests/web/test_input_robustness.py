@@ -5,22 +5,14 @@ once gave a 500 (or ran without end); now it is a 4xx, or a page that ignores wh
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from registry.models import User
 from tests.web.conftest import PASSWORD
 from web.guards import MAX_ID, unstorable_path
-from web.portfolios import runs
-
-
-@pytest.fixture(autouse=True)
-def _runs_finish(app: Flask) -> Iterator[None]:
-    yield
-    assert runs(app).wait(120), "a simulation run did not finish"
 
 
 def basic(username: str) -> dict[str, str]:

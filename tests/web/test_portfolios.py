@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,13 +20,6 @@ from web.portfolios import parse_number, runs
 NORRKOPING = "se-norrkoping-2016"
 HIB = "se-region-stockholm-hib-2020"
 RIKERS = "us-nyc-rikers-2012"
-
-
-@pytest.fixture(autouse=True)
-def _runs_finish(app: Flask) -> Iterator[None]:
-    """Background simulations must be over before the database is emptied for the next test."""
-    yield
-    assert runs(app).wait(120), "a simulation run did not finish"
 
 
 def builder_form(**overrides: str) -> dict[str, str]:
