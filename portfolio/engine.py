@@ -1,6 +1,6 @@
 """The Monte Carlo kernel: correlated outcomes -> payments -> investor and payer cash flows.
 
-Design (see /work/shared/domain/portfolio-engine.md §1.1, §1.6, §4.3):
+Design (docs/engine.md explains why):
 
 - Scenarios are processed in *chunks* (default 8192), vectorised inside a chunk and spread over a
   thread pool (numpy ufuncs and the random generators release the GIL). BLAS is pinned to one thread

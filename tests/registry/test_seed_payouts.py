@@ -1,8 +1,8 @@
 """Payouts of the seed contracts at the boundaries the sources give.
 
-Every expected number cites where it comes from: ``contracts.md`` is /work/shared/domain/contracts.md (the
-curator's checked facts, with the original sources named there), ``portfolio-engine.md`` is
-/work/shared/domain/portfolio-engine.md §3.1, and the seed files' own ``sources`` entries.
+Every expected number cites where it comes from: ``contracts.md`` and ``portfolio-engine.md`` §3.1 are the
+curators' research notes (docs/seed-review.md describes them; the original sources are named in the seed files'
+``sources`` entries), or the seed files' own ``sources`` entries.
 """
 
 from __future__ import annotations
