@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from registry import db
-from registry.loader import SEED_DIR, ContractInputError, document_json, load_paths, validate_paths
 from registry.queries import ContractFilter, get_contract, list_contracts
 from registry.schema import MetricKind
 
@@ -37,7 +36,10 @@ def seed_command(paths: tuple[Path, ...]) -> None:
     Idempotent: a second run changes nothing; an edited file updates its contract and records the
     change. If any file is invalid, nothing is written.
     """
+    # Lazy imports for start-up time here and below: the loader brings YAML and the payment-terms compiler
+    # (numpy), which listing contracts does not need.
     from registry.indigo.importer import reconcile_curated
+    from registry.loader import SEED_DIR, ContractInputError, load_paths
 
     targets = list(paths) or [SEED_DIR]
     try:
@@ -61,6 +63,8 @@ def seed_command(paths: tuple[Path, ...]) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate_command(paths: tuple[Path, ...]) -> None:
     """Check contract files without writing anything; print every error (exit status 1 on any)."""
+    from registry.loader import validate_paths
+
     docs, issues = validate_paths(paths)
     if issues:
         _fail(issues)
@@ -127,6 +131,8 @@ def contracts_show(contract_id: str, as_json: bool) -> None:
     if doc is None:
         raise click.ClickException(f"no contract with id {contract_id!r}")
     if as_json:
+        from registry.loader import document_json
+
         echo_json(document_json(doc))
         return
     from registry.describe import describe_contract

@@ -8,14 +8,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
-import portfolio as engine
-from portfolio.results import SUMMARY_LABELS
-from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
+if TYPE_CHECKING:
+    import pandas as pd
+
+    import portfolio as engine
 
 __all__ = ["simulate", "stress", "commands"]
 
@@ -23,7 +23,10 @@ _PERCENT = {"expected_multiple", "irr_mean", "irr_p5", "irr_p50", "irr_p95", "p_
 
 
 def _load(path: Path) -> engine.Portfolio:
+    # Lazy imports for start-up time: the engine (numpy, scipy, pandas) loads only when a portfolio is run,
+    # not for every ``utfall`` command.
     from registry import db
+    from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
     from registry.queries import get_contract
 
     try:
@@ -70,6 +73,8 @@ def _print_summary(result: engine.SimulationResult) -> None:
 
 
 def _table(df: pd.DataFrame, columns: dict[str, str], money: set[str]) -> None:
+    import pandas as pd  # lazy import for start-up time (see _load)
+
     out = df[list(columns)].copy()
     for c in out.columns:
         if c in money:
@@ -109,6 +114,8 @@ def _print_result(result: engine.SimulationResult) -> None:
 def simulate(portfolio_file: Path, scenarios: int | None, seed: int | None, threads: int | None,
              as_json: bool) -> None:
     """Simulate a portfolio file: returns, losses, ES contributions, payer exposure, concentration."""
+    import portfolio as engine  # lazy import for start-up time (see _load)
+
     pf = _load(portfolio_file)
     n = scenarios or pf.n_scenarios
     with _progress(n, True) as progress:
@@ -129,6 +136,9 @@ def simulate(portfolio_file: Path, scenarios: int | None, seed: int | None, thre
 def stress(portfolio_file: Path, scenarios: int | None, seed: int | None, sector: str | None, payer: str | None,
            as_json: bool) -> None:
     """Named stress scenarios side by side with the base case (same random numbers)."""
+    import pandas as pd  # lazy imports for start-up time (see _load)
+
+    from portfolio.results import SUMMARY_LABELS
     from portfolio.stress import default_stresses, run_stresses
 
     pf = _load(portfolio_file)

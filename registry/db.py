@@ -10,11 +10,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +77,9 @@ def dispose_engines() -> None:
 
 
 def alembic_config() -> Config:
+    # Lazy import for start-up time: Alembic (and Mako) load only when a migration is checked or run.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -82,6 +87,8 @@ def alembic_config() -> Config:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema up to ``revision``."""
+    from alembic import command  # lazy import for start-up time, as in alembic_config
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -25,9 +25,15 @@ bp = Blueprint("auth", __name__)
 
 ROLES = ("investor", "curator", "admin")
 MIN_PASSWORD_LENGTH = 8
-# A real hash of a random password, checked when the username is unknown so that a failed login takes
-# as long for unknown users as for known ones (no username probing by timing).
-_DUMMY_HASH = generate_password_hash("not-a-real-password-4f1c", method="scrypt")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash of a random password, checked when the username is unknown so that a failed login takes
+    as long for unknown users as for known ones (no username probing by timing). Made on first use, not at
+    import: every ``utfall`` command imports this module and a scrypt hash costs tens of milliseconds."""
+    return generate_password_hash("not-a-real-password-4f1c", method="scrypt")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,7 +68,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The user with these credentials, or ``None``."""
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
 
