@@ -475,13 +475,82 @@ class Measurement(Provenanced):
     description: str | None = None
 
 
-class RealisedPayment(Provenanced):
+class OutcomeValue(Provenanced):
+    """A measured value of an outcome metric, for one cohort or period or for the whole contract.
+
+    These are the values the payment terms are evaluated on by the back-test (``registry.backtest``):
+    a binary metric is 1 (achieved) or 0. ``bound`` says when the source gives only a bound ("more than
+    7,000 days" is ``value: 7000, bound: min``).
+    """
+
+    metric: Identifier
+    cohort: str | None = Field(default=None, max_length=80, description="Cohort or period label, e.g. 'cohort 1'.")
+    period_start: PartialDate | None = None
+    period_end: PartialDate | None = None
+    date: PartialDate | None = Field(default=None, description="When the value was measured or published.")
+    value: Decimal
+    bound: Literal["exact", "min", "max"] = "exact"
+    n: int | None = Field(default=None, ge=0, description="Number of people (or units) measured.")
+    description: str | None = None
+
+
+class PaymentMade(Provenanced):
+    """A payment that was actually made, in exact money."""
+
     date: PartialDate | None = None
     payer: Slug | None = None
     payee: Slug | None = None
+    amount: Decimal
+    currency: CurrencyCode
     component: PaymentComponent | None = None
-    amount: Money
+    cohort: str | None = Field(default=None, max_length=80, description="Cohort or period the payment is for.")
     description: str | None = None
+
+
+class InvestorResult(Provenanced):
+    """What an investor put in and got back, as published."""
+
+    investor: Slug
+    investment: Identifier | None = Field(default=None, description="The investment (tranche) this result is for.")
+    date: PartialDate | None = Field(default=None, description="When the result was settled or published.")
+    capital_drawn: Money | None = None
+    repaid: Money | None = Field(default=None, description="Everything the investor got back, principal included.")
+    irr: Decimal | None = Field(default=None, description="Annual internal rate of return, e.g. 0.15 for 15 %.")
+    irr_bound: Literal["exact", "min", "max", "about"] = "exact"
+    multiple: Decimal | None = Field(default=None, ge=0, description="Repaid / capital drawn.")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _states_something(self) -> InvestorResult:
+        if self.capital_drawn is None and self.repaid is None and self.irr is None and self.multiple is None:
+            raise ValueError("an investor result states at least one of capital_drawn, repaid, irr or multiple")
+        return self
+
+
+class HistoryUnknown(Strict):
+    """A figure of the realised history that no source read settles, and why."""
+
+    about: Literal["outcome", "payment", "investor_result"]
+    what: str = Field(min_length=1, description="The figure that is unknown, e.g. 'amount paid to LSV'.")
+    reason: str = Field(min_length=1, description="Why it is unknown: what was looked at and what it lacks.")
+    metric: Identifier | None = None
+    cohort: str | None = Field(default=None, max_length=80)
+    investor: Slug | None = None
+    sources: list[str] = Field(default_factory=list, description="Sources consulted that leave it open.")
+
+
+class History(Strict):
+    """What actually happened: measured outcomes, payments made, investors' results, and what is unknown.
+
+    ``reading`` names the alternative reading of the payment terms (counted from 1) that describes the
+    contract as it was carried out (e.g. the capital actually drawn); without it the primary terms apply.
+    """
+
+    reading: int | None = Field(default=None, ge=1)
+    outcomes: list[OutcomeValue] = Field(default_factory=list)
+    payments: list[PaymentMade] = Field(default_factory=list)
+    investor_results: list[InvestorResult] = Field(default_factory=list)
+    unknowns: list[HistoryUnknown] = Field(default_factory=list)
 
 
 class Result(Provenanced):
@@ -521,7 +590,7 @@ class ContractDocument(Strict):
     governance: list[Governance] = Field(default_factory=list)
     amendments: list[Amendment] = Field(default_factory=list)
     measurements: list[Measurement] = Field(default_factory=list)
-    realised_payments: list[RealisedPayment] = Field(default_factory=list)
+    history: History | None = Field(default=None, description="What actually happened (realised history).")
     results: list[Result] = Field(default_factory=list)
     evaluation_summary: LocalizedText | None = None
     milestones: list[Milestone] = Field(default_factory=list)
@@ -552,6 +621,7 @@ class ContractDocument(Strict):
         for i, m in enumerate(self.measurements):
             if m.metric and m.metric not in metric_ids:
                 errors.append(f"measurements[{i}].metric: unknown outcome metric {m.metric!r}")
+        self._history_references_resolve(errors, known_sources, known_orgs, metric_ids)
         if self.payment_terms:
             terms = self.payment_terms
             for i, p in enumerate(terms.payments):
@@ -580,6 +650,39 @@ class ContractDocument(Strict):
         if errors:
             raise ValueError("; ".join(errors))
         return self
+
+    def _history_references_resolve(
+        self, errors: list[str], known_sources: set[str], known_orgs: set[str], metric_ids: set[str]
+    ) -> None:
+        history = self.history
+        if history is None:
+            return
+        for i, o in enumerate(history.outcomes):
+            if o.metric not in metric_ids:
+                errors.append(f"history.outcomes[{i}].metric: unknown outcome metric {o.metric!r}")
+        for i, p in enumerate(history.payments):
+            for side in ("payer", "payee"):
+                org = getattr(p, side)
+                if org is not None and org not in known_orgs:
+                    errors.append(f"history.payments[{i}].{side}: unknown organisation {org!r}")
+        inv_ids = {inv.id for inv in self.investments}
+        for i, r in enumerate(history.investor_results):
+            if r.investor not in known_orgs:
+                errors.append(f"history.investor_results[{i}].investor: unknown organisation {r.investor!r}")
+            if r.investment is not None and r.investment not in inv_ids:
+                errors.append(f"history.investor_results[{i}].investment: unknown investment {r.investment!r}")
+        for i, u in enumerate(history.unknowns):
+            if u.metric is not None and u.metric not in metric_ids:
+                errors.append(f"history.unknowns[{i}].metric: unknown outcome metric {u.metric!r}")
+            if u.investor is not None and u.investor not in known_orgs:
+                errors.append(f"history.unknowns[{i}].investor: unknown organisation {u.investor!r}")
+            for sid in u.sources:
+                if sid not in known_sources:
+                    errors.append(f"history.unknowns[{i}].sources: unknown source id {sid!r}")
+        if history.reading is not None:
+            readings = len(self.payment_terms.alternative_readings) if self.payment_terms else 0
+            if history.reading > readings:
+                errors.append(f"history.reading: no alternative reading {history.reading} (the terms have {readings})")
 
     def iter_facts(self) -> list[tuple[str, Provenanced]]:
         """Every provenanced fact group with its path in the document."""

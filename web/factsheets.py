@@ -169,6 +169,7 @@ LABELS: dict[str, dict[str, str]] = {
         "realised_irr": "Realiserad avkastning (IRR)", "target_irr": "Målavkastning (IRR)",
         "country": "Land", "sector": "Område", "region": "Region/kommun", "amendments": "Ändringar",
         "measurements": "Mätningar", "payments": "Betalningar", "cited_by": "stödjer",
+        "outcomes_measured": "Uppmätta utfall",
         "facts": "uppgifter", "none": "–", "reference_note": "Övriga utfall hålls vid referensvärde: "
         "binära som uppnådda, numeriska vid första målvärdet.", "portfolio_report": "Portföljrapport",
         "summary": "Sammanfattning", "estimate": "Skattning", "std_error": "Medelfel",
@@ -191,6 +192,7 @@ LABELS: dict[str, dict[str, str]] = {
         "realised_irr": "Realised IRR", "target_irr": "Target IRR", "country": "Country",
         "sector": "Policy sector", "region": "Region/municipality", "amendments": "Amendments",
         "measurements": "Measurements", "payments": "Payments", "cited_by": "supports", "facts": "facts",
+        "outcomes_measured": "Outcomes measured",
         "none": "–", "reference_note": "Other outcomes held at reference: binary ones achieved, numeric ones "
         "at their first target.", "portfolio_report": "Portfolio report", "summary": "Summary",
         "estimate": "Estimate", "std_error": "Std. error", "holdings": "Holdings", "computed": "Computed",

@@ -25,7 +25,7 @@ from registry.indigo.merge import get_display_document
 from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics, repayment_class_condition
 from registry.models import Contract, ContractBase, ContractParty
 from registry.queries import SORTABLE, ContractFilter, contract_history, distinct_values
-from registry.schema import ContractDocument, PolicySector, Provenanced, Stage
+from registry.schema import ContractDocument, Money, PolicySector, Provenanced, Stage
 from web import barchart
 from web.auth import current_user, has_role
 from web.extensions import session as db_session
@@ -429,13 +429,18 @@ def _timeline(doc: ContractDocument, lang: str) -> list[dict[str, Any]]:
         text = ", ".join(p for p in (metric_names.get(m.metric or "", ""), m.description or "") if p)
         events.append({"date": m.date, "kind": "measurement", "label": _("Measurement"), "text": text,
                        "value": m.value, "n": m.n, "fact": m})
-    for p in doc.realised_payments:
+    history = doc.history
+    for o in history.outcomes if history else []:
+        text = ", ".join(p for p in (metric_names.get(o.metric, o.metric), o.cohort or "", o.description or "") if p)
+        events.append({"date": o.date or "", "kind": "measurement", "label": _("Measurement"), "text": text,
+                       "value": o.value, "n": o.n, "fact": o})
+    for p in history.payments if history else []:
         payer = doc.organisation(p.payer) if p.payer else None
         payee = doc.organisation(p.payee) if p.payee else None
         events.append({"date": p.date or "", "kind": "payment", "label": _("Payment"),
                        "text": " → ".join(o.name for o in (payer, payee) if o) + (
                            f" ({p.description})" if p.description else ""),
-                       "money": p.amount, "component": p.component, "fact": p})
+                       "money": Money(amount=p.amount, currency=p.currency), "component": p.component, "fact": p})
     for ms in doc.milestones:
         events.append({"date": ms.date, "kind": "milestone", "label": vocab(ms.kind, "milestone"),
                        "text": ms.description, "fact": None})

@@ -172,11 +172,10 @@ def flat_tables(docs: Iterable[ContractDocument]) -> dict[str, pd.DataFrame]:
                             "unit": m.unit or "", "measurement": str(m.measurement),
                             "targets": "; ".join(_num(t.value) for t in m.targets),
                             "payment_relevant": m.payment_relevant, "attribution": attr})
-        for p in doc.realised_payments:
+        for p in doc.history.payments if doc.history else []:
             payments.append({"contract_id": doc.id, "kind": "realised", "date": p.date or "", "payer": p.payer or "",
                              "payee": p.payee or "", "component": str(p.component or ""),
-                             "amount": _num(p.amount.amount),
-                             "currency": p.amount.currency or f.currency, "description": p.description or "",
+                             "amount": _num(p.amount), "currency": p.currency, "description": p.description or "",
                              "attribution": attr})
         if doc.payment_terms:
             for rule in doc.payment_terms.payments:
@@ -341,7 +340,7 @@ def document_rows(doc: ContractDocument) -> dict[str, list[dict[str, str]]]:
         "Project ID": pid, "Period - End - (Value)": p.date or "", "Payer Organisation ID - (Value)":
             org_ref(p.payer) if p.payer else "",
         "Recipient Organisation ID - (Value)": org_ref(p.payee) if p.payee else "",
-        "Type - (Value)": "Actual", "Payments - Currency - (Value)": p.amount.currency or f.currency,
-        "Payments - Amount - (Value)": _num(p.amount.amount),
-    } for p in doc.realised_payments]
+        "Type - (Value)": "Actual", "Payments - Currency - (Value)": p.currency,
+        "Payments - Amount - (Value)": _num(p.amount),
+    } for p in (doc.history.payments if doc.history else [])]
     return rows

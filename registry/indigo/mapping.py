@@ -129,6 +129,13 @@ METHODS = (
 
 
 @cache
+def _period_label(start: str | None, end: str | None) -> str | None:
+    """INDIGO's payment or result period as a cohort label (``2018-10 to 2022-10``)."""
+    if not (start or end):
+        return None
+    return f"{start or '?'} to {end or '?'}"
+
+
 def country_names() -> dict[str, str]:
     """English country names (lower case) → ISO 3166-1 alpha-2, from Babel's CLDR data."""
     from babel import Locale
@@ -747,9 +754,10 @@ class ProjectMapper:
             if metric:
                 parts.append(f"outcome metric {metric}")
             parts.extend(notes)
-            if kind.lower() == "actual" and amount is not None:
+            if kind.lower() == "actual" and amount is not None and currency:
                 payment: dict[str, Any] = {"date": end or start, "component": "outcome",
-                                           "amount": {"amount": str(amount), "currency": currency},
+                                           "amount": str(amount), "currency": currency,
+                                           "cohort": _period_label(start, end),
                                            "description": "; ".join(parts)}
                 if len(payers) == 1:
                     payment["payer"] = slug_of(payers[0])
@@ -770,8 +778,10 @@ class ProjectMapper:
             self.report.count("outcome_payments", "imported")
         return realised, milestones
 
-    def map_results(self, metric_ids: set[str]) -> list[dict[str, Any]]:
-        results = []
+    def map_results(self, metric_ids: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Results as stated (summaries), and the measured values among them (``history.outcomes``)."""
+        results: list[dict[str, Any]] = []
+        outcomes: list[dict[str, Any]] = []
         table = "projects_results"
         for row in self.rows.rows(table):
             notes: list[str] = []
@@ -806,7 +816,52 @@ class ProjectMapper:
             result.update(self.fact(sources, notes))
             results.append({k: v for k, v in result.items() if v is not None})
             self.report.count("results", "imported")
-        return results
+            if "metric" in result:
+                outcome = self.outcome_value(row, metric, start, end, sources, notes)
+                if outcome is not None:
+                    outcomes.append(outcome)
+        return results, outcomes
+
+    def outcome_value(self, row: dict[str, str], metric: str, start: str | None, end: str | None,
+                      sources: list[str], notes: list[str]) -> dict[str, Any] | None:
+        """The result's count of positive outcomes as a measured value of its metric (INDIGO metrics are counts).
+
+        The count is ``Number with positive social outcomes``, else ``Outcomes achieved`` where that is a plain
+        number; ``Outcomes achieved`` is often prose ("Actual was 12.8% (96)"), which stays in the summary only.
+        """
+        table = "projects_results"
+        local: list[str] = []
+        positive = self.number("Number with Positive social outcomes - (Value)", local, row, table)
+        column = "Number with positive social outcomes"
+        if positive is None:
+            positive, _ = parse_number(self.cell("Outcomes achieved - (Value)", row))
+            column = "Outcomes achieved"
+        if positive is None:
+            return None
+        engaged = self.number("Number engaged In impact bond - (Value)", local, row, table)
+        kind = self.cell("Result type - (Value)", row)
+        label = " ".join(filter(None, [kind.lower() if kind else None, _period_label(start, end)])) or None
+        value: dict[str, Any] = {"metric": metric, "cohort": label, "period_start": start, "period_end": end,
+                                 "date": end or start, "value": str(positive),
+                                 "n": _int(engaged) if engaged is not None and engaged >= 0 else None,
+                                 "description": f"INDIGO result: {column.lower()}"}
+        value.update(self.fact(sources, notes + local))
+        return {k: v for k, v in value.items() if v is not None}
+
+    def investor_results(self, finance: dict[str, Any], investments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """INDIGO's latest IRR as the investor's realised result, where one investor holds all the capital.
+
+        The IRR is stated for the project; with several investors it cannot be given to one of them, and it
+        stays in ``finance.realised_irr`` only.
+        """
+        irr = finance.get("realised_irr")
+        investors = {inv["investor"] for inv in investments if inv.get("tranche") not in ("grant", "guarantee")}
+        if not irr or len(investors) != 1:
+            return []
+        result: dict[str, Any] = {"investor": next(iter(investors)), "irr": irr["value"],
+                                  "description": "latest IRR stated for the project (INDIGO)"}
+        result.update({k: irr[k] for k in ("sources", "confidence", "note") if k in irr})
+        return [result]
 
     def programme(self) -> str | None:
         names = []
@@ -833,7 +888,7 @@ class ProjectMapper:
         metrics = self.map_metrics()
         metric_ids = {m["id"] for m in metrics}
         realised, milestones = self.map_payments(metric_ids)
-        results = self.map_results(metric_ids)
+        results, outcomes = self.map_results(metric_ids)
         name = self.cell(NAME)
         alt = self.cell(ALT_NAMES)
         identity: dict[str, Any] = {"names": {"en": name or self.pid}}
@@ -858,11 +913,14 @@ class ProjectMapper:
             "investments": investments,
             "target_population": self.map_population(),
             "outcome_metrics": metrics,
-            "realised_payments": realised,
             "results": results,
             "milestones": sorted(milestones, key=lambda m: m["date"]),
             "sources": self.sources,
         }
+        history = {"outcomes": outcomes, "payments": realised,
+                   "investor_results": self.investor_results(finance, investments)}
+        if any(history.values()):
+            doc["history"] = {k: v for k, v in history.items() if v}
         config = self.cell(F_CONFIG)
         if config:
             gov_notes: list[str] = []

@@ -22,7 +22,7 @@ DATE_FIELDS = ("signed", "service_start", "service_end", "evaluation_end", "anti
 MONEY_FIELDS = ("capital_committed", "capital_drawn", "max_outcome_payment", "total_outcome_payments_made")
 NUMBER_FIELDS = ("target_irr", "realised_irr")
 TEXT_FIELDS = ("max_potential_loss", "investor_repayment")
-LIST_FIELDS = ("investments", "outcome_metrics", "results", "realised_payments", "milestones", "governance")
+LIST_FIELDS = ("investments", "outcome_metrics", "results", "milestones", "governance")
 
 
 FREE_TEXT = {"region", "social_challenge", "intervention", "unit"}
@@ -176,11 +176,35 @@ class _Merger:
                     needed_orgs.update((p["payer"], p["payee"]))
                 if not self.out.get("outcome_metrics"):
                     self.out["outcome_metrics"] = self.remap(self.indigo.get("outcome_metrics", []))
+        needed_orgs.update(self.history())
         have = {o["id"] for o in self.out.get("organisations", [])}
         for org in self.indigo.get("organisations", []):
             if org["id"] in needed_orgs and org["id"] not in have:
                 self.out.setdefault("organisations", []).append(org)
                 have.add(org["id"])
+
+    def history(self) -> set[str]:
+        """INDIGO's realised history where the curated document records none (a curated history is the
+        curator's reading of the sources and wins as a whole). Returns the organisations it names.
+
+        Measured values come along only where their metrics are in the document (taken from INDIGO too).
+        """
+        theirs = self.indigo.get("history")
+        if self.out.get("history") or not theirs:
+            return set()
+        metric_ids = {m["id"] for m in self.out.get("outcome_metrics", [])}
+        inv_ids = {i["id"] for i in self.out.get("investments", [])}
+        history = self.remap(theirs)
+        history["outcomes"] = [o for o in history.get("outcomes", []) if o["metric"] in metric_ids]
+        for result in history.get("investor_results", []):
+            if result.get("investment") not in inv_ids:
+                result.pop("investment", None)
+        history = {k: v for k, v in history.items() if v}
+        if not history:
+            return set()
+        self.out["history"] = history
+        orgs = {p[side] for p in history.get("payments", []) for side in ("payer", "payee") if p.get(side)}
+        return orgs | {r["investor"] for r in history.get("investor_results", [])}
 
     def run(self) -> dict[str, Any]:
         self.stage()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,16 @@ def test_sources_and_kept_values(session: Session, sample_12: Path) -> None:
             assert src.url == row["URL - (Value)"].strip()
     actual = [r for r in csv_rows(sample_12, "projects_outcome_payments")
               if r["Project ID"] == "INDIGO-POJ-0121" and r["Type - (Value)"] == "Actual"]
-    assert len(doc.realised_payments) == len(actual) > 0
+    assert doc.history is not None
+    assert [(p.amount, p.currency) for p in doc.history.payments] == [
+        (Decimal(r["Payments - Amount - (Value)"]), r["Payments - Currency - (Value)"]) for r in actual] != []
+    assert all(p.sources == ["indigo-record"] for p in doc.history.payments)
+    # results with a count of outcomes achieved become measured values of their metrics, with INDIGO as source
+    results = [r for r in csv_rows(sample_12, "projects_results") if r["Project ID"] == "INDIGO-POJ-0121"]
+    assert [(o.metric, o.value, o.n) for o in doc.history.outcomes] == [
+        (r["Outcome Metric Id - (Value)"], Decimal(r["Outcomes achieved - (Value)"]),
+         int(r["Number engaged In impact bond - (Value)"])) for r in results] != []
+    assert all("indigo-record" in o.sources for o in doc.history.outcomes)
     assert doc.payment_terms is not None and "prices" in doc.payment_terms.parameters  # a rate card
     for kept in report.kept_as_text:
         assert kept.value is not None and kept.reason

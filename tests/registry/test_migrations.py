@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, select
 from sqlmodel import SQLModel
 
-import registry.models  # noqa: F401
+from registry import db
+from registry.loader import SEED_DIR, content_hash, document_json, read_contract_file
+from registry.models import Contract, utcnow
+from registry.schema import ContractDocument
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -15,3 +19,45 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, SQLModel.metadata)
     assert differences == []
+
+
+def _downgrade(engine: Engine, revision: str) -> None:
+    config = db.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_realised_payments_move_into_history(engine: Engine, db_url: str) -> None:
+    """Migration 0004 moves a stored document's realised_payments into history.payments, and back."""
+    seed = read_contract_file(SEED_DIR / "us-nyc-rikers-2012.yaml")
+    old = document_json(seed)
+    old.pop("history", None)
+    old["realised_payments"] = [{"date": "2015", "payer": "bloomberg-philanthropies", "payee": "goldman-sachs",
+                                 "component": "guarantee", "amount": {"amount": "6000000"},
+                                 "sources": ["mdrc"], "confidence": "verified"}]
+    _downgrade(engine, "0003")
+    try:
+        with engine.begin() as conn:
+            conn.execute(Contract.__table__.insert().values(  # type: ignore[attr-defined]
+                id=seed.id, document=old, content_hash="x", search_text="", origin="curated", country="US",
+                policy_sector="criminal_justice", stage="terminated", currency="USD", has_terms=False,
+                created_at=utcnow(), updated_at=utcnow(), updated_by="test"))
+        db.migrate(engine, "0004")
+        with engine.connect() as conn:
+            document, digest = conn.execute(select(Contract.document, Contract.content_hash)).one()
+        assert "realised_payments" not in document
+        assert document["history"]["payments"] == [{
+            "date": "2015", "payer": "bloomberg-philanthropies", "payee": "goldman-sachs", "component": "guarantee",
+            "amount": "6000000", "currency": "USD", "sources": ["mdrc"], "confidence": "verified"}]
+        assert digest == content_hash(document)
+        ContractDocument.model_validate(document)
+        _downgrade(engine, "0003")
+        with engine.connect() as conn:
+            document = conn.execute(select(Contract.document)).scalar_one()
+        assert "history" not in document
+        assert document["realised_payments"][0]["amount"] == {"amount": "6000000", "currency": "USD"}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(Contract))
+        db.migrate(engine)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from pydantic import ValidationError
 
@@ -78,3 +80,66 @@ def test_currency_must_be_iso() -> None:
     data["finance"]["currency"] = "Swedish"
     with pytest.raises(ValidationError, match="ISO 4217"):
         ContractDocument.model_validate(data)
+
+
+def _history(**overrides: object) -> dict[str, object]:
+    history: dict[str, object] = {
+        "outcomes": [{"metric": "savings", "date": "2023-12", "value": "4000000", "sources": ["report"],
+                      "confidence": "verified"}],
+        "payments": [{"date": "2024-01", "payer": "testkommun", "payee": "investor-ab", "component": "outcome",
+                      "amount": "4000000.00", "currency": "SEK", "sources": ["report"], "confidence": "verified"}],
+        "investor_results": [{"investor": "investor-ab", "investment": "loan",
+                              "capital_drawn": {"amount": "5000000", "currency": "SEK"},
+                              "repaid": {"amount": "4000000", "currency": "SEK"}, "sources": ["report"],
+                              "confidence": "verified"}],
+        "unknowns": [{"about": "investor_result", "what": "IRR", "reason": "no payment days published",
+                      "sources": ["report"]}],
+    }
+    history.update(overrides)
+    return history
+
+
+def test_history_is_exact_money_with_provenance() -> None:
+    doc = ContractDocument.model_validate(contract_dict(history=_history()))
+    assert doc.history is not None
+    [payment] = doc.history.payments
+    assert (payment.amount, payment.currency) == (Decimal("4000000.00"), "SEK")
+    assert isinstance(payment.amount, Decimal)
+    paths = [path for path, _ in doc.iter_facts()]
+    assert {"history.outcomes[0]", "history.payments[0]", "history.investor_results[0]"} <= set(paths)
+
+
+def test_history_references_and_provenance_are_checked() -> None:
+    bad = _history(
+        outcomes=[{"metric": "nope", "value": 1, "confidence": "unverified"}],
+        payments=[{"payer": "nobody", "amount": 1, "currency": "SEK", "sources": ["missing"],
+                   "confidence": "verified"}],
+        investor_results=[{"investor": "investor-ab", "investment": "no_such", "irr": "0.1",
+                           "confidence": "unverified"}],
+        unknowns=[{"about": "outcome", "metric": "nope", "what": "x", "reason": "y", "sources": ["missing"]}],
+        reading=1,
+    )
+    with pytest.raises(ValidationError) as info:
+        ContractDocument.model_validate(contract_dict(history=bad))
+    text = str(info.value)
+    for expected in ("history.outcomes[0].metric: unknown outcome metric 'nope'",
+                     "history.payments[0].payer: unknown organisation 'nobody'",
+                     "history.payments[0].sources: unknown source id 'missing'",
+                     "history.investor_results[0].investment: unknown investment 'no_such'",
+                     "history.unknowns[0].metric: unknown outcome metric 'nope'",
+                     "history.unknowns[0].sources: unknown source id 'missing'",
+                     "history.reading: no alternative reading 1 (the terms have 0)"):
+        assert expected in text
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"payments": [{"amount": 1, "confidence": "unverified"}]}, "currency"),
+    ({"payments": [{"amount": 1, "currency": "kr", "confidence": "unverified"}]}, "ISO 4217"),
+    ({"payments": [{"amount": 1, "currency": "SEK", "confidence": "verified"}]}, "needs at least one source"),
+    ({"investor_results": [{"investor": "investor-ab", "confidence": "unverified"}]}, "at least one of"),
+    ({"unknowns": [{"about": "payment", "what": "amount", "reason": ""}]}, "reason"),
+    ({"outcomes": [{"metric": "savings", "confidence": "unverified"}]}, "value"),
+])
+def test_history_bad_entries(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ContractDocument.model_validate(contract_dict(history=_history(**change)))

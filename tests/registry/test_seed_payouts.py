@@ -298,7 +298,10 @@ def test_educate_girls_weights_and_maximum() -> None:
 def test_educate_girls_realised_return_is_recorded() -> None:
     # ImpactAlpha / CIFF [V]: USD 144,085 return = 15 % IRR on USD 270,000
     doc = _doc(EDUCATE_GIRLS)
-    assert [p.amount.amount for p in doc.realised_payments] == [144_085]
+    assert doc.history is not None
+    assert [(p.amount, p.currency) for p in doc.history.payments] == [(270_000 + 144_085, "USD")]
+    [result] = doc.history.investor_results
+    assert result.irr == Decimal("0.15") and result.repaid is not None and result.repaid.amount == 414_085
     assert doc.finance.capital_committed is not None and doc.finance.capital_committed.amount == 270_000
 
 

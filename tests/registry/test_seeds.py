@@ -130,10 +130,15 @@ def test_rikers_records_both_commitment_and_actual_figures(docs: dict[str, Contr
     guarantee = next(i for i in doc.investments if i.id == "bloomberg_guarantee")
     assert (loan.committed.amount, loan.drawn.amount) == (9_600_000, 7_200_000)
     assert (guarantee.committed.amount, guarantee.drawn.amount) == (7_200_000, 6_000_000)
-    paid = [p for p in doc.realised_payments if p.payer == "bloomberg-philanthropies"]
-    assert [p.amount.amount for p in paid] == [6_000_000]
+    assert doc.history is not None
+    paid = [p for p in doc.history.payments if p.payer == "bloomberg-philanthropies"]
+    assert [(p.amount, p.currency) for p in paid] == [(6_000_000, "USD")]
     # Responsible Investor / MDRC: Goldman lost 1.2 m = 7.2 m drawn - 6.0 m guarantee paid
-    assert loan.drawn.amount - paid[0].amount.amount == 1_200_000
+    assert loan.drawn.amount - paid[0].amount == 1_200_000
+    [result] = doc.history.investor_results
+    assert result.capital_drawn is not None and result.repaid is not None
+    assert result.capital_drawn.amount - result.repaid.amount == 1_200_000
+    assert [p.amount for p in doc.history.payments if p.payer == "nyc-doc"] == [0]  # the city paid nothing
 
 
 def test_region_stockholm_interim_measurements(docs: dict[str, ContractDocument]) -> None:

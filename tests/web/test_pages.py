@@ -159,8 +159,8 @@ def test_contract_page_timeline_history_and_amendments(client, add_contract):
     doc["stage"] = "complete"
     doc["amendments"] = [{"date": "2022-05", "description": {"en": "Follow-up extended", "sv": "Uppföljning förlängd"},
                           "confidence": "unverified"}]
-    doc["realised_payments"] = [{"date": "2023", "payer": "exempelstad-kommun", "payee": "test-investor",
-                                 "component": "outcome", "amount": {"amount": "400000"}}]
+    doc["history"] = {"payments": [{"date": "2023", "payer": "exempelstad-kommun", "payee": "test-investor",
+                                    "component": "outcome", "amount": "400000", "currency": "SEK"}]}
     add_contract(doc, actor="user:anna")
     page = text(client.get("/contracts/test-contract?lang=en"))
     timeline = page[page.index('id="timeline"'):page.index('id="sources"')]
