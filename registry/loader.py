@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 from sqlmodel import Session, delete, select
 
+from registry.backtest import verdict_of
 from registry.issues import Issue
 from registry.models import ChangeRecord, Contract, ContractParty, OrganisationRow, utcnow
 from registry.schema import ContractDocument, partial_date_start
@@ -192,6 +193,7 @@ def _index_columns(doc: ContractDocument) -> dict[str, Any]:
         "investor_repayment": finance.investor_repayment,
         "has_terms": bool(doc.payment_terms and doc.payment_terms.payments),
         "terms_status": doc.payment_terms.status if doc.payment_terms else None,
+        "reproduced": verdict_of(doc),
         "search_text": _search_text(doc),
     }
 
@@ -227,6 +229,11 @@ def upsert_contract(
     digest = content_hash(document)
     row = session.get(Contract, doc.id)
     if row is not None and row.content_hash == digest:
+        # The document is the same, but the back-test's code may have changed since the row was written.
+        verdict = verdict_of(doc)
+        if row.reproduced != verdict:
+            row.reproduced = verdict
+            session.flush()
         return "unchanged"
     columns = _index_columns(doc)
     now = utcnow()

@@ -38,6 +38,7 @@ class ContractFilter:
     max_capital_usd: Decimal | None = None
     year_from: int | None = None
     year_to: int | None = None
+    reproduced: str | None = None  # the back-test's verdict: yes | no | unknown
 
 
 def get_contract_row(*, session: Session, contract_id: str) -> Contract | None:
@@ -82,6 +83,8 @@ def apply_contract_filter(statement, flt: ContractFilter):  # type: ignore[no-un
         statement = statement.where(col(Contract.start_year) >= flt.year_from)
     if flt.year_to is not None:
         statement = statement.where(col(Contract.start_year) <= flt.year_to)
+    if flt.reproduced:
+        statement = statement.where(Contract.reproduced == flt.reproduced)
     return statement
 
 

@@ -35,6 +35,8 @@ from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
 from registry import queries as registry_queries
+from registry.backtest import VERDICTS
+from registry.backtest import backtest as run_backtest
 from registry.market import REPAYMENT_CLASSES, market_statistics, repayment_class_condition
 from registry.models import Contract, Portfolio, SimulationRun
 from registry.queries import SORTABLE, ContractFilter
@@ -280,6 +282,9 @@ class ContractQuery(Input):
         None, description="Investor repayment as stated, in classes (as on the registry page).")
     year_from: int | None = Field(None, ge=1900, le=2200, description="Signed or started in this year or later.")
     year_to: int | None = Field(None, ge=1900, le=2200, description="Signed or started in this year or earlier.")
+    reproduced: Literal[VERDICTS] | None = Field(  # type: ignore[valid-type]
+        None, description="Whether the terms reproduce the realised history (back-test): yes, no or unknown "
+        "(cannot tell).")
     sort: Literal[tuple(SORTABLE)] = Field("name", description="Sort key.")  # type: ignore[valid-type]
     desc: bool = Field(False, description="Sort descending.")
     limit: int = Field(50, ge=1, le=500, description="Page size.")
@@ -294,13 +299,14 @@ class ContractQuery(Input):
         return ContractFilter(
             text=self.q, country=self.country, sector=self.sector, stage=self.stage, origin=self.origin,
             payer_type=self.payer_type, min_capital_usd=low, max_capital_usd=high, year_from=self.year_from,
-            year_to=self.year_to,
+            year_to=self.year_to, reproduced=self.reproduced,
         )
 
 
 class ContractLinks(BaseModel):
     self: str
     payout: str
+    backtest: str
 
 
 class ContractSummary(BaseModel):
@@ -324,6 +330,8 @@ class ContractSummary(BaseModel):
     investor_repayment: str | None
     has_terms: bool
     terms_status: str | None
+    reproduced: Literal[VERDICTS] | None = Field(  # type: ignore[valid-type]
+        description="Back-test verdict: do the terms reproduce the realised history? None without a history.")
     updated_at: datetime
     links: ContractLinks
 
@@ -339,9 +347,10 @@ class ContractSummary(BaseModel):
             capital_committed_usd=num(row.capital_committed_usd), max_outcome_payment=num(row.max_outcome_payment),
             start_year=row.start_year, participants_targeted=row.participants_targeted,
             investor_repayment=row.investor_repayment, has_terms=row.has_terms, terms_status=row.terms_status,
-            updated_at=row.updated_at,
+            reproduced=row.reproduced, updated_at=row.updated_at,
             links=ContractLinks(self=url_for("api.get_contract", contract_id=row.id),
-                                payout=url_for("api.contract_payout", contract_id=row.id)),
+                                payout=url_for("api.contract_payout", contract_id=row.id),
+                                backtest=url_for("api.contract_backtest", contract_id=row.id)),
         )
 
 
@@ -357,6 +366,40 @@ class ContractDetail(ContractSummary):
 
     outcome_names: list[str] = Field(description="Outcome metrics the payment terms read (payout input).")
     document: ContractDocument
+
+
+class BacktestCheck(BaseModel):
+    kind: Literal["payer_total", "investor_repaid", "irr", "multiple", "payment_date"]
+    subject: str = Field(description="Organisation id: the payer or the investor.")
+    ok: bool = Field(description="Whether the terms agree with the record within the tolerances.")
+    currency: str | None
+    terms: str | float | None = Field(description="What the terms give: an amount (decimal string), IRR or date.")
+    recorded: str | float | None = Field(description="What is recorded (a partial ISO date for payment dates).")
+    difference: str | float | int | None = Field(
+        description="Terms minus recorded where they disagree (days outside the recorded period for dates).")
+    relative: float | None = Field(description="The difference as a share of the recorded amount.")
+    bound: str = Field(description="For IRRs: exact, min, max or about, as the source states it.")
+
+
+class BacktestReason(BaseModel):
+    kind: str = Field(description="What blocks or qualifies the verdict, e.g. missing_outcome.")
+    subject: str | None = Field(description="The outcome metric or organisation it is about.")
+    detail: str | None
+    text: str = Field(description="The reason in English.")
+
+
+class BacktestResult(BaseModel):
+    """Do the contract's terms reproduce what happened? (``registry.backtest``)"""
+
+    contract: str
+    reproduced: Literal[VERDICTS]  # type: ignore[valid-type]
+    currency: str
+    reading: int | None = Field(description="The alternative reading of the terms that was evaluated.")
+    inputs: dict[str, float] = Field(description="The recorded outcome values the terms were evaluated on.")
+    checks: list[BacktestCheck]
+    cannot_tell: list[BacktestReason] = Field(description="Why nothing could be compared (verdict unknown).")
+    caveats: list[BacktestReason] = Field(description="What qualifies a yes or no.")
+    tolerances: dict[str, Any]
 
 
 class PayoutRequest(Input):
@@ -540,6 +583,18 @@ def _check_outcomes(doc: ContractDocument, names: tuple[str, ...], kinds: dict[s
             errors.append(FieldError(field=f"outcomes.{name}", message="not a finite number"))
     if errors:
         raise ApiError(422, f"{errors[0].field}: {errors[0].message}", errors[0].field, errors)
+
+
+@operation("GET", "/contracts/<contract_id>/backtest", summary="Back-test the terms on the realised history",
+           tag="contracts", responses={200: ("The verdict, each comparison and what blocks it.", BacktestResult),
+                                       404: NOT_FOUND},
+           path_params={"contract_id": "The contract's id."})
+def contract_backtest(contract_id: str) -> BacktestResult:
+    """The terms evaluated on the recorded outcomes, compared with the recorded payments and investor results:
+    reproduced yes, no (each difference) or unknown (the figure that is missing)."""
+    row = _contract_row(contract_id)
+    doc = ContractDocument.model_validate(row.document)
+    return BacktestResult.model_validate(run_backtest(doc, source=row.id).as_dict())
 
 
 @operation("POST", "/contracts/<contract_id>/payout", summary="Evaluate the payment terms for one outcome",

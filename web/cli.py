@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "web.cli_users",
     "web.cli_jobs",
     "registry.cli_indigo",
+    "registry.cli_backtest",
 ]
 
 

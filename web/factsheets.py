@@ -33,9 +33,11 @@ from flask import Blueprint, Flask, Response, abort, current_app, has_app_contex
 from flask_babel import force_locale
 from sqlmodel import Session, select
 
+from registry.backtest import backtest
 from registry.loader import document_json
 from registry.models import Contract, Factsheet, Portfolio, utcnow
 from registry.schema import ContractDocument, Role
+from web.backtest_view import BacktestView, backtest_view
 from web.charts import PayoffSweep, payoff_sweep, render_sweep_svg
 
 log = logging.getLogger(__name__)
@@ -385,6 +387,14 @@ def uses_indigo(doc: ContractDocument) -> bool:
         "indigo" in (s.id + " " + s.title + " " + (s.publisher or "")).lower() for s in doc.sources)
 
 
+def _realised(doc: ContractDocument, lang: str) -> BacktestView | None:
+    """The back-test in ``lang`` (its sentences come from the gettext catalogue)."""
+    if doc.history is None:
+        return None
+    with force_locale(lang):
+        return backtest_view(doc, backtest(doc), lang)
+
+
 def factsheet_context(doc: ContractDocument, lang: str, *, generated: datetime | None = None) -> dict[str, Any]:
     """Everything the template needs (also used by tests to see what a sheet shows)."""
     sweep = payoff_sweep(doc)
@@ -416,6 +426,7 @@ def factsheet_context(doc: ContractDocument, lang: str, *, generated: datetime |
         "version": registry_version(),
         "static": STATIC_SCHEME,
         "num": plain_number,
+        "realised": _realised(doc, lang),
     }
 
 

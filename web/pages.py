@@ -21,6 +21,7 @@ from markupsafe import Markup
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from registry.backtest import VERDICTS, backtest
 from registry.indigo.merge import get_display_document
 from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics, repayment_class_condition
 from registry.models import Contract, ContractBase, ContractParty
@@ -28,6 +29,7 @@ from registry.queries import SORTABLE, ContractFilter, contract_history, distinc
 from registry.schema import ContractDocument, Money, PolicySector, Provenanced, Stage
 from web import barchart
 from web.auth import current_user, has_role
+from web.backtest_view import backtest_view, verdict_label
 from web.extensions import session as db_session
 from web.formatting import N_, money_short, translate, vocab
 from web.formatting import country as country_name
@@ -193,6 +195,7 @@ class RegistryQuery:
     payer_type: str = ""
     size: str = ""
     result: str = ""
+    reproduced: str = ""
     sort: str = "name"
     descending: bool = False
     page: int = 1
@@ -216,6 +219,7 @@ class RegistryQuery:
             payer_type=pick("payer_type", PAYER_TYPES),
             size=pick("size", list(SIZES)),
             result=pick("result", RESULT_CLASSES),
+            reproduced=pick("reproduced", VERDICTS),
             sort=sort if sort in SORTABLE else "name",
             descending=args.get("dir") == "desc",
             page=page,
@@ -225,12 +229,13 @@ class RegistryQuery:
         low, high = SIZES.get(self.size, (None, None))
         return ContractFilter(text=self.text or None, country=self.country or None, sector=self.sector or None,
                               stage=self.stage or None, payer_type=self.payer_type or None,
-                              min_capital_usd=low, max_capital_usd=high)
+                              min_capital_usd=low, max_capital_usd=high, reproduced=self.reproduced or None)
 
     def args(self, **changes: Any) -> dict[str, Any]:
         """The query string of this selection (with ``changes``), without empty values."""
         values = {"q": self.text, "country": self.country, "sector": self.sector, "stage": self.stage,
                   "payer_type": self.payer_type, "size": self.size, "result": self.result,
+                  "reproduced": self.reproduced,
                   "sort": "" if self.sort == "name" else self.sort, "dir": "desc" if self.descending else "",
                   "page": "" if self.page == 1 else self.page}
         values.update(changes)
@@ -332,6 +337,7 @@ def registry() -> str:
         stages=[(s.value, vocab(s.value, "stage")) for s in Stage],
         payer_types=[(p, vocab(p, "org_type")) for p in PAYER_TYPES],
         results=[(r, result_label(r)) for r in RESULT_CLASSES],
+        verdicts=[(v, verdict_label(v)) for v in VERDICTS],
     )
 
 
@@ -487,6 +493,7 @@ def contract(contract_id: str) -> str:
         for role in party.roles:
             by_role.setdefault(str(role), []).append({"party": party, "org": doc.organisation(party.organisation)})
     sources = {s.id: s for s in doc.sources}
+    realised = backtest_view(doc, backtest(doc), lang) if doc.history else None
     history = list(contract_history(session=session, contract_id=contract_id))
     history.reverse()
     return render_template(
@@ -495,7 +502,7 @@ def contract(contract_id: str) -> str:
         by_role={r: v for r, v in by_role.items() if v}, sources=sources, timeline=_timeline(doc, lang),
         chart=_payoff_chart(doc, lang), history=history, factsheet_url=_factsheet_url(contract_id, lang),
         attributions=sorted({s.attribution for s in doc.sources if s.attribution}),
-        currency=doc.finance.currency,
+        currency=doc.finance.currency, realised=realised,
     )
 
 

@@ -1,0 +1,66 @@
+"""``utfall backtest``: do the payment terms reproduce what happened (see :mod:`registry.backtest`)?"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+from sqlmodel import col, select
+
+from registry import db
+from registry.backtest import backtest
+from registry.cli import echo_json
+from registry.models import Contract
+from registry.queries import get_contract
+
+VERDICT_TEXT = {"yes": "yes", "no": "no", "unknown": "cannot tell"}
+
+
+@click.command("backtest")
+@click.argument("contract_ids", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON")
+@click.option("--calibration", is_flag=True,
+              help="Predicted probability of repayment at signing, by bucket, against the realised rate")
+def backtest_command(contract_ids: tuple[str, ...], as_json: bool, calibration: bool) -> None:
+    """Evaluate each contract's terms on its recorded outcomes and compare with what was paid.
+
+    Without ids: every contract with a recorded realised history.
+    """
+    if calibration:
+        from registry.calibration import calibration_report
+
+        with db.session_scope() as session:
+            report = calibration_report(session=session)
+        if as_json:
+            echo_json(report.as_dict())
+        else:
+            click.echo(report.text())
+        return
+    with db.session_scope() as session:
+        ids = list(contract_ids) or list(session.exec(
+            select(Contract.id).where(col(Contract.reproduced).is_not(None)).order_by(col(Contract.id))).all())
+        docs = []
+        for cid in ids:
+            doc = get_contract(session=session, contract_id=cid)
+            if doc is None:
+                raise click.ClickException(f"no contract with id {cid!r}")
+            docs.append(doc)
+    results = [backtest(doc, source=f"registry:{doc.id}") for doc in docs]
+    if as_json:
+        echo_json([r.as_dict() for r in results])
+        return
+    for doc, result in zip(docs, results, strict=True):
+        click.echo(f"{doc.id}: reproduced: {VERDICT_TEXT[result.verdict]}")
+        if result.reading:
+            click.echo(f"  (alternative reading {result.reading} of the terms)")
+        for check in result.checks:
+            click.echo(f"  {check.text()}")
+        for reason in result.reasons:
+            click.echo(f"  cannot tell: {reason.text()}")
+        for caveat in result.caveats:
+            click.echo(f"  note: {caveat.text()}")
+    counts = Counter(r.verdict for r in results)
+    click.echo(f"{len(results)} contracts: " + ", ".join(f"{counts[v]} {VERDICT_TEXT[v]}" for v in VERDICT_TEXT))
+
+
+commands = [backtest_command]
