@@ -195,7 +195,16 @@ class RawRun:
     chunk_size: int
 
 
-def _factor_names(holdings: tuple[Holding, ...]) -> tuple[list[str], np.ndarray]:
+def _factor_names(
+    holdings: tuple[Holding, ...]
+) -> tuple[list[str], np.ndarray, list[tuple[tuple[int, np.float32], ...]]]:
+    """Factor names, the dense loading matrix and, per holding, its non-zero (factor, loading) terms.
+
+    The kernel adds the terms one by one in the listed order (global, country, payer, sector) rather
+    than through a matrix product: BLAS blocks a product by the width of its operands and may use
+    FMA kernels on some column panels, so ``load @ factors`` gives a scenario different bits depending
+    on the chunk it was computed in.
+    """
     names = ["global"]
     index = {"global": 0}
     rows = []
@@ -211,10 +220,12 @@ def _factor_names(holdings: tuple[Holding, ...]) -> tuple[list[str], np.ndarray]
             row[index[name]] = row.get(index[name], 0.0) + beta
         rows.append(row)
     load = np.zeros((len(holdings), len(names)), dtype=_F32)
+    terms = []
     for i, row in enumerate(rows):
         for k, beta in row.items():
             load[i, k] = beta
-    return names, load
+        terms.append(tuple((k, np.float32(beta)) for k, beta in row.items() if beta != 0.0))
+    return names, load, terms
 
 
 def _prepare_units(pf: Portfolio, stress: Stress | None, df: float | None) -> list[_Unit]:
@@ -280,7 +291,7 @@ class _Kernel:
         self.pf, self.stress, self.seed, self.n, self.block_size = pf, stress, seed, n, block_size
         self.df = pf.df if pf.copula == "t" else None
         self.units = _prepare_units(pf, stress, self.df)
-        self.factor_names, self.load = _factor_names(pf.holdings)
+        self.factor_names, self.load, self.terms = _factor_names(pf.holdings)
         self.factor_keys = [contract_key("factor:" + f) for f in self.factor_names]
         shift = np.zeros(len(self.factor_names), dtype=_F32)
         for name, value in (stress.factor_shift.items() if stress else ()):
@@ -477,7 +488,6 @@ class _Kernel:
             factors[k] = self._draw(key, 1, blocks, width)[0]
         if self.shift is not None:
             factors += self.shift[:, None]
-        systemic = self.load @ factors  # (N, width) float32
         t_scale = None
         if self.df is not None:
             w = np.empty(width, dtype=np.float64)
@@ -491,6 +501,7 @@ class _Kernel:
         touched: set[int] = {int(r) for r in self.draw_rows}
         org_pay = np.zeros((len(self.org_keys), width))
         cols = np.arange(width)
+        tmp = np.empty(width, dtype=_F32)
         scaled_t: dict[float, np.ndarray] = {}  # weight -> weight * t_scale, shared by contracts
         for u in self.units:
             c = u.holding.contract
@@ -498,7 +509,9 @@ class _Kernel:
             # Latent score of the contract, in place in the first row of draws.
             x = eps[0]
             x *= np.float32(u.idio_sd)
-            x += systemic[u.index]
+            for k, beta in self.terms[u.index]:
+                np.multiply(factors[k], beta, out=tmp)
+                x += tmp
             multi = len(u.transforms) > 1
             a = math.sqrt(c.metric_correlation)
             b_ = math.sqrt(1.0 - c.metric_correlation)
