@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlmodel import Session, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select, update
 
 from registry.backtest import verdict_of
 from registry.issues import Issue
@@ -258,6 +259,58 @@ def upsert_contract(
                              changes=changes, content_hash=digest))
     session.flush()
     return kind
+
+
+class StaleEditError(Exception):
+    """An edit was made on a version of the contract that is no longer the stored one; nothing was written.
+
+    ``changes`` are the ChangeRecords written since that version (who, when, which fields), oldest first.
+    """
+
+    def __init__(self, contract_id: str, expected_hash: str | None, changes: Sequence[ChangeRecord]) -> None:
+        self.contract_id = contract_id
+        self.expected_hash = expected_hash
+        self.changes = list(changes)
+        super().__init__(f"{contract_id}: changed by someone else since version {expected_hash or '(new)'}")
+
+
+def changes_since(session: Session, contract_id: str, content_hash: str | None) -> list[ChangeRecord]:
+    """The ChangeRecords of ``contract_id`` written after the one that produced ``content_hash``.
+
+    When no record produced that version (or it is ``None``), the most recent record is returned alone.
+    """
+    records = list(session.exec(select(ChangeRecord).where(ChangeRecord.contract_id == contract_id)
+                                .order_by(col(ChangeRecord.at), col(ChangeRecord.id))).all())
+    for i in range(len(records) - 1, -1, -1):
+        if content_hash is not None and records[i].content_hash == content_hash:
+            return records[i + 1:]
+    return records[-1:]
+
+
+def save_edit(doc: ContractDocument, *, session: Session, actor: str, expected_hash: str | None,
+              origin_ref: str | None = None) -> str:
+    """Write an editor's version of ``doc``, made on the stored version ``expected_hash``; does not commit.
+
+    ``expected_hash`` is the content hash the editor was opened on, or ``None`` for a new contract. The
+    check and the write are one transaction: a conditional UPDATE takes the row only if it still has that
+    hash (and holds it until commit, on SQLite and PostgreSQL alike), so two editors saving at once cannot
+    both succeed. Raises :class:`StaleEditError` otherwise; the caller then rolls back.
+    """
+    if expected_hash is None:
+        if session.get(Contract, doc.id) is not None:
+            raise StaleEditError(doc.id, None, changes_since(session, doc.id, None))
+        try:
+            return upsert_contract(doc, session=session, actor=actor, origin_ref=origin_ref)
+        except IntegrityError:  # created by someone else between the check and the insert
+            session.rollback()
+            raise StaleEditError(doc.id, None, changes_since(session, doc.id, None)) from None
+    taken = session.exec(update(Contract).where(col(Contract.id) == doc.id,  # type: ignore[call-overload]
+                                                col(Contract.content_hash) == expected_hash)
+                         .values(content_hash=expected_hash).execution_options(synchronize_session=False))
+    if taken.rowcount != 1:
+        raise StaleEditError(doc.id, expected_hash, changes_since(session, doc.id, expected_hash))
+    session.get(Contract, doc.id, populate_existing=True)  # the row as it is under the lock just taken
+    return upsert_contract(doc, session=session, actor=actor, origin_ref=origin_ref)
 
 
 def load_documents(

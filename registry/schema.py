@@ -17,6 +17,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -42,14 +43,38 @@ def _check_partial_date(value: str) -> str:
     return value
 
 
+# CLDR region codes that are not countries: European Union, eurozone, outlying Oceania, United Nations,
+# pseudo-locales and "unknown region".
+_NOT_COUNTRIES = frozenset({"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"})
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes as Babel's CLDR data knows them (Kosovo's XK included)."""
+    from babel import Locale
+
+    return frozenset(code for code in Locale("en").territories
+                     if re.fullmatch(r"[A-Z]{2}", code) and code not in _NOT_COUNTRIES)
+
+
+@cache
+def currency_codes() -> frozenset[str]:
+    """ISO 4217 currency codes, current and historical, from Babel's CLDR data."""
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
 def _check_currency(value: str) -> str:
     if not re.fullmatch(r"[A-Z]{3}", value):
         raise ValueError(f"{value!r} is not an ISO 4217 currency code (three capital letters)")
+    if value not in currency_codes():
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
     return value
 
 
 def _check_country(value: str) -> str:
-    if not re.fullmatch(r"[A-Z]{2}", value):
+    if not re.fullmatch(r"[A-Z]{2}", value) or value not in country_codes():
         raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
     return value
 

@@ -21,9 +21,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from registry.loader import ContractInputError, Issue, parse_document, upsert_contract
-from registry.models import Contract
+from registry.loader import ContractInputError, Issue, StaleEditError, parse_document, save_edit
+from registry.models import ChangeRecord, Contract
 from registry.schema import ContractDocument, OrganisationType, PolicySector, Role, Stage
+from web import formatting
 from web.auth import current_user, role_required
 from web.extensions import session as db_session
 from web.problems import localise
@@ -128,39 +129,51 @@ def form_to_document(form: Any, base: dict[str, Any]) -> tuple[dict[str, Any], d
     """
     data = copy.deepcopy(base)
     get = lambda name: (form.get(name) or "").strip()  # noqa: E731
+
+    def put(target: dict[str, Any], key: str, name: str, value: Any = None) -> None:
+        # A field the page did not send is one it does not show: the document keeps its value.
+        if name in form:
+            _set(target, key, get(name) if value is None else value(get(name)))
+
+    upper = str.upper
     if "id" in form:
         data["id"] = get("id")
     identity = data.setdefault("identity", {})
     names = identity.setdefault("names", {})
-    _set(names, "sv", get("identity.names.sv"))
-    _set(names, "en", get("identity.names.en"))
-    _set(identity, "alternative_names", [line.strip() for line in form.get("identity.alternative_names", "")
-                                         .splitlines() if line.strip()])
+    put(names, "sv", "identity.names.sv")
+    put(names, "en", "identity.names.en")
+    if "identity.alternative_names" in form:
+        _set(identity, "alternative_names", [line.strip() for line in form.get("identity.alternative_names", "")
+                                             .splitlines() if line.strip()])
     cls = data.setdefault("classification", {})
     for key in ("country", "region", "policy_sector", "social_challenge", "intervention", "confidence", "note"):
-        _set(cls, key, get(f"classification.{key}").upper() if key == "country" else get(f"classification.{key}"))
-    _set(cls, "sources", _ids(get("classification.sources")))
-    data["stage"] = get("stage")
+        put(cls, key, f"classification.{key}", upper if key == "country" else None)
+    put(cls, "sources", "classification.sources", _ids)
+    if "stage" in form:
+        data["stage"] = get("stage")
     dates = data.setdefault("dates", {})
     for key in (*DATE_FIELDS, "confidence", "note"):
-        _set(dates, key, get(f"dates.{key}"))
-    _set(dates, "sources", _ids(get("dates.sources")))
+        put(dates, key, f"dates.{key}")
+    put(dates, "sources", "dates.sources", _ids)
     finance = data.setdefault("finance", {})
-    finance["currency"] = get("finance.currency").upper()
-    _set(finance, "investor_repayment", get("finance.investor_repayment"))
-    _set(finance, "max_potential_loss", get("finance.max_potential_loss"))
+    if "finance.currency" in form:
+        finance["currency"] = get("finance.currency").upper()
+    put(finance, "investor_repayment", "finance.investor_repayment")
+    put(finance, "max_potential_loss", "finance.max_potential_loss")
     for key in MONEY_FIELDS:
         prefix = f"finance.{key}"
+        if f"{prefix}.amount" not in form:
+            continue
         if not get(f"{prefix}.amount"):
             finance.pop(key, None)
             continue
         fact = finance.setdefault(key, {})
         fact["amount"] = _number(get(f"{prefix}.amount"))
-        _set(fact, "amount_usd", _number(get(f"{prefix}.amount_usd")))
-        _set(fact, "currency", get(f"{prefix}.currency").upper())
+        put(fact, "amount_usd", f"{prefix}.amount_usd", _number)
+        put(fact, "currency", f"{prefix}.currency", upper)
         for part in ("bound", "confidence", "note"):
-            _set(fact, part, get(f"{prefix}.{part}"))
-        _set(fact, "sources", _ids(get(f"{prefix}.sources")))
+            put(fact, part, f"{prefix}.{part}")
+        put(fact, "sources", f"{prefix}.sources", _ids)
 
     row_maps: dict[str, dict[int, int]] = {}
     for name, fields, key_field in (("organisations", ORG_FIELDS, "id"), ("parties", PARTY_FIELDS, "organisation"),
@@ -175,14 +188,12 @@ def form_to_document(form: Any, base: dict[str, Any]) -> tuple[dict[str, Any], d
                 continue  # an empty key field removes the row (or leaves a blank row blank)
             item = copy.deepcopy(old_items[row]) if row < len(old_items) else {}
             for f in fields:
-                value: Any = get(f"{prefix}.{f}")
-                if f == "sources":
-                    value = _ids(value)
-                elif f == "country":
-                    value = value.upper()
-                _set(item, f, value)
+                put(item, f, f"{prefix}.{f}", _ids if f == "sources" else upper if f == "country" else None)
             if name == "parties":
-                item["roles"] = [r for r in form.getlist(f"{prefix}.roles") if r]
+                chosen = [r for r in form.getlist(f"{prefix}.roles") if r]
+                # A multiple select sends options in its own order; the document keeps the order it had.
+                kept = [r for r in item.get("roles") or [] if r in chosen]
+                item["roles"] = kept + [r for r in chosen if r not in kept]
             row_maps[name][len(items)] = row
             items.append(item)
         data[name] = items
@@ -216,10 +227,38 @@ def _actor() -> str:
     return f"user:{user.username}" if user else "user:?"
 
 
-def _save(session: Session, doc: ContractDocument) -> str:
-    outcome = upsert_contract(doc, session=session, actor=_actor(), origin_ref="web form")
+def _save(session: Session, doc: ContractDocument, row: Contract | None) -> str:
+    """Write the edit; raises StaleEditError (after rolling back) if ``row`` changed since the editor opened it.
+
+    The version the editor was opened on comes back with the form and is required: a save without it is
+    treated as stale rather than skipping the check.
+    """
+    expected = (request.form.get("content_hash") or "missing") if row is not None else None
+    try:
+        outcome = save_edit(doc, session=session, actor=_actor(), expected_hash=expected, origin_ref="web form")
+    except StaleEditError:
+        session.rollback()
+        raise
     session.commit()
     return outcome
+
+
+def conflict_issues(exc: StaleEditError) -> list[Issue]:
+    """What the editor is told about a refused stale save: that it was refused, then who changed what, when."""
+    issues = [Issue("web form", "", _("Someone else changed this contract after you opened it. Reload the page "
+                                       "to see their version, then make your changes again."))]
+    for record in exc.changes[-10:]:
+        fields = ", ".join(c["path"] for c in record.changes[:12]) or record.kind
+        if len(record.changes) > 12:
+            fields += ", …"
+        issues.append(Issue("web form", "", _("%(when)s, %(who)s changed: %(fields)s",
+                                               when=formatting.datetime(record.at), who=_who(record),
+                                               fields=fields)))
+    return issues
+
+
+def _who(record: ChangeRecord) -> str:
+    return record.actor.removeprefix("user:")
 
 
 def _flash_outcome(outcome: str) -> None:
@@ -233,15 +272,6 @@ def _validate_new_id(session: Session, contract_id: str) -> list[Issue]:
         return [Issue("web form", "id", _("this id is reserved; choose another"))]
     if contract_id and session.get(Contract, contract_id) is not None:
         return [Issue("web form", "id", _("a contract with this id already exists"))]
-    return []
-
-
-def _stale(row: Contract | None) -> list[Issue]:
-    """An issue when the contract changed since the editor was opened (someone else saved meanwhile)."""
-    seen = request.form.get("content_hash")
-    if row is not None and seen and seen != row.content_hash:
-        return [Issue("web form", "", _("Someone else changed this contract after you opened it. Reload the page "
-                                         "to see their version, then make your changes again."))]
     return []
 
 
@@ -267,8 +297,15 @@ def _render_form(*, values: dict[str, Any], errors: dict[str, list[str]], issues
         "curate/form.html", values=values, errors=errors, issues=issues, row=row,
         stages=[s.value for s in Stage], sectors=[s.value for s in PolicySector], roles=[r.value for r in Role],
         org_types=[t.value for t in OrganisationType], confidences=CONFIDENCES, date_fields=DATE_FIELDS,
-        money_fields=MONEY_FIELDS,
+        money_fields=MONEY_FIELDS, content_hash=_opened_version(row),
     ), status
+
+
+def _opened_version(row: Contract | None) -> str:
+    """The version an editor works on: the stored one when opened, the one it was opened on when re-shown."""
+    if row is None:
+        return ""
+    return request.form.get("content_hash", "") if request.method == "POST" else row.content_hash
 
 
 def _submitted_values() -> dict[str, Any]:
@@ -287,20 +324,24 @@ def _submit_form(row: Contract | None) -> ResponseReturnValue:
     data, row_maps = form_to_document(request.form, base)
     if row is not None:
         data["id"] = row.id  # the id of an existing contract is not editable here
-    issues = _stale(row) + ([] if row else _validate_new_id(session, data.get("id", "")))
+    issues = [] if row else _validate_new_id(session, data.get("id", ""))
     doc = None
     try:
         doc = parse_document(data, "web form")
     except ContractInputError as exc:
         issues += exc.issues
-    if issues or doc is None:
-        values = _submitted_values()
-        if row is not None:
-            values["id"] = row.id
-        return _render_form(values=values, errors=issues_by_field(issues, row_maps), issues=issues, row=row,
-                            status=422)
-    _flash_outcome(_save(session, doc))
-    return redirect(url_for("pages.contract", contract_id=doc.id))
+    status = 422
+    if not issues and doc is not None:
+        try:
+            _flash_outcome(_save(session, doc, row))
+            return redirect(url_for("pages.contract", contract_id=doc.id))
+        except StaleEditError as exc:
+            issues, status = conflict_issues(exc), 409
+    values = _submitted_values()
+    if row is not None:
+        values["id"] = row.id
+    return _render_form(values=values, errors=issues_by_field(issues, row_maps), issues=issues, row=row,
+                        status=status)
 
 
 @bp.get("/contracts/new")
@@ -367,7 +408,8 @@ def document_yaml(doc: ContractDocument) -> str:
 
 def _render_yaml(*, text: str, issues: list[Issue], row: Contract | None, status: int = 200) -> ResponseReturnValue:
     issues = [dataclasses.replace(issue, reason=localise(issue.reason)) for issue in issues]
-    return render_template("curate/yaml.html", text=text, issues=issues, row=row), status
+    return render_template("curate/yaml.html", text=text, issues=issues, row=row,
+                           content_hash=_opened_version(row)), status
 
 
 def _submit_yaml(row: Contract | None) -> ResponseReturnValue:
@@ -378,7 +420,7 @@ def _submit_yaml(row: Contract | None) -> ResponseReturnValue:
     except yaml.YAMLError as exc:
         return _render_yaml(text=text, issues=[Issue("YAML", "", _("not valid YAML: %(error)s", error=str(exc)))],
                             row=row, status=422)
-    issues = _stale(row)
+    issues: list[Issue] = []
     doc = None
     try:
         doc = parse_document(data, "YAML")
@@ -391,7 +433,10 @@ def _submit_yaml(row: Contract | None) -> ResponseReturnValue:
             issues += _validate_new_id(session, doc.id)
     if issues or doc is None:
         return _render_yaml(text=text, issues=issues, row=row, status=422)
-    _flash_outcome(_save(session, doc))
+    try:
+        _flash_outcome(_save(session, doc, row))
+    except StaleEditError as exc:
+        return _render_yaml(text=text, issues=conflict_issues(exc), row=row, status=409)
     return redirect(url_for("pages.contract", contract_id=doc.id))
 
 

@@ -38,6 +38,7 @@ from registry.schema import (
     PolicySector,
     Role,
     Stage,
+    country_codes,
 )
 
 RECORD_SOURCE = "indigo-record"
@@ -140,7 +141,7 @@ def country_names() -> dict[str, str]:
     """English country names (lower case) → ISO 3166-1 alpha-2, from Babel's CLDR data."""
     from babel import Locale
 
-    names = {name.lower(): code for code, name in Locale("en").territories.items() if re.fullmatch(r"[A-Z]{2}", code)}
+    names = {name.lower(): code for code, name in Locale("en").territories.items() if code in country_codes()}
     names.update({"uk": "GB", "usa": "US", "united states of america": "US", "england": "GB", "scotland": "GB",
                   "wales": "GB", "northern ireland": "GB", "south korea": "KR", "korea": "KR"})
     return names
@@ -148,7 +149,7 @@ def country_names() -> dict[str, str]:
 
 def parse_country(text: str) -> str | None:
     value = clean(text)
-    if re.fullmatch(r"[A-Za-z]{2}", value):
+    if re.fullmatch(r"[A-Za-z]{2}", value) and value.upper() in country_codes():
         return value.upper()
     return country_names().get(value.lower()) if value else None
 

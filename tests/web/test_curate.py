@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -25,15 +26,15 @@ def form_of(page: str) -> dict[str, object]:
     """The fields of the edit form as a browser would submit them (selects' chosen options included)."""
     data: dict[str, object] = {}
     for name, value in re.findall(r'<input[^>]*?name="([^"]+)"[^>]*?value="([^"]*)"', page):
-        data[name] = value.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&")
+        data[name] = html.unescape(value)
     for name, body in re.findall(r'<select[^>]*?name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
         chosen = re.findall(r'<option value="([^"]*)" selected', body)
         if "multiple" in page.split(f'name="{name}"')[1].split(">")[0]:
-            data[name] = chosen
+            data[name] = [html.unescape(c) for c in chosen]
         elif chosen:
-            data[name] = chosen[0]
+            data[name] = html.unescape(chosen[0])
     for name, body in re.findall(r'<textarea[^>]*?name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S):
-        data[name] = body
+        data[name] = html.unescape(body.removeprefix("\n"))  # as a browser reads a textarea
     return data
 
 
@@ -153,11 +154,13 @@ def test_yaml_editor_round_trip_and_edit(curator, add_contract, engine):
     text = html.unescape(text)
     original = yaml.safe_load(text)
     assert original["id"] == "test-contract" and original["finance"]["capital_committed"]["amount"] == 1234567
-    unchanged = curator.post("/contracts/test-contract/yaml?lang=en", data={"document": text})
+    version = form_of(page)["content_hash"]
+    unchanged = curator.post("/contracts/test-contract/yaml?lang=en", data={"document": text, "content_hash": version})
     assert unchanged.status_code == 302
     assert "Nothing was changed." in curator.get("/contracts/test-contract?lang=en").get_data(as_text=True)
     original["results"] = [{"summary": {"en": "Half found work"}, "date": "2024", "confidence": "unverified"}]
-    saved = curator.post("/contracts/test-contract/yaml", data={"document": yaml.safe_dump(original)})
+    saved = curator.post("/contracts/test-contract/yaml", data={"document": yaml.safe_dump(original),
+                                                                "content_hash": version})
     assert saved.status_code == 302
     with Session(engine) as s:
         doc = get_contract(session=s, contract_id="test-contract")
@@ -201,7 +204,7 @@ def test_stale_edit_is_refused(curator, add_contract):
     add_contract(changed, actor="someone-else")
     data["identity.names.en"] = "My edit"
     response = curator.post("/contracts/test-contract/edit?lang=en", data=data)
-    assert response.status_code == 422 and "Someone else changed" in response.get_data(as_text=True)
+    assert response.status_code == 409 and "Someone else changed" in response.get_data(as_text=True)
 
 
 def test_seed_contracts_open_in_both_editors(curator, seeded):
@@ -212,7 +215,8 @@ def test_seed_contracts_open_in_both_editors(curator, seeded):
 
         text = html.unescape(re.search(r'name="document"[^>]*>(.*?)</textarea>', page, re.S).group(1))
         # what the editor shows validates back to the same document
-        response = curator.post(f"/contracts/{contract_id}/yaml?lang=en", data={"document": text})
+        response = curator.post(f"/contracts/{contract_id}/yaml?lang=en",
+                                data={"document": text, "content_hash": form_of(page)["content_hash"]})
         assert response.status_code == 302, (contract_id, response.get_data(as_text=True)[-3000:])
         follow = curator.get(response.headers["Location"]).get_data(as_text=True)
         assert "Nothing was changed." in follow, contract_id
