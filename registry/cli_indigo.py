@@ -23,11 +23,17 @@ def import_group() -> None:
 @click.option("--label", help="Name of the export in the change history (default: the folder name, e.g. 2025-12).")
 @click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
-def import_indigo(directory: Path, label: str | None, as_json: bool, progress: bool | None) -> None:
+@click.option("--allow-shrink", is_flag=True,
+              help="Import even if the registry would lose more than 10% of its INDIGO projects, named contracts "
+                   "or parties (refused otherwise, as a sign of a damaged export).")
+def import_indigo(directory: Path, label: str | None, as_json: bool, progress: bool | None,
+                  allow_shrink: bool) -> None:
     """Import an INDIGO Impact Bond Dataset export (GO Lab's CSV download, either file layout).
 
     The whole import is one transaction: if it fails, the registry is as it was. Importing the same export
     again changes nothing; a newer export updates what changed and records each change with its label.
+    An export missing a required file or column, or with cut-off rows or damaged text, is refused with a
+    report naming file, line and column, before anything is written.
     """
     from registry.indigo.importer import import_export
     from registry.indigo.reader import IndigoReadError
@@ -48,7 +54,8 @@ def import_indigo(directory: Path, label: str | None, as_json: bool, progress: b
                     bar.update(done - bar.n)
                     bar.set_postfix_str(pid)
 
-            report = import_export(directory, session=session, label=label, progress=callback)
+            report = import_export(directory, session=session, label=label, progress=callback,
+                                   allow_shrink=allow_shrink)
     except IndigoReadError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

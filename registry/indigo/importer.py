@@ -19,11 +19,18 @@ from sqlmodel import Session, col, select
 
 from registry.indigo.derive import derive_terms
 from registry.indigo.mapping import PROJECT_ID, ProjectMapper, ProjectRows, organisation_index
-from registry.indigo.reader import PROJECT_TABLES, IndigoExport, read_export
+from registry.indigo.reader import (
+    PROJECT_TABLES,
+    IndigoExport,
+    IndigoReadError,
+    IndigoShapeError,
+    check_shape,
+    read_export,
+)
 from registry.indigo.report import ENTITY_TABLES, ImportReport
 from registry.indigo.values import ATTRIBUTION, clean, slug_of
 from registry.loader import content_hash, delete_contract, document_json, upsert_contract, validation_issues
-from registry.models import Contract, ImportRun, IndigoRecord, OrganisationRow, utcnow
+from registry.models import Contract, ContractParty, ImportRun, IndigoRecord, OrganisationRow, utcnow
 from registry.schema import ContractDocument
 from registry.terms import check_terms
 
@@ -35,6 +42,38 @@ ROLE_TABLES = ("projects_investments", "projects_outcome_payment_commitments", "
 ENTITY_OF_TABLE = {table: entity for entity, table in ENTITY_TABLES.items()}
 ORG_ID = re.compile(r"^INDIGO-ORG-\d+$")
 STORED_ONLY = ("projects_outcome_pricings", "projects_outcome_payment_plans", "projects_transactions")
+MAX_SHRINK = 0.1
+"""The share of INDIGO contracts, contract names or parties an import may lose without ``allow_shrink``."""
+
+
+class ShrinkError(IndigoReadError):
+    """An import would lose more of the registry's INDIGO data than :data:`MAX_SHRINK`; it was rolled back."""
+
+
+def indigo_measures(session: Session) -> dict[str, int]:
+    """What an import must not lose silently: projects held, INDIGO contracts with a name, and their parties.
+
+    A contract whose name is its INDIGO id has no name (the mapping shows the id when the export has none).
+    """
+    contracts = session.exec(select(Contract.indigo_id, Contract.name_en).where(Contract.origin == "indigo")).all()
+    parties = session.exec(select(ContractParty.contract_id).join(Contract, col(Contract.id) ==
+                                                                  col(ContractParty.contract_id))
+                           .where(Contract.origin == "indigo")).all()
+    return {"contracts": len(session.exec(select(IndigoRecord.indigo_id)).all()),
+            "names": sum(1 for indigo_id, name in contracts if name and name != indigo_id),
+            "parties": len(parties)}
+
+
+def shrink_problems(before: dict[str, int], after: dict[str, int], exported: int, limit: float) -> list[str]:
+    """Each measure that fell by more than ``limit`` (a share), as a sentence; ``exported`` = projects listed."""
+    problems = []
+    if before["contracts"] and exported < before["contracts"] * (1 - limit):
+        problems.append(f"the export lists {exported} projects; the registry holds {before['contracts']} from "
+                        "earlier imports")
+    for key, what in (("names", "INDIGO contracts with a name"), ("parties", "parties of INDIGO contracts")):
+        if before[key] and after[key] < before[key] * (1 - limit):
+            problems.append(f"{what}: {before[key]} before, {after[key]} after this import")
+    return problems
 
 
 def export_label(path: Path) -> str:
@@ -101,15 +140,23 @@ def _upsert_organisations(session: Session, export: IndigoExport, report: Import
 
 
 def import_export(path: str | Path, *, session: Session, label: str | None = None,
-                  progress: Progress | None = None) -> ImportReport:
+                  progress: Progress | None = None, allow_shrink: bool = False,
+                  max_shrink: float = MAX_SHRINK) -> ImportReport:
     """Import an INDIGO export folder (either layout) into the registry; does not commit.
 
     Idempotent: importing the same export again changes nothing. Raises
-    :class:`~registry.indigo.reader.IndigoReadError` if the folder cannot be read (nothing written).
+    :class:`~registry.indigo.reader.IndigoShapeError` (a subclass of ``IndigoReadError``) before writing
+    anything if the export lacks a required file or column or has damaged rows or text, and
+    :class:`ShrinkError` if the import would lose more than ``max_shrink`` of the registry's INDIGO projects,
+    named contracts or parties (unless ``allow_shrink``); the caller then rolls back, and nothing is written.
     """
     started = utcnow()
     root = Path(path)
     export = read_export(root)
+    problems = check_shape(export)
+    if problems:
+        raise IndigoShapeError(problems)
+    before = indigo_measures(session)
     label = label or export_label(root)
     actor = f"indigo:{label}"
     report = ImportReport(source=str(root), label=label, layout=export.layout, attribution=ATTRIBUTION)
@@ -190,6 +237,13 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
             getattr(report, outcome).append(doc.id)
         if progress:
             progress(done, total, pid)
+    session.flush()
+    if not allow_shrink:
+        shrunk = shrink_problems(before, indigo_measures(session), len(projects), max_shrink)
+        if shrunk:
+            raise ShrinkError(f"{root}: this import would lose more than {max_shrink:.0%} of what the registry "
+                              "holds from INDIGO, so nothing was imported:\n" + "\n".join(f"  {p}" for p in shrunk)
+                              + "\nCheck the export; if the loss is meant, import again with --allow-shrink.")
     session.add(ImportRun(importer="indigo", source=str(root), label=label, started_at=started,
                           finished_at=utcnow(), status="success", report=_jsonable(report.as_dict())))
     session.flush()

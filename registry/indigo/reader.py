@@ -11,6 +11,10 @@ Every table is read as text (``dtype=str``, blank cells stay ``""``): the mappin
 Files may start with a byte-order mark; a file that is not UTF-8 is read as cp1252 and the fact is reported.
 Headers that repeat (``pipelines.csv`` has several ``(Source ID's)`` and ``(Notes)``) are renamed after the
 group of the column before them, so no column is lost.
+
+Reading notes what is wrong with a file's shape (a record with more or fewer cells than the header, text that
+is neither UTF-8 nor Windows-1252, or UTF-8 cut off or mixed with other bytes); :func:`check_shape` adds the
+files and columns an import cannot do without, and an import refuses an export with any of these problems.
 """
 
 from __future__ import annotations
@@ -47,8 +51,57 @@ TABLES = PROJECT_TABLES + OTHER_TABLES
 _FOLDERS = {"organisations": ("organizations", "organisations"), "funds": ("funds",)}
 
 
+# Files an import needs, and in them the columns the data standard identifies things by: each entity's id and
+# name, the project a child row belongs to, and the organisation a role row names. Without one of them an
+# import would quietly rename, orphan or drop what it reads (every table below is in both GO Lab layouts).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "projects": ("ID", "Impact Bond Name - (Value)", "Stage of Development - (Value)"),
+    "organisations": ("ID", "Name", "Type - (Value)"),
+    "funds": ("ID", "Fund - Name"),
+    "projects_investments": ("Project ID", "Id", "Organisation ID - (Value)"),
+    "projects_outcome_payment_commitments": ("Project ID", "Organisation ID - (Value)"),
+    "projects_service_provisions": ("Project ID", "Organisation ID - (Value)"),
+    "projects_intermediary_services": ("Project ID", "Organisation ID - (Value)"),
+    "projects_outcome_metrics": ("Project ID", "Id"),
+    "projects_sources": ("Project ID", "Id"),
+    "projects_outcome_funds": ("Project ID", "Id"),
+    **{table: ("Project ID",) for table in ("projects_outcome_pricings", "projects_outcome_payment_plans",
+                                            "projects_outcome_payments", "projects_results",
+                                            "projects_delivery_locations", "projects_documents",
+                                            "projects_transactions")},
+}
+
+
 class IndigoReadError(ValueError):
     """The folder is not an INDIGO export, or a file in it cannot be read."""
+
+
+@dataclass(frozen=True)
+class ShapeProblem:
+    """Something wrong with an export's files, at a file, line (1 = the header) and column where known."""
+
+    file: str
+    reason: str
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f", line {self.line}"
+        if self.column is not None:
+            where += f", column {self.column!r}"
+        return f"{where}: {self.reason}"
+
+
+class IndigoShapeError(IndigoReadError):
+    """The export's files are not in the shape an import needs; nothing was written."""
+
+    def __init__(self, problems: list[ShapeProblem]) -> None:
+        self.problems = problems
+        shown = "\n".join(f"  {p}" for p in problems[:40])
+        more = f"\n  ... and {len(problems) - 40} more" if len(problems) > 40 else ""
+        super().__init__(f"the export is not in the shape of an INDIGO export; nothing was imported:\n{shown}{more}")
 
 
 @dataclass
@@ -60,6 +113,8 @@ class IndigoExport:
     tables: dict[str, list[dict[str, str]]]
     files: dict[str, Path]
     notes: list[str] = field(default_factory=list)
+    problems: list[ShapeProblem] = field(default_factory=list)
+    headers: dict[str, list[str]] = field(default_factory=dict)
 
     def rows(self, table: str) -> list[dict[str, str]]:
         return self.tables.get(table, [])
@@ -116,23 +171,78 @@ def unique_headers(header: list[str]) -> list[str]:
 
 
 def read_csv_text(path: Path) -> tuple[str, str | None]:
-    """The file's text and, if it was not UTF-8, a note saying how it was decoded."""
+    """The file's text and, if it was not UTF-8, a note saying how it was decoded.
+
+    Raises :class:`IndigoShapeError` for text that cannot be read faithfully: UTF-8 cut off at the end (a
+    truncated file), UTF-8 mixed with other bytes, bytes Windows-1252 does not define, or NUL bytes.
+    """
     data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig"), None
+        text, note = data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
-        return data.decode("cp1252", errors="replace"), (
-            f"{path.name}: not UTF-8 ({exc.reason} at byte {exc.start}); read as Windows-1252"
-        )
+        line = data[:exc.start].count(b"\n") + 1
+        if exc.end >= len(data) and exc.reason == "unexpected end of data":
+            raise IndigoShapeError([ShapeProblem(str(path), "the file ends inside a character: it was cut off",
+                                                 line)]) from None
+        if any(b >= 0x80 for b in data[:exc.start]):
+            raise IndigoShapeError([ShapeProblem(str(path), f"not UTF-8 ({exc.reason} at byte {exc.start}) "
+                                                 "although earlier text is: mixed or damaged encoding", line)]
+                                   ) from None
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError as cp_exc:
+            raise IndigoShapeError([ShapeProblem(
+                str(path), f"neither UTF-8 nor Windows-1252 (byte 0x{data[cp_exc.start]:02x} at byte "
+                f"{cp_exc.start})", data[:cp_exc.start].count(b"\n") + 1)]) from None
+        note = f"{path.name}: not UTF-8 ({exc.reason} at byte {exc.start}); read as Windows-1252"
+    if "\x00" in text:
+        at = text.index("\x00")
+        raise IndigoShapeError([ShapeProblem(str(path), "NUL bytes in the text (a damaged or binary file)",
+                                             text[:at].count("\n") + 1)])
+    return text, note
+
+
+def record_problems(path: Path, text: str, header: list[str]) -> list[ShapeProblem]:
+    """Records whose number of cells differs from the header's (a cut-off or damaged row), by line."""
+    problems: list[ShapeProblem] = []
+    reader = csv.reader(io.StringIO(text), strict=True)
+    start = 1
+    try:
+        next(reader)
+        start = reader.line_num + 1
+        for record in reader:
+            if record and len(record) != len(header):
+                if len(record) < len(header):
+                    problems.append(ShapeProblem(str(path), f"{len(record)} of {len(header)} cells: the row is "
+                                                 "cut short", start, header[len(record)]))
+                else:
+                    problems.append(ShapeProblem(str(path), f"{len(record)} cells where the header has "
+                                                 f"{len(header)}", start, "(after the last column)"))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        problems.append(ShapeProblem(str(path), f"not readable as CSV: {exc} (a quoted cell never closed: "
+                                     "the file may be cut off)", start))
+    return problems
 
 
 def read_table(path: Path) -> tuple[list[dict[str, str]], str | None]:
     """Rows of one CSV file as dicts of text (blank cells are ``""``), and an encoding note if any."""
+    rows, note, _, problems = read_table_checked(path)
+    if problems:
+        raise IndigoShapeError(problems)
+    return rows, note
+
+
+def read_table_checked(path: Path) -> tuple[list[dict[str, str]], str | None, list[str], list[ShapeProblem]]:
+    """Like :func:`read_table`, also returning the header and the shape problems found (not raising for them)."""
     text, note = read_csv_text(path)
     if not text.strip():
-        return [], note
-    header = next(csv.reader(io.StringIO(text)))
-    names = unique_headers([h.strip() for h in header])
+        return [], note, [], []
+    header = [h.strip() for h in next(csv.reader(io.StringIO(text)))]
+    problems = record_problems(path, text, header)
+    if problems:
+        return [], note, header, problems
+    names = unique_headers(header)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, header=0, names=names,
                             skip_blank_lines=True)
@@ -140,7 +250,27 @@ def read_table(path: Path) -> tuple[list[dict[str, str]], str | None]:
         raise IndigoReadError(f"{path}: not a readable CSV file: {exc}") from None
     if len(frame.columns) != len(names):
         raise IndigoReadError(f"{path}: rows do not match the header")
-    return frame.to_dict("records"), note
+    return frame.to_dict("records"), note, header, []
+
+
+def check_shape(export: IndigoExport) -> list[ShapeProblem]:
+    """What an import cannot accept: shape problems met while reading, missing files, and missing columns."""
+    problems = list(export.problems)
+    for table, columns in REQUIRED_COLUMNS.items():
+        file = export.files.get(table)
+        if file is None:
+            folder = "all-data-by-type" if export.layout == "2025-05" else _FOLDERS.get(table, ("projects",))[0]
+            name = f"original_{table}.csv" if export.layout == "2025-05" else f"{table}.csv"
+            problems.append(ShapeProblem(str(export.path / folder / name), "required file missing"))
+            continue
+        header = export.headers.get(table)
+        if not header:
+            problems.append(ShapeProblem(str(file), "empty file (not even a header)", 1))
+            continue
+        for column in columns:
+            if column not in header:
+                problems.append(ShapeProblem(str(file), "required column missing", 1, column))
+    return problems
 
 
 def read_export(path: str | Path, *, tables: tuple[str, ...] = TABLES) -> IndigoExport:
@@ -150,13 +280,19 @@ def read_export(path: str | Path, *, tables: tuple[str, ...] = TABLES) -> Indigo
         raise IndigoReadError(f"{root}: not a folder")
     files: dict[str, Path] = {}
     data: dict[str, list[dict[str, str]]] = {}
+    headers: dict[str, list[str]] = {}
     notes: list[str] = []
+    problems: list[ShapeProblem] = []
     for table in tables:
         file = find_table(root, table)
         if file is None:
             continue
-        rows, note = read_table(file)
+        try:
+            rows, note, headers[table], found = read_table_checked(file)
+        except IndigoShapeError as exc:
+            rows, note, found = [], None, exc.problems
         files[table], data[table] = file, rows
+        problems += found
         if note:
             notes.append(note)
     if "projects" not in files:
@@ -164,4 +300,5 @@ def read_export(path: str | Path, *, tables: tuple[str, ...] = TABLES) -> Indigo
             f"{root}: no projects table found (looked for projects/projects.csv and "
             "all-data-by-type/original_projects.csv)"
         )
-    return IndigoExport(path=root, layout=detect_layout(root), tables=data, files=files, notes=notes)
+    return IndigoExport(path=root, layout=detect_layout(root), tables=data, files=files, notes=notes,
+                        problems=problems, headers=headers)
