@@ -161,6 +161,21 @@ class SimulationRun(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    # Renewed every few seconds by the process that holds the run (queued or running); a run whose
+    # heartbeat stopped is failed by whichever process reads it next (see web.portfolios.fail_if_stale).
+    heartbeat_at: datetime | None = None
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who runs the scheduled jobs for this database: one row per lease, taken over only once expired."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(primary_key=True, max_length=40)
+    owner: str = Field(max_length=200)
+    acquired_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(default_factory=utcnow)
 
 
 class JobRun(SQLModel, table=True):

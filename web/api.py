@@ -678,6 +678,7 @@ def get_simulation(run_id: int) -> RunStatus:
     run = db_session().get(SimulationRun, run_id)
     if run is None or user is None or run.owner_id != user.id:
         raise ApiError(404, f"no simulation run {run_id}", "run_id")
+    pf.fail_if_stale(run, session=db_session())  # its process died: say so instead of "running" for ever
     return RunStatus.of(run)
 
 

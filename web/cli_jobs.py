@@ -1,8 +1,10 @@
 """Commands for fact sheets, reminders and the scheduler process.
 
 ``utfall scheduler`` is the one process that runs the scheduled jobs (APScheduler 3.x, memory job store,
-jobs defined here in code). Run exactly one per deployment, next to the web workers; the workers never
-start a scheduler, so no job ever runs twice.
+jobs defined here in code). The web workers never start a scheduler, and a scheduler runs only while it
+holds the database's scheduler lease (``web.jobs.take_lease``), renewed every twenty seconds: a second
+``utfall scheduler`` on the same database exits with a message naming the holder, or with ``--wait``
+waits until the lease is free (the holder stopped, or died and its lease expired).
 """
 
 from __future__ import annotations
@@ -70,32 +72,123 @@ def build_scheduler(app: Any, scheduler_class: type | None = None) -> Any:
     return scheduler
 
 
+def lease_owner() -> str:
+    """This process, as the scheduler lease names it: host, process id and a random part."""
+    import os
+    import secrets
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class LeaseKeeper:
+    """Renews the scheduler lease in a thread; if it is lost (this process stalled past its expiry and
+    another scheduler took over), stops the scheduler so that jobs do not run twice."""
+
+    def __init__(self, engine: Any, owner: str, scheduler: Any, seconds: float) -> None:
+        import threading
+
+        self.engine, self.owner, self.scheduler, self.seconds = engine, owner, scheduler, seconds
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="utfall-scheduler-lease", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        from web.jobs import take_lease
+
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                holder = take_lease(self.engine, self.owner, seconds=self.seconds)
+            except Exception:  # the database is away for a moment: keep trying until the lease runs out
+                log.exception("renewing the scheduler lease failed")
+                continue
+            if holder is not None:
+                self.lost = True
+                log.error("scheduler lease lost to %s; stopping", holder.owner)
+                try:
+                    self.scheduler.shutdown(wait=False)
+                except Exception:  # not started yet: the command checks ``lost`` before starting it
+                    pass
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.seconds)
+
+
+def acquire_scheduler_lease(engine: Any, owner: str, *, wait: bool, seconds: float,
+                            poll: float = 5.0) -> bool:
+    """Take the lease, waiting for it with ``wait``; ``False`` (after saying who holds it) otherwise."""
+    import time
+
+    from web.jobs import take_lease
+
+    told = False
+    while True:
+        holder = take_lease(engine, owner, seconds=seconds)
+        if holder is None:
+            return True
+        if not wait:
+            click.echo(f"another scheduler is running for this database ({holder.owner}, last seen "
+                       f"{holder.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); only one may run. Stop it first, or "
+                       "start this one with --wait to take over when it stops.", err=True)
+            return False
+        if not told:
+            click.echo(f"waiting for the scheduler lease held by {holder.owner} ...", err=True)
+            told = True
+        time.sleep(poll)
+
+
 @click.command("scheduler")
 @click.option("--run-now/--no-run-now", default=True, show_default=True,
               help="Run every job once at start-up (catches up after downtime).")
-def scheduler_command(run_now: bool) -> None:
-    """Run the scheduled jobs in the foreground (exactly one instance per deployment)."""
-    from web.jobs import JOBS, fail_interrupted_job_runs, run_job
+@click.option("--wait", is_flag=True,
+              help="If another scheduler runs for this database, wait until it stops instead of exiting.")
+def scheduler_command(run_now: bool, wait: bool) -> None:
+    """Run the scheduled jobs in the foreground (one scheduler per database: a second one exits or waits)."""
+    from web.extensions import db as app_db
+    from web.jobs import JOBS, LEASE_SECONDS, fail_interrupted_job_runs, release_lease, run_job
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # a line per layout step otherwise
-    with db.session_scope() as session:  # migrates the database before the first job
-        interrupted = fail_interrupted_job_runs(session=session)
-    if interrupted:
-        click.echo(f"marked {interrupted} job run(s) interrupted by the last stop as failed")
-    app = _app()
-    scheduler = build_scheduler(app)
-    if run_now:
-        for name in JOBS:
-            run = run_job(name, app=app)
-            click.echo(f"{name}: {run.status}" + (f" ({run.error})" if run.error else ""))
-    for job in scheduler.get_jobs():
-        click.echo(f"scheduled {job.id}: {job.trigger}")
-    click.echo("scheduler running (Europe/Stockholm); stop with Ctrl-C")
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
+    with db.session_scope():  # migrates the database before the first job
         pass
+    app = _app()
+    with app.app_context():
+        engine = app_db.engine
+    owner = lease_owner()
+    if not acquire_scheduler_lease(engine, owner, wait=wait, seconds=LEASE_SECONDS):
+        sys.exit(1)
+    scheduler = build_scheduler(app)
+    keeper = LeaseKeeper(engine, owner, scheduler, LEASE_SECONDS)
+    keeper.start()
+    try:
+        # Only the lease holder gets here, so a run still marked running was left by a stopped scheduler.
+        with db.session_scope() as session:
+            interrupted = fail_interrupted_job_runs(session=session)
+        if interrupted:
+            click.echo(f"marked {interrupted} job run(s) interrupted by the last stop as failed")
+        if run_now:
+            for name in JOBS:
+                run = run_job(name, app=app)
+                click.echo(f"{name}: {run.status}" + (f" ({run.error})" if run.error else ""))
+        for job in scheduler.get_jobs():
+            click.echo(f"scheduled {job.id}: {job.trigger}")
+        click.echo("scheduler running (Europe/Stockholm); stop with Ctrl-C")
+        try:
+            if not keeper.lost:
+                scheduler.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+    finally:
+        keeper.stop()
+        if not keeper.lost:
+            release_lease(engine, owner)
+    if keeper.lost:
+        _fail("stopped: another scheduler took the lease over (this one had stalled past its expiry)")
 
 
 def _fail(message: str) -> None:

@@ -546,13 +546,28 @@ def render_factsheet(contract_id: str, lang: str, *, session: Session, force: bo
         return bytes(row.pdf)
     generated = now or utcnow()
     pdf = build_factsheet_pdf(doc, lang, generated=generated)
-    if row is None:
-        row = Factsheet(contract_id=contract_id, lang=lang, content_hash=digest, pdf=pdf, generated_at=generated)
-    else:
-        row.content_hash, row.pdf, row.generated_at = digest, pdf, generated
-    session.add(row)
-    session.flush()
+    if row is not None:
+        session.expire(row)  # written below without the ORM
+    store_factsheet(session, contract_id=contract_id, lang=lang, content_hash=digest, pdf=pdf, generated=generated)
     return pdf
+
+
+def store_factsheet(session: Session, *, contract_id: str, lang: str, content_hash: str, pdf: bytes,
+                    generated: datetime) -> None:
+    """Insert or replace the cached sheet in one statement (not committed).
+
+    Two first renders of one sheet may finish at once (two readers, or a reader and the scheduler): an
+    INSERT ... ON CONFLICT DO UPDATE lets the second replace the first's identical sheet, where a plain
+    INSERT failed on the unique (contract, language) and the reader got HTTP 500.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = Factsheet.__table__  # type: ignore[attr-defined]
+    values = {"content_hash": content_hash, "pdf": pdf, "generated_at": generated}
+    session.execute(insert(table).values(contract_id=contract_id, lang=lang, **values)
+                    .on_conflict_do_update(index_elements=["contract_id", "lang"], set_=values))
 
 
 def stale_factsheets(*, session: Session, langs: tuple[str, ...] = LANGS) -> list[tuple[str, str]]:

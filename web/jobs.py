@@ -20,9 +20,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
+from sqlalchemy import Engine, case, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from registry.models import JobRun, MarketSnapshot, Portfolio
+from registry.models import JobRun, MarketSnapshot, Portfolio, SchedulerLease
 
 log = logging.getLogger(__name__)
 
@@ -231,3 +233,62 @@ def recent_runs(*, session: Session, limit: int = 50, job: str | None = None) ->
 def last_runs(*, session: Session) -> dict[str, JobRun | None]:
     """The latest run of each job (``None`` for a job that never ran)."""
     return {name: next(iter(recent_runs(session=session, limit=1, job=name)), None) for name in JOBS}
+
+
+# --- one scheduler per database --------------------------------------------------------------------------
+
+LEASE = "scheduler"
+LEASE_SECONDS = 60.0
+"""How long a lease lasts without renewal; the holder renews it every third of that."""
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds the scheduler lease, as read when taking it failed."""
+
+    owner: str
+    heartbeat_at: datetime
+    expires_at: datetime
+
+
+def take_lease(engine: Engine, owner: str, *, seconds: float = LEASE_SECONDS, now: datetime | None = None,
+               name: str = LEASE) -> LeaseHolder | None:
+    """Take or renew the lease for ``owner``; ``None`` when it is ours now, else who holds it.
+
+    One conditional UPDATE decides (the row is ours already, or its lease expired), so two processes that
+    try at once cannot both win, on SQLite and PostgreSQL alike. The row is created on first use.
+    """
+    from datetime import timedelta
+
+    at = now or system_clock()
+    until = at + timedelta(seconds=seconds)
+    table = SchedulerLease.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        taken = conn.execute(update(table).where(
+            table.c.name == name, (table.c.owner == owner) | (table.c.expires_at < at)
+        ).values(owner=owner, heartbeat_at=at, expires_at=until,
+                 acquired_at=case((table.c.owner == owner, table.c.acquired_at), else_=at)))
+        if taken.rowcount == 1:
+            return None
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(table).values(name=name, owner=owner, acquired_at=at, heartbeat_at=at,
+                                              expires_at=until))
+        return None
+    except IntegrityError:  # someone holds it (or took it a moment ago)
+        pass
+    with Session(engine) as s:
+        row = s.get(SchedulerLease, name)
+        if row is None:  # released and removed in between: try once more
+            return take_lease(engine, owner, seconds=seconds, now=now, name=name)
+        if row.owner == owner or row.expires_at < at:
+            return take_lease(engine, owner, seconds=seconds, now=now, name=name)
+        return LeaseHolder(row.owner, row.heartbeat_at, row.expires_at)
+
+
+def release_lease(engine: Engine, owner: str, *, name: str = LEASE) -> None:
+    """Give the lease up at once (a stopped scheduler), if ``owner`` still holds it."""
+    table = SchedulerLease.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.name == name, table.c.owner == owner)
+                     .values(expires_at=system_clock()))

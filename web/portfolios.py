@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 from babel.numbers import format_decimal
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -61,24 +62,59 @@ EXTENSION = "utfall_runs"
 
 
 class RunManager:
-    """The app's pool of simulation threads and the futures still in flight."""
+    """The app's pool of simulation threads, the runs still in flight, and their heartbeat.
 
-    def __init__(self, app: Flask, workers: int) -> None:
+    While a run is queued or running here, a thread renews its ``heartbeat_at`` every
+    ``UTFALL_RUN_HEARTBEAT_SECONDS``; if this process dies (a gunicorn worker killed or restarted) the
+    heartbeat stops, and :func:`fail_if_stale` lets any process that reads the run mark it failed.
+    """
+
+    def __init__(self, app: Flask, workers: int, heartbeat_seconds: float = 10.0) -> None:
         self.app = app
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="utfall-simulation")
-        self._futures: set[Future[None]] = set()
+        self.heartbeat_seconds = heartbeat_seconds
+        self._futures: dict[Future[None], int] = {}
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._beater: threading.Thread | None = None
 
     def submit(self, run_id: int) -> Future[None]:
         future = self.executor.submit(_execute, self.app, run_id)
         with self._lock:
-            self._futures.add(future)
+            self._futures[future] = run_id
+            if self._beater is None:
+                self._beater = threading.Thread(target=self._beat_loop, name="utfall-run-heartbeat", daemon=True)
+                self._beater.start()
         future.add_done_callback(self._forget)
         return future
 
     def _forget(self, future: Future[None]) -> None:
         with self._lock:
-            self._futures.discard(future)
+            self._futures.pop(future, None)
+
+    def in_flight(self) -> list[int]:
+        with self._lock:
+            return sorted(self._futures.values())
+
+    def beat(self) -> None:
+        """Renew the heartbeat of every run this process still holds."""
+        ids = self.in_flight()
+        if not ids:
+            return
+        with self.app.app_context():
+            engine = db.engine
+        with Session(engine) as s:
+            s.exec(update(SimulationRun).where(  # type: ignore[call-overload]
+                col(SimulationRun.id).in_(ids), col(SimulationRun.status).in_(("queued", "running"))
+            ).values(heartbeat_at=utcnow()))
+            s.commit()
+
+    def _beat_loop(self) -> None:
+        while not self._stopped.wait(self.heartbeat_seconds):
+            try:
+                self.beat()
+            except Exception:  # the database away for a moment: the next beat tries again
+                log.exception("simulation heartbeat failed")
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until every submitted run has finished (tests, shutdown); ``False`` on timeout."""
@@ -100,13 +136,15 @@ class RunManager:
                     pass
 
     def shutdown(self) -> None:
+        self._stopped.set()
         self.executor.shutdown(wait=True, cancel_futures=False)
 
 
 @bp.record_once
 def _init_runs(state: BlueprintSetupState) -> None:
     app = state.app
-    app.extensions[EXTENSION] = RunManager(app, int(app.config.get("UTFALL_SIMULATION_WORKERS", 1)))
+    app.extensions[EXTENSION] = RunManager(app, int(app.config.get("UTFALL_SIMULATION_WORKERS", 1)),
+                                           float(app.config.get("UTFALL_RUN_HEARTBEAT_SECONDS", 10)))
 
 
 def runs(app: Flask | None = None) -> RunManager:
@@ -117,7 +155,8 @@ def runs(app: Flask | None = None) -> RunManager:
 def start_run(spec: dict[str, Any], *, owner_id: int | None, portfolio_id: int | None) -> SimulationRun:
     """Record a queued run (committed, so the worker sees it) and hand it to the pool."""
     session = db_session()
-    run = SimulationRun(owner_id=owner_id, portfolio_id=portfolio_id, status="queued", progress=0.0, spec=spec)
+    run = SimulationRun(owner_id=owner_id, portfolio_id=portfolio_id, status="queued", progress=0.0, spec=spec,
+                        heartbeat_at=utcnow())
     session.add(run)
     session.commit()
     runs().submit(run.id or 0)
@@ -138,6 +177,34 @@ def fail_interrupted_runs(*, session: Session) -> int:
     return len(stale)
 
 
+STALE_ERROR = "interrupted: the process running it stopped (no heartbeat since {since:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def fail_if_stale(run: SimulationRun, *, session: Session, stale_seconds: float | None = None) -> bool:
+    """Mark ``run`` failed if it is queued or running and its heartbeat is older than ``stale_seconds``.
+
+    Whichever process reads the run first does it (a conditional UPDATE, so only one writes); ``run`` is
+    refreshed either way. Returns whether this call failed it.
+    """
+    if run.status not in ("queued", "running"):
+        return False
+    seconds = stale_seconds if stale_seconds is not None else float(
+        current_app.config.get("UTFALL_RUN_STALE_SECONDS", 60))
+    now = utcnow()
+    cutoff = now - timedelta(seconds=seconds)
+    last = run.heartbeat_at or run.created_at
+    if last >= cutoff:
+        return False
+    done = session.exec(update(SimulationRun).where(  # type: ignore[call-overload]
+        col(SimulationRun.id) == run.id, col(SimulationRun.status).in_(("queued", "running")),
+        sa.func.coalesce(col(SimulationRun.heartbeat_at), col(SimulationRun.created_at)) < cutoff,
+    ).values(status="failed", error=STALE_ERROR.format(since=last), finished_at=now)
+        .execution_options(synchronize_session=False))
+    session.commit()
+    session.refresh(run)
+    return bool(done.rowcount)
+
+
 def _set_progress(engine: Any, run_id: int, **values: Any) -> None:
     # A short transaction of its own: the request thread may be reading the row at the same time.
     with Session(engine) as s:
@@ -154,7 +221,7 @@ def _execute(app: Flask, run_id: int) -> None:
         if run is None:
             return
         try:
-            _set_progress(engine, run_id, status="running", progress=0.0)
+            _set_progress(engine, run_id, status="running", progress=0.0, heartbeat_at=utcnow())
             spec = PortfolioSpecIn.model_validate(run.spec)
             resolved = resolve_or_error(spec, session)
             if isinstance(resolved, SpecProblem):
@@ -685,6 +752,7 @@ def _own_run(run_id: int) -> SimulationRun:
     user = current_user()
     if run is None or user is None or run.owner_id != user.id:
         abort(404)
+    fail_if_stale(run, session=db_session())
     return run
 
 
@@ -694,6 +762,8 @@ def _active_run(portfolio_id: int) -> SimulationRun | None:
         select(SimulationRun).where(SimulationRun.portfolio_id == portfolio_id)
         .order_by(col(SimulationRun.id).desc()).limit(1)
     ).first()
+    if run is not None:
+        fail_if_stale(run, session=db_session())
     return run if run is not None and run.status != "done" else None
 
 
