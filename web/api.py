@@ -37,13 +37,14 @@ from werkzeug.exceptions import HTTPException
 from registry import queries as registry_queries
 from registry.backtest import VERDICTS
 from registry.backtest import backtest as run_backtest
+from registry.loader import ContractInputError, StaleEditError, parse_document, save_edit
 from registry.market import REPAYMENT_CLASSES, market_statistics, repayment_class_condition
 from registry.models import Contract, Portfolio, SimulationRun
 from registry.queries import SORTABLE, ContractFilter
 from registry.schema import ContractDocument, MetricKind
 from registry.terms import OutcomeError, Payout, TermsError, compile_terms
 from web import portfolios as pf
-from web.auth import current_user
+from web.auth import current_user, has_role
 from web.extensions import csrf
 from web.extensions import session as db_session
 from web.guards import MAX_ID
@@ -365,6 +366,7 @@ class ContractDetail(ContractSummary):
     """The indexed facts plus the whole contract document (schema `utfall-contract/1`)."""
 
     outcome_names: list[str] = Field(description="Outcome metrics the payment terms read (payout input).")
+    content_hash: str = Field(description="The document's version; send it back with an edit (PUT).")
     document: ContractDocument
 
 
@@ -400,6 +402,28 @@ class BacktestResult(BaseModel):
     cannot_tell: list[BacktestReason] = Field(description="Why nothing could be compared (verdict unknown).")
     caveats: list[BacktestReason] = Field(description="What qualifies a yes or no.")
     tolerances: dict[str, Any]
+
+
+class ContractEdit(Input):
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$",
+                              description="`content_hash` of the version the edit was made on (from GET); "
+                                          "required, so an edit never overwrites one it has not seen.")
+    document: dict[str, Any] = Field(description="The whole contract document (schema `utfall-contract/1`), "
+                                                 "validated as contract files are; its `id` must be the URL's.")
+
+
+class ChangeInfo(BaseModel):
+    at: datetime
+    actor: str
+    kind: str = Field(description="created, updated or deleted")
+    fields: list[str] = Field(description="Paths of the fields that changed.")
+
+
+class ConflictResponse(ErrorResponse):
+    """The edit was made on an older version: nothing was saved; here is what changed since."""
+
+    current_hash: str | None = Field(description="The stored version now (null if the contract was deleted).")
+    changes: list[ChangeInfo]
 
 
 class PayoutRequest(Input):
@@ -562,7 +586,49 @@ def get_contract(contract_id: str) -> ContractDetail:
             names = list(compile_terms(doc, source=row.id).outcome_names)
         except TermsError:
             names = []
-    return ContractDetail(**ContractSummary.of(row).model_dump(), outcome_names=names, document=doc)
+    return ContractDetail(**ContractSummary.of(row).model_dump(), outcome_names=names,
+                          content_hash=row.content_hash, document=doc)
+
+
+@operation("PUT", "/contracts/<contract_id>", summary="Edit a contract (curators)", tag="contracts",
+           auth="required", body=ContractEdit,
+           responses={200: ("The saved contract.", ContractDetail),
+                      403: ("Only curators edit contracts.", ErrorResponse), 404: NOT_FOUND,
+                      409: ("The contract changed since the version sent; nothing was saved.", ConflictResponse)},
+           path_params={"contract_id": "The contract's id (slug)."})
+def edit_contract(contract_id: str, body: ContractEdit) -> ResponseReturnValue:
+    """Replace the document, if the stored version is still ``content_hash`` (checked in the same transaction
+    as the write); otherwise 409 with who changed which fields since, and nothing saved."""
+    if not has_role(current_user(), "curator"):
+        raise ApiError(403, "only curators edit contracts")
+    _contract_row(contract_id)
+    try:
+        doc = parse_document(body.document, "document")
+    except ContractInputError as exc:
+        errors = [FieldError(field=f"document.{i.path}" if i.path else "document", message=i.reason)
+                  for i in exc.issues]
+        raise ApiError(422, f"{errors[0].field}: {errors[0].message}", errors[0].field, errors) from None
+    if doc.id != contract_id:
+        raise ApiError(422, f"the document's id must be {contract_id!r}", "document.id")
+    session = db_session()
+    user = current_user()
+    try:
+        save_edit(doc, session=session, actor=f"user:{user.username if user else '?'}",
+                  expected_hash=body.content_hash, origin_ref="api")
+    except StaleEditError as exc:
+        session.rollback()
+        current = session.get(Contract, contract_id)
+        conflict = ConflictResponse(
+            message="the contract changed since the version you edited; nothing was saved", field="content_hash",
+            errors=[FieldError(field="content_hash", message="not the stored version")],
+            current_hash=current.content_hash if current else None,
+            changes=[ChangeInfo(at=r.at, actor=r.actor, kind=r.kind, fields=[c["path"] for c in r.changes])
+                     for r in exc.changes])
+        response = jsonify(conflict.model_dump(mode="json"))
+        response.status_code = 409
+        return response
+    session.commit()
+    return get_contract(contract_id=contract_id)
 
 
 def _check_outcomes(doc: ContractDocument, names: tuple[str, ...], kinds: dict[str, Any],

@@ -213,3 +213,39 @@ def test_form_refuses_what_the_file_loader_refuses(curator, add_contract, engine
     with pytest.raises(ContractInputError) as refused:
         read_contract_file(path)
     assert any(i.path == field for i in refused.value.issues), refused.value.issues
+
+
+def test_api_edit_needs_the_version_and_answers_409_when_stale(client, make_user, add_contract, engine):
+    import base64
+
+    make_user("cora-api", role="curator")
+    make_user("ivan-api", role="investor")
+    auth = {"Authorization": "Basic " + base64.b64encode(b"cora-api:correct-horse-battery").decode()}
+    add_contract()
+    detail = client.get("/api/v1/contracts/test-contract").get_json()
+    version = detail["content_hash"]
+    assert version == _stored(engine, "test-contract").content_hash
+    mine = sample_document()
+    mine["identity"]["names"]["en"] = "Edited through the API"
+    missing = client.put("/api/v1/contracts/test-contract", json={"document": mine}, headers=auth)
+    assert missing.status_code == 422 and missing.get_json()["field"] == "content_hash"
+    investor = {"Authorization": "Basic " + base64.b64encode(b"ivan-api:correct-horse-battery").decode()}
+    assert client.put("/api/v1/contracts/test-contract", json={"document": mine, "content_hash": version},
+                      headers=investor).status_code == 403
+    bad = sample_document()
+    bad["classification"]["country"] = "XX"
+    refused = client.put("/api/v1/contracts/test-contract", json={"document": bad, "content_hash": version},
+                         headers=auth)
+    assert refused.status_code == 422 and refused.get_json()["field"] == "document.classification.country"
+    saved = client.put("/api/v1/contracts/test-contract", json={"document": mine, "content_hash": version},
+                       headers=auth)
+    assert saved.status_code == 200, saved.get_json()
+    assert saved.get_json()["name_en"] == "Edited through the API"
+    stale = sample_document()
+    stale["stage"] = "complete"
+    conflict = client.put("/api/v1/contracts/test-contract", json={"document": stale, "content_hash": version},
+                          headers=auth)
+    body = conflict.get_json()
+    assert conflict.status_code == 409 and body["current_hash"] == saved.get_json()["content_hash"]
+    assert body["changes"][0]["actor"] == "user:cora-api" and "identity.names.en" in body["changes"][0]["fields"]
+    assert _stored(engine, "test-contract").stage != "complete"
