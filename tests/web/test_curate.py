@@ -196,17 +196,6 @@ def test_yaml_editor_creates_a_new_contract(curator, engine):
         assert document_json(doc) == document_json(parse_document(data, "test"))
 
 
-def test_stale_edit_is_refused(curator, add_contract):
-    add_contract()
-    data = form_of(curator.get("/contracts/test-contract/edit").get_data(as_text=True))
-    changed = sample_document()
-    changed["stage"] = "complete"
-    add_contract(changed, actor="someone-else")
-    data["identity.names.en"] = "My edit"
-    response = curator.post("/contracts/test-contract/edit?lang=en", data=data)
-    assert response.status_code == 409 and "Someone else changed" in response.get_data(as_text=True)
-
-
 def test_seed_contracts_open_in_both_editors(curator, seeded):
     for contract_id in seeded:
         assert curator.get(f"/contracts/{contract_id}/edit").status_code == 200
