@@ -13,8 +13,10 @@ seconds, and the whole run by ``--deadline``.
    ``--seconds``: requests per second, median and 99th-percentile latency, errors.
 3. At concurrency 8, kills one worker with SIGKILL half-way: gunicorn starts another; the errors counted are
    the requests that worker had in flight.
-4. Starts ``utfall import indigo`` of a second export and kills it with SIGKILL half-way through its projects.
-5. Checks the database: every contract's stored hash matches its document, parties match the documents, the
+4. Starts a large simulation in the background (API, HTTP Basic), kills every worker with SIGKILL and polls
+   the run: it must end ``failed`` once its heartbeat is ``UTFALL_RUN_STALE_SECONDS`` (10 here) old.
+5. Starts ``utfall import indigo`` of a second export and kills it with SIGKILL half-way through its projects.
+6. Checks the database: every contract's stored hash matches its document, parties match the documents, the
    killed import left nothing (same contracts and records as before it), no INDIGO record without its
    contract, no simulation run left running, at most one scheduler lease.
 
@@ -200,6 +202,47 @@ def kill_import_midway(env: dict[str, str], export: Path, seconds: float) -> str
             proc.wait(30)
 
 
+def orphaned_run(base: str, master: int, url: str, seconds: float) -> str:
+    """Start a background simulation, kill every worker, and poll until the run is reported failed."""
+    import base64
+    import json
+
+    import yaml
+
+    from registry import db
+    from web.auth import create_user
+
+    password = "bench-" + os.urandom(8).hex()
+    with db.session_scope(url) as session:
+        create_user(session, "bench-runner", password, "investor")
+    auth = "Basic " + base64.b64encode(f"bench-runner:{password}".encode()).decode()
+    spec = yaml.safe_load((ROOT / "docs" / "examples" / "nordic-portfolio.yaml").read_text(encoding="utf-8"))
+    spec["scenarios"] = 1_000_000
+    request = urllib.request.Request(base + "/api/v1/simulations", data=json.dumps(spec).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": auth})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            run = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return f"could not start a run: HTTP {exc.code} {exc.read()[:200]!r}"
+    for pid in worker_pids(master):
+        os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    deadline = killed + seconds
+    status = "?"
+    while time.monotonic() < deadline:
+        poll = urllib.request.Request(f"{base}/api/v1/simulations/{run['id']}", headers={"Authorization": auth})
+        try:
+            with urllib.request.urlopen(poll, timeout=30) as response:
+                status = json.loads(response.read())["status"]
+        except (OSError, urllib.error.URLError, KeyError, ValueError):
+            status = "no answer"
+        if status in ("failed", "done"):
+            return f"run {run['id']}: workers killed, reported {status} after {time.monotonic() - killed:.0f} s"
+        time.sleep(1)
+    return f"run {run['id']}: still {status} {seconds:.0f} s after its workers were killed"
+
+
 def consistency(url: str) -> dict[str, Any]:
     """What must hold whatever was killed: counts, and every problem found."""
     from sqlmodel import Session, select
@@ -261,7 +304,7 @@ def main() -> None:
         raise SystemExit("--database-url must be a PostgreSQL server (gunicorn's workers share it)")
     url = private_database(server)
     instance = Path(tempfile.mkdtemp(prefix="utfall-reliability-"))
-    env = {**os.environ, "DATABASE_URL": url, "UTFALL_INSTANCE": str(instance),
+    env = {**os.environ, "DATABASE_URL": url, "UTFALL_INSTANCE": str(instance), "UTFALL_RUN_STALE_SECONDS": "10",
            "UTFALL_SECRET_KEY": os.environ.get("UTFALL_SECRET_KEY", "bench-reliability-" + os.urandom(8).hex())}
     proc: subprocess.Popen[bytes] | None = None
     try:
@@ -307,6 +350,7 @@ def main() -> None:
         after = load(base, paths, 8, min(args.seconds, 4), args.max_requests)
         row("8, after the restart", after)
 
+        print(f"\nsimulation of a killed worker: {orphaned_run(base, proc.pid, url, 120)}")
         before = consistency(url)
         outcome = kill_import_midway(env, args.indigo_killed, max(60.0, args.deadline - (time.monotonic() - started)))
         now = consistency(url)

@@ -144,7 +144,7 @@ class RunManager:
 def _init_runs(state: BlueprintSetupState) -> None:
     app = state.app
     app.extensions[EXTENSION] = RunManager(app, int(app.config.get("UTFALL_SIMULATION_WORKERS", 1)),
-                                           float(app.config.get("UTFALL_RUN_HEARTBEAT_SECONDS", 10)))
+                                           float(_setting("RUN_HEARTBEAT_SECONDS", 10, app)))
 
 
 def runs(app: Flask | None = None) -> RunManager:
@@ -177,6 +177,12 @@ def fail_interrupted_runs(*, session: Session) -> int:
     return len(stale)
 
 
+def _setting(name: str, default: float, app: Flask | None = None) -> Any:
+    """``UTFALL_<name>`` from the app's config, or ``<name>`` as the environment's ``UTFALL_<name>`` sets it."""
+    config = (app or current_app).config
+    return config.get(f"UTFALL_{name}", config.get(name, default))
+
+
 STALE_ERROR = "interrupted: the process running it stopped (no heartbeat since {since:%Y-%m-%d %H:%M:%S} UTC)"
 
 
@@ -188,8 +194,7 @@ def fail_if_stale(run: SimulationRun, *, session: Session, stale_seconds: float 
     """
     if run.status not in ("queued", "running"):
         return False
-    seconds = stale_seconds if stale_seconds is not None else float(
-        current_app.config.get("UTFALL_RUN_STALE_SECONDS", 60))
+    seconds = stale_seconds if stale_seconds is not None else float(_setting("RUN_STALE_SECONDS", 60))
     now = utcnow()
     cutoff = now - timedelta(seconds=seconds)
     last = run.heartbeat_at or run.created_at
