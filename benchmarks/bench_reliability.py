@@ -319,9 +319,9 @@ def main() -> None:
         log = instance / "gunicorn.log"
         with log.open("wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
-                                     f"127.0.0.1:{port}", "--timeout", "60", "web:create_app()"],
+                                     f"127.0.0.1:{port}", "--timeout", "120", "web:create_app()"],
                                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        wait_until_up(base, proc, log, 180)
+        wait_until_up(base, proc, log, 600)  # a busy machine takes minutes to start the workers
         for path in paths:  # first renders of the fact sheets, so that the levels measure the cache
             fetch(base + path)
         print(f"gunicorn: {args.workers} workers at {base}; {len(paths)} routes; {args.seconds:.0f} s a level\n")
