@@ -11,7 +11,7 @@ registry's glue (``registry.portfolio_file``) builds them from contract document
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from portfolio.contract import ContractModel, FactorLoadings, Holding, Portfolio
 from portfolio.engine import DEFAULT_BLOCK_SIZE, Stress, run
@@ -26,8 +26,10 @@ from portfolio.models import (
 )
 from portfolio.results import SimulationResult, build_result
 
-if TYPE_CHECKING:
-    from portfolio.stress import StressResult
+# Loaded here, before the function ``stress`` below is defined: importing a submodule for the first time
+# binds it as an attribute of its package, so a first import inside ``stress()`` replaced the function
+# ``portfolio.stress`` by the module ``portfolio.stress`` and a second call failed.
+from portfolio.stress import StressResult, run_stresses  # noqa: E402  (after the modules it needs)
 
 __all__ = [
     "simulate",
@@ -96,6 +98,4 @@ def stress(portfolio: Portfolio, stresses: list[Stress] | None = None, **kwargs:
 
     Keyword arguments go to :func:`simulate` for every run (same seed: common random numbers).
     """
-    from portfolio.stress import run_stresses
-
     return run_stresses(portfolio, stresses, **kwargs)

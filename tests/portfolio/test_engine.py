@@ -292,3 +292,14 @@ def test_result_to_dict_is_json():
     d = json.loads(json.dumps(r.to_dict()))
     assert set(d) >= {"summary", "contracts", "exposures", "concentration", "hhi", "assumptions", "settings"}
     assert d["summary"]["es99"]["estimate"] == pytest.approx(r.value("es99"))
+
+
+def test_stress_can_be_called_twice():
+    # The first call used to import the submodule portfolio.stress, which replaced the function.
+    import portfolio
+
+    pf = homogeneous(3, 0.1, 0.2)
+    first = portfolio.stress(pf, n_scenarios=500, seed=1)
+    second = portfolio.stress(pf, n_scenarios=500, seed=1)
+    assert callable(portfolio.stress) and not isinstance(portfolio.stress, type(portfolio))
+    pd.testing.assert_frame_equal(first.table, second.table)
