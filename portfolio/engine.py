@@ -169,7 +169,12 @@ class _Unit:
 
 @dataclass
 class RawRun:
-    """Everything a run keeps, before it becomes tables (see :mod:`portfolio.results`)."""
+    """Everything a run keeps, before it becomes tables (see :mod:`portfolio.results`).
+
+    Only the portfolio loss and IRR are kept per scenario; everything else is per block of scenarios
+    or a bounded set of the largest values, so memory grows with the scenario count by 16 bytes a
+    scenario, not by the number of contracts or organisations.
+    """
 
     portfolio: Portfolio
     stress: Stress | None
@@ -177,10 +182,11 @@ class RawRun:
     seed: int
     block_size: int
     loss: np.ndarray  # (S,) float64 portfolio loss = capital - repayment
-    repayment: np.ndarray  # (S,) float64
     irr: np.ndarray  # (S,) float64
-    pv_hurdle: np.ndarray  # (S,) float64 NPV of investor cash flows at the hurdle rate
-    org_payments: np.ndarray  # (n_orgs, S) float32, base currency, full contract scale
+    pv_stats: np.ndarray  # (n_blocks, 3) count, sum, squared deviations of the NPV at the hurdle rate
+    org_stats: np.ndarray  # (n_blocks, n_orgs, 4) sum, squared deviations, count > 0, max of payments
+    org_top: np.ndarray  # (n_orgs, m) largest payments per organisation, ascending (m: top_count(S, 0.99))
+    org_batch_top: np.ndarray  # (n_batches, n_orgs, m_b) the same per standard-error batch
     org_keys: list[tuple[str, str]]  # (organisation, role)
     org_max: np.ndarray  # (n_orgs,) maximum contractual exposure (over extreme outcome combinations)
     block_stats: np.ndarray  # (n_blocks, N, 5) float64 sums: L, L^2, L+, L+^2, 1[L>0]
@@ -193,6 +199,11 @@ class RawRun:
     capital: float
     threads: int
     chunk_size: int
+
+    @property
+    def repayment(self) -> np.ndarray:
+        """(S,) float64 portfolio repayment (capital - loss)."""
+        return self.capital - self.loss
 
 
 def _factor_names(
@@ -384,6 +395,25 @@ class _Kernel:
         meta = (col, shift, org)
         u.flow_meta[key] = meta
         return meta
+
+    # -- accumulation ---------------------------------------------------------------------------------
+    def accumulator(self, start: int, stop: int) -> Accumulator:
+        return Accumulator(self.n, self.block_size, len(self.units), len(self.org_keys), self.tail_k,
+                           start=start, stop=stop)
+
+    def raw_run(self, acc: Accumulator, threads: int, chunk: int) -> RawRun:
+        tail_rows, tail_loss, tail_index = acc.tail.finish()
+        org_top = acc.org_top.finish()
+        n_orgs = len(self.org_keys)
+        batch = np.stack([np.sort(acc.org_batch[b], axis=1) for b in range(acc.nb)]) if n_orgs else np.empty((acc.nb, 0, 0))
+        return RawRun(
+            portfolio=self.pf, stress=self.stress, n=self.n, seed=self.seed, block_size=self.block_size,
+            loss=acc.loss, irr=acc.irr, pv_stats=acc.pv, org_stats=acc.org, org_top=org_top,
+            org_batch_top=batch, org_keys=self.org_keys, org_max=self.org_max, block_stats=acc.stats,
+            tail_rows=tail_rows, tail_loss=tail_loss, tail_index=tail_index,
+            worst_repayment=self.worst_repayment, factor_names=self.factor_names, units_capital=self.cap_vec,
+            capital=self.capital, threads=threads, chunk_size=chunk,
+        )
 
     # -- the chunk kernel ----------------------------------------------------------------------------
     def _blocks(self, start: int, stop: int) -> list[tuple[int, slice]]:
@@ -582,6 +612,31 @@ class _Kernel:
                 irr[lo:hi] = irr_fn(cf[used, lo:hi], times)
         h = self.pf.hurdle_rate
         pv = (cf[used] * ((1.0 + h) ** -times)[:, None]).sum(axis=0)
+        pv_stats = np.empty((len(blocks), 3))
+        n_orgs = len(self.org_keys)
+        org_stats = np.empty((len(blocks), n_orgs, 4))
+        for j, (_, sl) in enumerate(blocks):
+            pv_stats[j, 0] = sl.stop - sl.start
+            pv_stats[j, 1], pv_stats[j, 2] = _block_moments(pv[sl])
+            if n_orgs:
+                ob = org_pay[:, sl]
+                org_stats[j, :, 0], org_stats[j, :, 1] = _block_moments(ob)
+                org_stats[j, :, 2] = (ob > 0).sum(axis=1)
+                org_stats[j, :, 3] = ob.max(axis=1)
+        org32 = org_pay.astype(_F32)
+        # Organisation payments: the largest of the chunk overall and per standard-error batch, enough
+        # for the 99th percentile and its batch standard error (see Accumulator).
+        m = top_count(self.n, 0.99)
+        org_top = org32 if width <= m else np.partition(org32, width - m, axis=1)[:, width - m:]
+        nb, size = quantile_layout(self.n)
+        bm = top_count(size, 0.99)
+        org_batch = []
+        for b in range(start // size, min((stop - 1) // size, nb - 1) + 1):
+            lo, hi = max(b * size, start) - start, min((b + 1) * size, stop) - start
+            piece = org32[:, lo:hi]
+            if hi - lo > bm:
+                piece = np.partition(piece, hi - lo - bm, axis=1)[:, hi - lo - bm:]
+            org_batch.append((b, np.ascontiguousarray(piece)))
         # Candidate tail scenarios: every scenario whose loss reaches the chunk's K-th largest value
         # (ties included, so the exact (loss, index) ordering can be applied when merging).
         idx = np.arange(start, stop)
@@ -591,8 +646,8 @@ class _Kernel:
         else:
             sel = np.arange(width)
         return {
-            "start": start, "stop": stop, "loss": loss, "irr": irr, "pv": pv,
-            "org": org_pay.astype(_F32), "stats": stats,
+            "start": start, "stop": stop, "loss": loss, "irr": irr, "pv": pv_stats, "org": org_stats,
+            "org_top": org_top, "org_batch": org_batch, "stats": stats,
             "tail_rows": losses[:, sel].T.copy(), "tail_loss": loss[sel], "tail_index": idx[sel],
         }
 
@@ -610,16 +665,258 @@ def _total64(amounts: list[np.ndarray], width: int) -> np.ndarray:
     return total
 
 
-def _merge_tail(
-    kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None, res: dict[str, Any], k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows, loss, index = res["tail_rows"], res["tail_loss"], res["tail_index"]
-    if kept is not None:
-        rows = np.concatenate([kept[0], rows])
-        loss = np.concatenate([kept[1], loss])
-        index = np.concatenate([kept[2], index])
-    order = np.lexsort((index, loss))[-k:]
-    return rows[order], loss[order], index[order]
+
+def quantile_layout(n: int) -> tuple[int, int]:
+    """``(batches, batch size)`` of the batch-means standard errors over ``n`` scenarios."""
+    nb = min(20, max(n // 50, 2))
+    return nb, n // nb
+
+
+def top_count(n: int, q: float) -> int:
+    """How many of the largest of ``n`` values numpy's linear ``quantile(q)`` reads."""
+    return n - int(math.floor((n - 1) * q))
+
+
+def quantile_from_top(top: np.ndarray, n: int, q: float) -> np.ndarray:
+    """numpy's linear-method quantile of each row from the row's largest values, sorted ascending.
+
+    ``top`` is ``(rows, m)`` with ``m >= top_count(n, q)``: the ``m`` largest of ``n`` values per row.
+    """
+    vi = (n - 1) * q
+    lo = int(math.floor(vi))
+    g = vi - lo
+    m = top.shape[1]
+    a = top[:, lo - (n - m)].astype(np.float64)
+    b = top[:, min(lo + 1, n - 1) - (n - m)].astype(np.float64)
+    d = b - a
+    return a + d * g if g < 0.5 else b - d * (1.0 - g)
+
+
+class _TailStore:
+    """The ``k`` scenarios with the largest (portfolio loss, scenario index), with their contract losses.
+
+    Candidates at or below the running threshold (the k-th largest kept) are dropped on arrival; the
+    buffer holds ``k`` rows plus some slack and is compacted in place (only the rows that fall out are
+    overwritten), so memory is ``(k + slack) x contracts`` whatever the scenario count.
+    """
+
+    def __init__(self, k: int, n_units: int, slack: int) -> None:
+        self.k, self.n_units = k, n_units
+        self.cap = k + max(slack, 1)
+        self.rows = np.empty((0, n_units), dtype=_F32)
+        self.loss = np.empty(0)
+        self.index = np.empty(0, dtype=np.int64)
+        self.count = 0
+        self.thr: tuple[float, int] | None = None
+
+    def _grow(self, need: int) -> None:
+        cap = min(self.cap, max(need, 2 * self.rows.shape[0], 1024))
+        if cap <= self.rows.shape[0]:
+            return
+        rows = np.empty((cap, self.n_units), dtype=_F32)
+        rows[:self.count] = self.rows[:self.count]
+        loss = np.empty(cap)
+        loss[:self.count] = self.loss[:self.count]
+        index = np.empty(cap, dtype=np.int64)
+        index[:self.count] = self.index[:self.count]
+        self.rows, self.loss, self.index = rows, loss, index
+
+    def add(self, rows: np.ndarray, loss: np.ndarray, index: np.ndarray) -> None:
+        if self.thr is not None:
+            tl, ti = self.thr
+            keep = (loss > tl) | ((loss == tl) & (index > ti))
+            if not keep.all():
+                rows, loss, index = rows[keep], loss[keep], index[keep]
+        pos = 0
+        while pos < loss.size:
+            if self.count == self.cap:
+                self._compact()
+            self._grow(min(self.count + loss.size - pos, self.cap))
+            take = min(self.rows.shape[0] - self.count, loss.size - pos)
+            sl = slice(self.count, self.count + take)
+            self.rows[sl] = rows[pos:pos + take]
+            self.loss[sl] = loss[pos:pos + take]
+            self.index[sl] = index[pos:pos + take]
+            self.count += take
+            pos += take
+
+    def _compact(self) -> None:
+        c, k = self.count, self.k
+        if c <= k:
+            return
+        order = np.lexsort((self.index[:c], self.loss[:c]))
+        n_drop = c - k
+        first = order[n_drop]
+        self.thr = (float(self.loss[first]), int(self.index[first]))
+        drop = np.sort(order[:n_drop])
+        holes = drop[drop < k]
+        keep_mask = np.ones(c - k, dtype=bool)
+        keep_mask[drop[drop >= k] - k] = False
+        movers = k + np.flatnonzero(keep_mask)
+        self.rows[holes] = self.rows[movers]
+        self.loss[holes] = self.loss[movers]
+        self.index[holes] = self.index[movers]
+        self.count = k
+
+    def merge(self, other: _TailStore) -> None:
+        self.add(other.rows[:other.count], other.loss[:other.count], other.index[:other.count])
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The kept rows sorted ascending by (loss, index), sorted in place for large buffers."""
+        self._compact()
+        c = self.count
+        rows, loss, index = self.rows[:c], self.loss[:c], self.index[:c]
+        perm = np.lexsort((index, loss))
+        loss[:], index[:] = loss[perm], index[perm]
+        if rows.nbytes <= 64 * 2**20:
+            rows[:] = rows[perm]
+        else:
+            _permute_rows(rows, perm)
+        return rows, loss, index
+
+
+def _permute_rows(rows: np.ndarray, perm: np.ndarray) -> None:
+    """``rows[:] = rows[perm]`` one row at a time along the permutation's cycles (no full copy)."""
+    done = np.zeros(len(perm), dtype=bool)
+    done[perm == np.arange(len(perm))] = True
+    for i in np.flatnonzero(~done):
+        if done[i]:
+            continue
+        tmp = rows[i].copy()
+        j = i
+        while True:
+            src = perm[j]
+            done[j] = True
+            if src == i:
+                rows[j] = tmp
+                break
+            rows[j] = rows[src]
+            j = src
+
+
+class _TopValues:
+    """Per row, the ``m`` largest values seen (values only: ties need no order), kept with a threshold."""
+
+    def __init__(self, n_rows: int, m: int) -> None:
+        self.m = m
+        self.kept = [np.empty(0, dtype=_F32) for _ in range(n_rows)]
+        self.pending: list[list[np.ndarray]] = [[] for _ in range(n_rows)]
+        self.pending_n = [0] * n_rows
+        self.thr = np.full(n_rows, -np.inf, dtype=_F32)
+
+    def add(self, values: np.ndarray) -> None:
+        for r in range(values.shape[0]):
+            self._add_row(r, values[r])
+
+    def _add_row(self, r: int, v: np.ndarray) -> None:
+        if self.thr[r] > -np.inf:
+            v = v[v > self.thr[r]]
+        if v.size:
+            self.pending[r].append(np.array(v, dtype=_F32))
+            self.pending_n[r] += v.size
+            if self.pending_n[r] >= self.m:
+                self._compact(r)
+
+    def _compact(self, r: int) -> None:
+        allv = np.concatenate([self.kept[r], *self.pending[r]])
+        if allv.size > self.m:
+            allv = np.partition(allv, allv.size - self.m)[allv.size - self.m:]
+            self.thr[r] = allv.min()
+        self.kept[r], self.pending[r], self.pending_n[r] = allv, [], 0
+
+    def merge(self, other: _TopValues) -> None:
+        for r in range(len(other.kept)):
+            other._compact(r)
+            self._add_row(r, other.kept[r])
+
+    def finish(self) -> np.ndarray:
+        for r in range(len(self.kept)):
+            self._compact(r)
+        m = min((v.size for v in self.kept), default=0)
+        return np.stack([np.sort(v)[-m:] if m else v[:0] for v in self.kept]) if self.kept else np.empty((0, 0))
+
+
+def _block_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and sum of squared deviations from the mean along the last axis (float64)."""
+    s = x.sum(axis=-1, dtype=np.float64)
+    d = x - (s / x.shape[-1])[..., None]
+    return s, np.square(d).sum(axis=-1)
+
+
+def combine_moments(counts: np.ndarray, sums: np.ndarray, m2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample variance from per-block counts, sums and squared deviations (blocks on axis 0).
+
+    Chan et al.'s pairwise formula applied to all blocks at once: the same bits however the blocks were
+    grouped into chunks or tasks.
+    """
+    n = counts.sum()
+    shape = (-1,) + (1,) * (sums.ndim - 1)
+    mean = sums.sum(axis=0) / n
+    between = (counts.reshape(shape) * np.square(sums / counts.reshape(shape) - mean)).sum(axis=0)
+    var = (m2.sum(axis=0) + between) / max(n - 1, 1)
+    return mean, var
+
+
+class Accumulator:
+    """What a run keeps of the scenarios ``[start, stop)``, fed chunk results in any grouping.
+
+    Per-scenario portfolio loss and IRR; per-block moments of contract losses, of the NPV at the hurdle
+    rate and of organisation payments; the tail store; per organisation the largest payments overall and
+    per standard-error batch. Everything is either placed by scenario or block, or a set (top values),
+    so the result does not depend on how scenarios were grouped into chunks, threads or cluster tasks.
+    """
+
+    def __init__(self, n: int, block_size: int, n_units: int, n_orgs: int, tail_k: int, start: int = 0,
+                 stop: int | None = None, tail_slack: int = DEFAULT_BLOCK_SIZE) -> None:
+        stop = n if stop is None else stop
+        self.n, self.block_size, self.start, self.stop = n, block_size, start, stop
+        self.b0 = start // block_size
+        nbk = -(-stop // block_size) - self.b0
+        self.loss = np.empty(stop - start)
+        self.irr = np.empty(stop - start)
+        self.stats = np.empty((nbk, n_units, 5))
+        self.pv = np.empty((nbk, 3))  # count, sum, squared deviations
+        self.org = np.empty((nbk, n_orgs, 4))  # sum, squared deviations, count > 0, max
+        self.tail = _TailStore(tail_k, n_units, tail_slack)
+        self.org_top = _TopValues(n_orgs, top_count(n, 0.99))
+        self.nb, self.size = quantile_layout(n)
+        self.batch_m = top_count(self.size, 0.99)
+        self.org_batch: dict[int, np.ndarray] = {}
+
+    def add(self, res: dict[str, Any]) -> None:
+        lo, hi = res["start"] - self.start, res["stop"] - self.start
+        self.loss[lo:hi], self.irr[lo:hi] = res["loss"], res["irr"]
+        b = res["start"] // self.block_size - self.b0
+        nbk = res["stats"].shape[0]
+        self.stats[b:b + nbk] = res["stats"]
+        self.pv[b:b + nbk] = res["pv"]
+        self.org[b:b + nbk] = res["org"]
+        self.tail.add(res["tail_rows"], res["tail_loss"], res["tail_index"])
+        self.org_top.add(res["org_top"])
+        for batch, top in res["org_batch"]:
+            self._add_batch(batch, top)
+
+    def _add_batch(self, batch: int, top: np.ndarray) -> None:
+        have = self.org_batch.get(batch)
+        if have is not None:
+            top = np.concatenate([have, top], axis=1)
+        if top.shape[1] > self.batch_m:
+            top = np.partition(top, top.shape[1] - self.batch_m, axis=1)[:, top.shape[1] - self.batch_m:]
+        self.org_batch[batch] = top
+
+    def merge(self, other: Accumulator) -> None:
+        """Take in the results of another accumulator over a disjoint range of blocks."""
+        lo, hi = other.start - self.start, other.stop - self.start
+        self.loss[lo:hi], self.irr[lo:hi] = other.loss, other.irr
+        b = other.b0 - self.b0
+        nbk = other.stats.shape[0]
+        self.stats[b:b + nbk] = other.stats
+        self.pv[b:b + nbk] = other.pv
+        self.org[b:b + nbk] = other.org
+        self.tail.merge(other.tail)
+        self.org_top.merge(other.org_top)
+        for batch, top in sorted(other.org_batch.items()):
+            self._add_batch(batch, top)
 
 
 def run(
@@ -645,24 +942,11 @@ def run(
         raise ValueError(f"chunk_size ({chunk}) must be a multiple of block_size ({block_size})")
     threads = int(threads or min(os.cpu_count() or 1, 8))
     kernel = _Kernel(pf, stress, seed, n, block_size)
-    n_units = len(kernel.units)
-    loss = np.empty(n)
-    irr = np.empty(n)
-    pv = np.empty(n)
-    org = np.empty((len(kernel.org_keys), n), dtype=_F32)
-    n_blocks = -(-n // block_size)
-    stats = np.empty((n_blocks, n_units, 5))
-    kept = None
+    acc = kernel.accumulator(0, n)
     spans = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
 
     def consume(res: dict[str, Any]) -> None:
-        nonlocal kept
-        sl = slice(res["start"], res["stop"])
-        loss[sl], irr[sl], pv[sl] = res["loss"], res["irr"], res["pv"]
-        org[:, sl] = res["org"]
-        b0 = res["start"] // block_size
-        stats[b0:b0 + res["stats"].shape[0]] = res["stats"]
-        kept = _merge_tail(kept, res, kernel.tail_k)
+        acc.add(res)
         if progress is not None:
             progress(res["stop"] - res["start"])
 
@@ -680,14 +964,7 @@ def run(
                         consume(pending.popleft().result())
                 while pending:
                     consume(pending.popleft().result())
-    assert kept is not None
-    return RawRun(
-        portfolio=pf, stress=stress, n=n, seed=seed, block_size=block_size, loss=loss,
-        repayment=kernel.capital - loss, irr=irr, pv_hurdle=pv, org_payments=org, org_keys=kernel.org_keys,
-        org_max=kernel.org_max, block_stats=stats, tail_rows=kept[0], tail_loss=kept[1], tail_index=kept[2],
-        worst_repayment=kernel.worst_repayment, factor_names=kernel.factor_names,
-        units_capital=kernel.cap_vec, capital=kernel.capital, threads=threads, chunk_size=chunk,
-    )
+    return kernel.raw_run(acc, threads, chunk)
 
 
 class _blas_single_thread:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from portfolio.engine import RawRun
+from portfolio.engine import RawRun, combine_moments, quantile_from_top, quantile_layout
 from portfolio.risk import batch_standard_error, es_contributions, hhi, var_es, var_es_rows
 
 __all__ = ["SimulationResult", "build_result", "SUMMARY_LABELS"]
@@ -156,7 +155,8 @@ def build_result(raw: RawRun) -> SimulationResult:
         v, e = var_es(loss, a / 100)
         rows[f"var{a}"] = (v, batch_standard_error(loss, lambda x, a=a: var_es_rows(x, a / 100)[0]))
         rows[f"es{a}"] = (e, batch_standard_error(loss, lambda x, a=a: var_es_rows(x, a / 100)[1]))
-    rows["npv_hurdle"] = (float(raw.pv_hurdle.mean()), float(raw.pv_hurdle.std(ddof=1) / sqrt_n))
+    pv_mean, pv_var = combine_moments(raw.pv_stats[:, 0], raw.pv_stats[:, 1], raw.pv_stats[:, 2])
+    rows["npv_hurdle"] = (float(pv_mean), math.sqrt(max(float(pv_var), 0.0)) / sqrt_n)
     summary = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "std_error"])
     summary.index.name = "metric"
     summary["label"] = [SUMMARY_LABELS[m] for m in summary.index]
@@ -221,38 +221,20 @@ def _contracts_table(raw: RawRun) -> pd.DataFrame:
 
 def _exposures_table(raw: RawRun) -> pd.DataFrame:
     n = raw.n
-    x = raw.org_payments  # (orgs, S) float32
     cols = ["organisation", "role", "max_contractual_exposure", "expected_payment", "expected_payment_se",
             "p99_payment", "p99_payment_se", "p_pays"]
-    if x.shape[0] == 0:
+    if not raw.org_keys:
         return pd.DataFrame(columns=cols).set_index(["organisation", "role"])
-    # Batch-means standard error of the 99th percentile.
-    nb = min(20, max(n // 50, 2))
-    size = n // nb
-    stats = np.empty((6, x.shape[0]))
-
-    def rows(lo: int, hi: int) -> None:
-        # Every statistic is computed row by row, so a block of rows gives the same bits as all rows at
-        # once; blocks keep the float64 temporaries small and let threads share the work.
-        xr = x[lo:hi]
-        stats[0, lo:hi] = xr.mean(axis=1, dtype=np.float64)
-        stats[1, lo:hi] = xr.std(axis=1, dtype=np.float64, ddof=1)
-        stats[2, lo:hi] = np.quantile(xr, 0.99, axis=1)
-        batch_p99 = np.quantile(xr[:, : nb * size].reshape(hi - lo, nb, size), 0.99, axis=2)
-        stats[3, lo:hi] = batch_p99.std(axis=1, ddof=1) / math.sqrt(nb)
-        stats[4, lo:hi] = (xr > 0).mean(axis=1)
-        stats[5, lo:hi] = xr.max(axis=1)
-
-    step = 4
-    spans = [(lo, min(lo + step, x.shape[0])) for lo in range(0, x.shape[0], step)]
-    if raw.threads > 1 and len(spans) > 1:
-        # numpy's sorting, partitioning and reductions release the GIL
-        with ThreadPoolExecutor(max_workers=min(raw.threads, len(spans))) as pool:
-            list(pool.map(lambda span: rows(*span), spans))
-    else:
-        for span in spans:
-            rows(*span)
-    mean, sd, p99, p99_se, p_pays, smax = stats
+    st = raw.org_stats  # (blocks, orgs, 4): sum, squared deviations, count > 0, max
+    counts = raw.pv_stats[:, 0]
+    mean, var = combine_moments(counts, st[:, :, 0], st[:, :, 1])
+    sd = np.sqrt(np.maximum(var, 0.0))
+    p99 = quantile_from_top(raw.org_top, n, 0.99)
+    nb, size = quantile_layout(n)
+    batch_p99 = np.stack([quantile_from_top(raw.org_batch_top[b], size, 0.99) for b in range(nb)])
+    p99_se = batch_p99.std(axis=0, ddof=1) / math.sqrt(nb)
+    p_pays = st[:, :, 2].sum(axis=0) / n
+    smax = st[:, :, 3].max(axis=0)
     recs = []
     for j, (org, role) in enumerate(raw.org_keys):
         recs.append({

@@ -98,7 +98,11 @@ def es_contributions(tail_rows: np.ndarray, n: int, alpha: float) -> np.ndarray:
     rows = tail_rows[-(n - k + 1):]
     if rows.shape[0] != n - k + 1:
         raise ValueError("not enough tail scenarios stored for this confidence level")
-    return w @ rows.astype(np.float64)
+    # Fixed slices of rows in float64: a float64 copy of the whole tail would double the run's peak memory.
+    out = np.zeros(rows.shape[1])
+    for lo in range(0, rows.shape[0], 4096):
+        out += w[lo:lo + 4096] @ rows[lo:lo + 4096].astype(np.float64)
+    return out
 
 
 def irr(cashflows: np.ndarray, times: np.ndarray, *, tol: float = 1e-10, max_iter: int = 50) -> np.ndarray:

@@ -1,0 +1,87 @@
+"""Bounded-memory accumulation: the streaming stores give what the full per-scenario arrays would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from portfolio.engine import _TailStore, _TopValues, combine_moments, quantile_from_top, top_count
+
+
+@pytest.mark.parametrize("n", [50, 1000, 9999, 100_000])
+@pytest.mark.parametrize("q", [0.99, 0.95, 0.5])
+def test_quantile_from_the_largest_values_equals_numpy(n: int, q: float) -> None:
+    x = np.random.default_rng(n).standard_normal((3, n)).astype(np.float32)
+    x[1, : n // 2] = 0.0  # ties and a point mass
+    m = top_count(n, q)
+    top = np.sort(x, axis=1)[:, -m:]
+    np.testing.assert_allclose(quantile_from_top(top, n, q), np.quantile(x.astype(np.float64), q, axis=1),
+                               rtol=1e-12, atol=1e-12)
+
+
+def _reference_tail(loss: np.ndarray, k: int) -> np.ndarray:
+    return np.lexsort((np.arange(loss.size), loss))[-k:]
+
+
+@pytest.mark.parametrize("pieces", [1, 7, 50])
+def test_tail_store_keeps_the_top_k_by_loss_then_index(pieces: int) -> None:
+    rng = np.random.default_rng(pieces)
+    n, k, units = 20_000, 1001, 3
+    loss = np.round(rng.standard_normal(n), 1)  # many ties: the scenario index decides
+    rows = rng.standard_normal((n, units)).astype(np.float32)
+    store = _TailStore(k, units, slack=300)
+    for part in np.array_split(np.arange(n), pieces):
+        store.add(rows[part], loss[part], part.astype(np.int64))
+    got_rows, got_loss, got_index = store.finish()
+    want = _reference_tail(loss, k)
+    assert np.array_equal(got_index, want)
+    assert np.array_equal(got_loss, loss[want])
+    assert np.array_equal(got_rows, rows[want])
+    assert store.rows.shape[0] <= k + 300  # the buffer never grows past k plus the slack
+
+
+def test_tail_store_merges_partial_stores() -> None:
+    rng = np.random.default_rng(3)
+    n, k = 5000, 251
+    loss = rng.standard_normal(n)
+    rows = loss[:, None].astype(np.float32)
+    idx = np.arange(n, dtype=np.int64)
+    whole = _TailStore(k, 1, slack=64)
+    a, b = _TailStore(k, 1, slack=64), _TailStore(k, 1, slack=64)
+    whole.add(rows, loss, idx)
+    a.add(rows[:3000], loss[:3000], idx[:3000])
+    b.add(rows[3000:], loss[3000:], idx[3000:])
+    a.merge(b)
+    assert np.array_equal(a.finish()[2], whole.finish()[2])
+
+
+def test_permuting_large_tails_in_place_gives_the_sorted_rows() -> None:
+    from portfolio.engine import _permute_rows
+
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((5000, 4)).astype(np.float32)
+    perm = rng.permutation(5000)
+    want = rows[perm]
+    _permute_rows(rows, perm)
+    assert np.array_equal(rows, want)
+
+
+def test_top_values_keep_the_largest_per_row() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 30_000)).astype(np.float32)
+    x[2] = 0.0
+    top = _TopValues(4, 400)
+    for part in np.array_split(np.arange(x.shape[1]), 13):
+        top.add(x[:, part])
+    assert np.array_equal(top.finish(), np.sort(x, axis=1)[:, -400:])
+
+
+def test_block_moments_combine_to_the_mean_and_variance() -> None:
+    x = np.random.default_rng(2).normal(1e6, 3e4, 10_000)
+    blocks = np.array_split(x, 7)
+    counts = np.array([b.size for b in blocks], dtype=float)
+    sums = np.array([b.sum() for b in blocks])
+    m2 = np.array([np.square(b - b.mean()).sum() for b in blocks])
+    mean, var = combine_moments(counts, sums, m2)
+    assert mean == pytest.approx(x.mean(), rel=1e-14)
+    assert var == pytest.approx(x.var(ddof=1), rel=1e-10)
