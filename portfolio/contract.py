@@ -9,6 +9,7 @@ classes).
 
 from __future__ import annotations
 
+import calendar
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ __all__ = [
     "Holding",
     "Portfolio",
     "month_index",
+    "payment_day",
+    "add_months",
 ]
 
 
@@ -225,3 +228,35 @@ def month_index(value: Any, default: date | None = None) -> int:
         d = value.astype("datetime64[M]").astype(int)
         return int(d) + 1970 * 12
     raise TypeError(f"cannot read a payment date from {value!r}")
+
+
+def payment_day(value: Any, default: date | None = None) -> date:
+    """The day a payment falls on: a date, an ISO date string or ``None`` (-> ``default``).
+
+    A partial date string (``"2019-03"``, ``"2019"``) means its last day, as in the payment terms: a
+    payment due in a month is due by its end.
+    """
+    if value is None:
+        if default is None:
+            raise ValueError("a payment has no date and the contract no default payment date")
+        value = default
+    if isinstance(value, date):
+        return value
+    if isinstance(value, np.datetime64):
+        return date.fromisoformat(str(value.astype("datetime64[D]")))
+    if isinstance(value, str):
+        parts = [int(p) for p in value.split("-")]
+        if len(parts) == 3:
+            return date(*parts)
+        if len(parts) == 2:
+            return date(parts[0], parts[1], calendar.monthrange(parts[0], parts[1])[1])
+        if len(parts) == 1:
+            return date(parts[0], 12, 31)
+    raise TypeError(f"cannot read a payment date from {value!r}")
+
+
+def add_months(d: date, months: int) -> date:
+    """``d`` moved by whole months, the day clipped to the target month's length (31 Jan + 1 = 28/29 Feb)."""
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))

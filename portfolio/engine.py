@@ -29,11 +29,12 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
 
-from portfolio.contract import ContractModel, Holding, Portfolio, month_index
+from portfolio.contract import ContractModel, Holding, Portfolio, add_months, payment_day
 from portfolio.models import Bernoulli, LatentTransform
 from portfolio.risk import irr as irr_fn
 from portfolio.risk import tail_rank
@@ -161,7 +162,7 @@ class _Unit:
     payer_owner: bool  # the first holding of a contract reports the payer flows (no double counting)
     forced: dict[str, Any]
     extra_delay: float
-    flow_meta: dict[tuple[str, str, str], tuple[int, bool, int]] = field(default_factory=dict)
+    flow_meta: dict[tuple[str, str, str], tuple[int, np.ndarray | None, int]] = field(default_factory=dict)
     default_col: int = 0
     window_metrics: tuple[str, ...] = ()
     eval_kw: dict[str, Any] = field(default_factory=dict)
@@ -317,7 +318,10 @@ class _Kernel:
 
     # -- preparation: probe every payoff once on extreme outcomes -------------------------------------
     def _probe(self) -> None:
-        months: list[int] = []
+        # Cash flows are booked on their exact day: the columns of a chunk's cash-flow table are every
+        # day a payment can fall on (drawdowns, default dates, each probed flow's date and, for flows a
+        # delay shifts, that date moved by each whole number of months the delay can take).
+        days: set[date] = set()
         org_index: dict[tuple[str, str], int] = {}
         org_max: dict[int, float] = {}
         self.worst: list[dict[str, Any]] = []
@@ -326,28 +330,32 @@ class _Kernel:
         for u in self.units:
             c = u.holding.contract
             for d, _ in c.drawdown_schedule():
-                months.append(month_index(d))
-            months.append(month_index(c.default_payment_date))
+                days.add(d)
+            days.add(c.default_payment_date)
             combos = extreme_outcomes(c)
             ev = evaluate_outcomes(c, combos)
             probes.append((u, combos, ev))
+            top = _max_delay(u)
             for f in ev.flows:
-                months.append(month_index(f.date, c.default_payment_date))
-        self.m0 = min(months)
-        last = max(months) + max((_max_delay(u) for u in self.units), default=0)
-        self.n_months = last - self.m0 + 1
+                d = payment_day(f.date, c.default_payment_date)
+                days.add(d)
+                if self._shifted(u, f):
+                    days.update(add_months(d, m) for m in range(1, top + 1))
+        self.col_days = np.array(sorted(d.toordinal() for d in days), dtype=np.int64)
+        self.day0 = int(self.col_days[0])
+        self.n_cols = len(self.col_days)
         # Drawdowns: deterministic, the same in every scenario.
-        draws = np.zeros(self.n_months)
+        draws = np.zeros(self.n_cols)
         for u in self.units:
             if not u.holding.position:
                 continue
             for d, amount in u.holding.contract.drawdown_schedule():
-                draws[month_index(d) - self.m0] -= float(amount) * u.scale
+                draws[self._col(d)] -= float(amount) * u.scale
         self.draws = draws
         self.draw_rows = np.flatnonzero(draws)
         for u, combos, ev in probes:
             c = u.holding.contract
-            u.default_col = month_index(c.default_payment_date) - self.m0
+            u.default_col = self._col(c.default_payment_date)
             n_combo = len(next(iter(combos.values())))
             rep = position_repayment(c, ev, n_combo)
             j = int(np.argmin(rep))
@@ -369,8 +377,10 @@ class _Kernel:
 
     def _flow_meta(
         self, u: _Unit, f: Any, org_index: dict[tuple[str, str], int] | None
-    ) -> tuple[int, bool, int]:
-        """(month column, shifted by the delay?, organisation row or -1) of a flow, cached per unit.
+    ) -> tuple[int, np.ndarray | None, int]:
+        """(day column, columns by whole months of delay or None, organisation row or -1) of a flow.
+
+        Cached per unit.
 
         ``org_index`` is None inside the kernel: a flow first seen there (not produced by the probe)
         can only report to an organisation row that already exists.
@@ -380,7 +390,8 @@ class _Kernel:
         if meta is not None:
             return meta
         c = u.holding.contract
-        col = min(max(month_index(f.date, c.default_payment_date) - self.m0, 0), self.n_months - 1)
+        day = payment_day(f.date, c.default_payment_date)
+        col = self._col(day)
         org = -1
         if u.payer_owner and (f.payer in c.payers or f.payer in c.guarantors):
             is_guar = f.payer in c.guarantors and (str(f.component) == "guarantee" or f.payer not in c.payers)
@@ -389,12 +400,25 @@ class _Kernel:
                 org = self.org_index.get(ok, -1)
             else:
                 org = org_index.setdefault(ok, len(org_index))
-        shift = c.delay is not None and c.delay.effect == "shift" and str(f.component) in c.delay.components
-        if c.delay is None and u.extra_delay and str(f.component) in ("outcome", "premium"):
-            shift = True
+        shift = None
+        if self._shifted(u, f):
+            # Column of the payment moved by 0, 1, ... whole months (delays beyond take the last).
+            shift = np.array([self._col(add_months(day, m)) for m in range(_max_delay(u) + 1)], dtype=np.intp)
         meta = (col, shift, org)
         u.flow_meta[key] = meta
         return meta
+
+    def _col(self, day: date) -> int:
+        """The cash-flow column of a day; a day no probe produced takes the nearest later column."""
+        return min(int(np.searchsorted(self.col_days, day.toordinal())), self.n_cols - 1)
+
+    @staticmethod
+    def _shifted(u: _Unit, f: Any) -> bool:
+        """Whether a delay moves this flow (the delay model's components, or a stress's extra delay)."""
+        c = u.holding.contract
+        if c.delay is not None:
+            return c.delay.effect == "shift" and str(f.component) in c.delay.components
+        return bool(u.extra_delay) and str(f.component) in ("outcome", "premium")
 
     # -- accumulation ---------------------------------------------------------------------------------
     def accumulator(self, start: int, stop: int) -> Accumulator:
@@ -405,7 +429,8 @@ class _Kernel:
         tail_rows, tail_loss, tail_index = acc.tail.finish()
         org_top = acc.org_top.finish()
         n_orgs = len(self.org_keys)
-        batch = np.stack([np.sort(acc.org_batch[b], axis=1) for b in range(acc.nb)]) if n_orgs else np.empty((acc.nb, 0, 0))
+        batch = (np.stack([np.sort(acc.org_batch[b], axis=1) for b in range(acc.nb)]) if n_orgs
+                 else np.empty((acc.nb, 0, 0)))
         return RawRun(
             portfolio=self.pf, stress=self.stress, n=self.n, seed=self.seed, block_size=self.block_size,
             loss=acc.loss, irr=acc.irr, pv_stats=acc.pv, org_stats=acc.org, org_top=org_top,
@@ -450,7 +475,7 @@ class _Kernel:
         position = u.holding.position
         named = bool(c.investors) or not position
         count_mine = position and bool(c.investors)
-        mine: list[tuple[np.ndarray, int, bool]] = []
+        mine: list[tuple[np.ndarray, int, np.ndarray | None]] = []
         by_org: dict[int, list[np.ndarray]] = {}
         for f in ev.flows:
             col, shifted, org = self._flow_meta(u, f, None)
@@ -474,25 +499,27 @@ class _Kernel:
         held = rep if scale == 1.0 else rep * scale  # x * 1.0 == x: skip the pass
         out = losses[u.index]
         np.subtract(np.float64(u.capital_base), held, out=out, casting="same_kind")
-        # Investor cash flows: one addition per distinct payment month (usually one per contract).
-        shift_rows = None
+        # Investor cash flows: one addition per distinct payment day (usually one per contract).
+        months = None
         if delay is not None and (c.delay is None or c.delay.effect == "shift"):
-            shift_rows = np.rint(delay).astype(np.intp)
+            months = np.rint(delay).astype(np.intp)
         if not named:
             cf[u.default_col] += held
             touched.add(u.default_col)
         elif mine:
-            plain = {col for _, col, sh in mine if not (sh and shift_rows is not None)}
-            if len(plain) == 1 and len(mine) == sum(1 for _, _, sh in mine if not (sh and shift_rows is not None)):
+            moved = [sh is not None and months is not None for _, _, sh in mine]
+            plain = {col for (_, col, _), mv in zip(mine, moved, strict=True) if not mv}
+            if len(plain) == 1 and not any(moved):
                 col = plain.pop()
                 cf[col] += held
                 touched.add(col)
             else:
-                for amt, col, sh in mine:
-                    if sh and shift_rows is not None:
-                        rows = np.minimum(col + shift_rows, self.n_months - 1)
+                for (amt, col, sh), mv in zip(mine, moved, strict=True):
+                    if mv:
+                        assert sh is not None and months is not None
+                        rows = sh[np.minimum(months, len(sh) - 1)]
                         cf[rows, cols] += amt * scale
-                        touched.update(range(int(rows.min()), int(rows.max()) + 1))
+                        touched.update(np.unique(rows).tolist())
                     else:
                         cf[col] += amt * scale
                         touched.add(col)
@@ -526,7 +553,7 @@ class _Kernel:
             t_scale = np.sqrt(self.df / w).astype(_F32)
 
         losses = np.empty((n_units, width), dtype=_F32)
-        cf = np.zeros((self.n_months, width))
+        cf = np.zeros((self.n_cols, width))  # calloc: rows never written cost no memory
         cf[self.draw_rows] = self.draws[self.draw_rows, None]
         touched: set[int] = {int(r) for r in self.draw_rows}
         org_pay = np.zeros((len(self.org_keys), width))
@@ -601,7 +628,8 @@ class _Kernel:
         # Months with a non-zero cash flow; rows never written are zero and are not scanned.
         cand = np.array(sorted(touched), dtype=np.intp)
         used = cand[np.any(cf[cand] != 0, axis=1)]
-        times = (used + 0.0) / 12.0
+        # Actual days / 365 from the first payment day, the XIRR convention of ``utfall payout``.
+        times = (self.col_days[used] - self.day0) / 365.0
         # The IRR solver keeps a few (months x scenarios) temporaries: solve in slices to bound memory.
         # Slices start at block starts, never at chunk starts: the bisection fallback stops when its
         # whole slice has converged, so a slice must hold the same scenarios whatever the chunk size.

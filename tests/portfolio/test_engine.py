@@ -219,12 +219,12 @@ def test_window_delay_lowers_repayment_and_shift_delay_only_lowers_irr():
 
 
 def test_drawdowns_and_payment_dates_give_the_irr():
-    # A note paying 1.21 two years after a single draw of 1 has IRR 10 % in every scenario.
+    # A note paying 1.21 two years (730 days) after a single draw of 1 has IRR 10 % in every scenario.
     class Fixed:
         def evaluate(self, o):
             n = np.asarray(o["x"]).shape
             amt = np.full(n, 1.21)
-            return Evaluation([Flow("p", "outcome", "payer", "inv", amt, "2021-01")], amt)
+            return Evaluation([Flow("p", "outcome", "payer", "inv", amt, date(2020, 12, 31))], amt)
 
     c = P.ContractModel(id="fixed", payoff=Fixed(), outcomes={"x": P.Normal(0, 1)}, capital=1.0, currency="EUR",
                         country="SE", sector="health", start=date(2019, 1, 1), default_payment_date=date(2021, 1, 1),
@@ -303,3 +303,44 @@ def test_stress_can_be_called_twice():
     second = portfolio.stress(pf, n_scenarios=500, seed=1)
     assert callable(portfolio.stress) and not isinstance(portfolio.stress, type(portfolio))
     pd.testing.assert_frame_equal(first.table, second.table)
+
+
+def test_simulated_irr_is_the_xirr_of_the_same_dated_flows():
+    # Three years, two drawdowns and two payments on days inside their months: booked on the first of the
+    # month, the simulation gave a higher IRR than `utfall payout` for the same flows.
+    from registry.finance import xirr
+
+    draws = ((date(2019, 3, 28), 600_000.0), (date(2019, 9, 30), 400_000.0))
+    pays = ((date(2021, 6, 29), "coupon", 80_000.0), (date(2022, 3, 30), "outcome", 1_100_000.0))
+
+    class Dated:
+        def evaluate(self, o):
+            n = np.asarray(o["x"]).shape
+            flows = [Flow(comp, comp, "payer", "inv", np.full(n, amt), when) for when, comp, amt in pays]
+            return Evaluation(flows, sum(f.amount for f in flows))
+
+    c = P.ContractModel(id="dated", payoff=Dated(), outcomes={"x": P.Normal(0, 1)}, capital=1e6, currency="SEK",
+                        country="SE", sector="health", start=date(2019, 3, 28), drawdowns=draws,
+                        default_payment_date=date(2022, 3, 30), payers=("payer",), investors=("inv",))
+    r = P.simulate(P.Portfolio((P.Holding(c),)), n_scenarios=200, seed=0)
+    want = xirr([d for d, _ in draws] + [d for d, _, _ in pays], [-a for _, a in draws] + [a for _, _, a in pays])
+    assert want is not None
+    np.testing.assert_allclose(r.irr, want, rtol=0, atol=1e-9)
+
+
+def test_a_delay_moves_payments_by_whole_months_to_the_same_day():
+    # Savings four months late move a payment due 15 March to 15 July (not to the first of a month).
+    from registry.finance import xirr
+
+    class Pay:
+        def evaluate(self, o):
+            amt = np.full(np.asarray(o["x"]).shape, 1.2)
+            return Evaluation([Flow("p", "outcome", "payer", "inv", amt, date(2021, 3, 15))], amt)
+
+    c = P.ContractModel(id="late", payoff=Pay(), outcomes={"x": P.Normal(0, 1)}, capital=1.0, currency="EUR",
+                        country="SE", sector="health", start=date(2019, 1, 10), default_payment_date=date(2021, 3, 15),
+                        payers=("payer",), investors=("inv",))
+    r = P.simulate(P.Portfolio((P.Holding(c),)), n_scenarios=200, seed=0,
+                   stress=P.Stress("late", extra_delay_months=4))
+    want = xirr([date(2019, 1, 10), date(2021, 7, 15)], [-1.0, 1.2])
+    np.testing.assert_allclose(r.irr, want, rtol=0, atol=1e-9)
