@@ -110,8 +110,12 @@ class ContractModel:
     default_payment_date
         Date of payments whose flow has no date (and of repayment not assigned to a dated flow).
     metric_correlation
-        Correlation of each metric's latent score with the contract's latent score when the contract
-        has several metrics (delivery and savings of one programme move together).
+        ``c`` in ``[0, 1]``: how much a contract's metrics (and its delay) share the contract's own
+        shock. Every metric takes the contract's systemic factor part in full, and as its
+        contract-specific part ``c * eps + sqrt(1 - c^2) * eps_metric``; so a metric correlates
+        ``R2 + (1 - R2) * c`` with the contract's latent score, two metrics of one contract
+        ``R2 + (1 - R2) * c^2`` with each other, and a contract's correlation with other contracts does
+        not depend on how many metrics it has. A contract with one metric uses its score directly.
     documented_max_loss
         Maximum loss as a fraction of capital where the contract documents one (reported beside the
         simulated worst case).

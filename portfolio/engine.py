@@ -559,27 +559,30 @@ class _Kernel:
         org_pay = np.zeros((len(self.org_keys), width))
         cols = np.arange(width)
         tmp = np.empty(width, dtype=_F32)
-        scaled_t: dict[float, np.ndarray] = {}  # weight -> weight * t_scale, shared by contracts
         for u in self.units:
             c = u.holding.contract
             eps = self._draw(u.key, u.n_draws, blocks, width)
-            # Latent score of the contract, in place in the first row of draws.
-            x = eps[0]
-            x *= np.float32(u.idio_sd)
-            for k, beta in self.terms[u.index]:
+            # Systemic part of the contract's latent score: its factor terms added one by one.
+            sysv = np.multiply(factors[self.terms[u.index][0][0]], self.terms[u.index][0][1]) \
+                if self.terms[u.index] else np.zeros(width, dtype=_F32)
+            for k, beta in self.terms[u.index][1:]:
                 np.multiply(factors[k], beta, out=tmp)
-                x += tmp
+                sysv += tmp
             multi = len(u.transforms) > 1
-            a = math.sqrt(c.metric_correlation)
-            b_ = math.sqrt(1.0 - c.metric_correlation)
-            ax = x * np.float32(a) if (multi or u.delay_transform is not None) else None
-            bt: Any = np.float32(b_)
-            if t_scale is not None:
-                bt = scaled_t.get(b_)
-                if bt is None:
-                    bt = scaled_t[b_] = t_scale * np.float32(b_)
-                if ax is not None:
-                    ax *= t_scale
+            blended = multi or u.delay_transform is not None
+            # Each metric (and the delay) shares the systemic part in full and blends the contract's own
+            # shock eps0 with its own noise: contract-specific part c*eps0 + sqrt(1 - c^2)*eps_j with
+            # c = metric_correlation. Correlations with other contracts therefore do not depend on how
+            # many metrics a contract has; within the contract two metrics correlate R2 + (1 - R2) c^2.
+            base = None
+            if blended:
+                base = eps[0] * np.float32(u.idio_sd * c.metric_correlation)
+                base += sysv
+            if not multi:
+                x = eps[0]
+                x *= np.float32(u.idio_sd)
+                x += sysv  # one metric: its score is the contract's score
+            noise = np.float32(u.idio_sd * math.sqrt(max(1.0 - c.metric_correlation ** 2, 0.0)))
             outcomes: dict[str, np.ndarray] = {}
             for j, (name, tr) in enumerate(u.transforms):
                 if name in u.forced:
@@ -587,20 +590,22 @@ class _Kernel:
                     outcomes[name] = np.full(width, v, dtype=bool if tr.kind == "binary" else _F32)
                     continue
                 if multi:
-                    xm = eps[1 + j]  # own noise row, blended with the contract score
-                    xm *= bt
-                    xm += ax
+                    xm = eps[1 + j]  # own noise row, blended with the contract's shock
+                    xm *= noise
+                    xm += base
                 else:
                     xm = x
-                    if t_scale is not None:
-                        xm *= t_scale
+                if t_scale is not None:
+                    xm *= t_scale
                 outcomes[name] = tr(xm)
             delay = None
             if u.delay_transform is not None:
                 # Bad programme years are late ones: the delay loads negatively on the contract score.
                 xd = eps[-1]
-                xd *= bt
-                xd += ax
+                xd *= noise
+                xd += base
+                if t_scale is not None:
+                    xd *= t_scale
                 np.negative(xd, out=xd)
                 delay = np.maximum(u.delay_transform(xd), 0, dtype=_F32)
             if u.extra_delay:

@@ -278,7 +278,8 @@ class DelayModel:
       contractual date (payments follow when savings are realised, as in Utah).
 
     The delay is driven by the contract's latent score with a negative sign (bad programme years are
-    also late ones), blended with its own noise by the contract's within-contract correlation.
+    also late ones), built like a further metric: the contract's factor part in full, its own shock
+    blended with the delay's own noise by the contract's ``metric_correlation``.
     """
 
     months: Normal | LogNormal | Beta | Empirical | PointMassMixture

@@ -344,3 +344,49 @@ def test_a_delay_moves_payments_by_whole_months_to_the_same_day():
                    stress=P.Stress("late", extra_delay_months=4))
     want = xirr([date(2019, 1, 10), date(2021, 7, 15)], [-1.0, 1.2])
     np.testing.assert_allclose(r.irr, want, rtol=0, atol=1e-9)
+
+
+class _Both:
+    """Repays 1 when both binary metrics are true, else nothing."""
+
+    def evaluate(self, o):
+        both = np.asarray(o["a"]) & np.asarray(o["b"])
+        amt = both.astype(np.float64)
+        return Evaluation([Flow("pay", "outcome", "payer", "inv", amt, date(2020, 1, 1))], amt)
+
+
+@pytest.mark.parametrize(("mc", "loadings"), [(0.6, P.FactorLoadings(0.0, 0.0, 0.0, 0.0)),
+                                              (0.8, P.FactorLoadings()), (0.0, P.FactorLoadings())])
+def test_two_bernoulli_metrics_of_a_contract_match_the_bivariate_normal(mc, loadings):
+    # metric_correlation c: each metric's contract-specific part is c*eps + sqrt(1-c^2)*own noise, so two
+    # metrics correlate R2 + (1 - R2) c^2 in latent space; P(a and b) is the bivariate normal orthant.
+    from scipy import stats
+
+    pa, pb = 0.7, 0.6
+    c = P.ContractModel(id="ab", payoff=_Both(), outcomes={"a": P.Bernoulli(pa), "b": P.Bernoulli(pb)}, capital=1.0,
+                        currency="EUR", country="SE", sector="health", start=date(2017, 1, 1),
+                        default_payment_date=date(2020, 1, 1), payers=("payer",), investors=("inv",),
+                        loadings=loadings, metric_correlation=mc)
+    n = 60_000
+    r = P.simulate(P.Portfolio((P.Holding(c),)), n_scenarios=n, seed=5, block_size=4096)
+    rho = loadings.r2 + (1 - loadings.r2) * mc**2
+    za, zb = stats.norm.ppf(pa), stats.norm.ppf(pb)
+    want = stats.multivariate_normal([0, 0], [[1, rho], [rho, 1]]).cdf([za, zb])
+    got = r.value("expected_repayment")
+    assert got == pytest.approx(want, abs=3 * np.sqrt(want * (1 - want) / n))
+
+
+def test_a_contracts_correlation_with_others_does_not_depend_on_its_number_of_metrics():
+    class OnlyY:
+        def evaluate(self, o):
+            y = np.asarray(o["y"], dtype=np.float64)
+            return Evaluation([Flow("pay", "outcome", "kommun-b", "inv", y, date(2020, 1, 1))], y)
+
+    a = _linear_contract("se-a", "SE", "kommun-a")
+    one = _linear_contract("se-b", "SE", "kommun-b")
+    two = replace(one, payoff=OnlyY(), outcomes={"y": P.Normal(10.0, 1.0), "z": P.Bernoulli(0.5)})
+    rho_one, se_ = _pair_correlation(a, one)
+    rho_two, _ = _pair_correlation(a, two)
+    lo = P.FactorLoadings()
+    assert rho_two == pytest.approx(lo.global_**2 + lo.country**2 + lo.sector**2, abs=4 * se_)
+    assert rho_two == pytest.approx(rho_one, abs=4 * se_)
