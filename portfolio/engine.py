@@ -165,6 +165,7 @@ class _Unit:
     flow_meta: dict[tuple[str, str, str], tuple[int, np.ndarray | None, int]] = field(default_factory=dict)
     default_col: int = 0
     window_metrics: tuple[str, ...] = ()
+    position: bool = True  # holds an investor position that the payment terms pay
     eval_kw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -197,6 +198,7 @@ class RawRun:
     worst_repayment: np.ndarray  # (N,) base-currency repayment in the contract's worst outcome combination
     factor_names: list[str]
     units_capital: np.ndarray  # (N,) float64
+    paid_positions: np.ndarray  # (N,) bool: an investor position that the payment terms pay something
     capital: float
     threads: int
     chunk_size: int
@@ -258,7 +260,7 @@ def _prepare_units(pf: Portfolio, stress: Stress | None, df: float | None) -> li
             window = c.delay.metrics or tuple(n for n, mm in c.outcomes.items() if mm.kind != "binary")
         units.append(_Unit(
             holding=h, index=i, key=contract_key(c.id), transforms=transforms, delay_transform=delay_t,
-            scale=h.weight * h.fx_rate, fx=h.fx_rate, capital_base=h.capital_base,
+            scale=h.weight * h.fx_rate, fx=h.fx_rate, capital_base=h.capital_base, position=h.position,
             idio_sd=math.sqrt(max(1.0 - r2, 0.0)), n_draws=n_draws, payer_owner=c.id not in seen,
             forced=dict(stress.forced.get(c.id, {})) if stress else {},
             extra_delay=float(stress.extra_delay_months) if stress else 0.0, window_metrics=window,
@@ -310,11 +312,11 @@ class _Kernel:
             if name in self.factor_names:
                 shift[self.factor_names.index(name)] = value
         self.shift = shift if np.any(shift) else None
+        self.tail_k = n - tail_rank(n, 0.95) + 1
+        self._probe()
         self.capital = float(sum(u.capital_base for u in self.units))
         self.cap_vec = np.array([u.capital_base for u in self.units], dtype=np.float64)
         self.loss_tol = 1e-6 * self.cap_vec
-        self.tail_k = n - tail_rank(n, 0.95) + 1
-        self._probe()
 
     # -- preparation: probe every payoff once on extreme outcomes -------------------------------------
     def _probe(self) -> None:
@@ -335,6 +337,10 @@ class _Kernel:
             combos = extreme_outcomes(c)
             ev = evaluate_outcomes(c, combos)
             probes.append((u, combos, ev))
+            if u.position and c.investors and not any(reaches_position(c, f) for f in ev.flows):
+                # The terms pay the named investors nothing in any outcome: their money goes elsewhere
+                # (an intermediary without a pass-through). Reported as no position, not a total loss.
+                u.position, u.capital_base = False, 0.0
             top = _max_delay(u)
             for f in ev.flows:
                 d = payment_day(f.date, c.default_payment_date)
@@ -347,7 +353,7 @@ class _Kernel:
         # Drawdowns: deterministic, the same in every scenario.
         draws = np.zeros(self.n_cols)
         for u in self.units:
-            if not u.holding.position:
+            if not u.position:
                 continue
             for d, amount in u.holding.contract.drawdown_schedule():
                 draws[self._col(d)] -= float(amount) * u.scale
@@ -360,7 +366,7 @@ class _Kernel:
             rep = position_repayment(c, ev, n_combo)
             j = int(np.argmin(rep))
             self.worst.append({k: (bool(v[j]) if v.dtype == bool else float(v[j])) for k, v in combos.items()})
-            worst_rep.append(float(rep[j]) * u.scale if u.holding.position else 0.0)
+            worst_rep.append(float(rep[j]) * u.scale if u.position else 0.0)
             per_org: dict[int, np.ndarray] = {}
             for f in ev.flows:
                 meta = self._flow_meta(u, f, org_index)
@@ -437,6 +443,7 @@ class _Kernel:
             org_batch_top=batch, org_keys=self.org_keys, org_max=self.org_max, block_stats=acc.stats,
             tail_rows=tail_rows, tail_loss=tail_loss, tail_index=tail_index,
             worst_repayment=self.worst_repayment, factor_names=self.factor_names, units_capital=self.cap_vec,
+            paid_positions=np.array([u.position for u in self.units], dtype=bool),
             capital=self.capital, threads=threads, chunk_size=chunk,
         )
 
@@ -472,7 +479,7 @@ class _Kernel:
         several is a float64 copy of the first with the others added in place (a left fold, the same
         bits as adding them to zeros).
         """
-        position = u.holding.position
+        position = u.position
         named = bool(c.investors) or not position
         count_mine = position and bool(c.investors)
         mine: list[tuple[np.ndarray, int, np.ndarray | None]] = []

@@ -171,6 +171,8 @@ def build_result(raw: RawRun) -> SimulationResult:
         "copula": pf.copula, "df": pf.df if pf.copula == "t" else None, "block_size": raw.block_size,
         "hurdle_rate": pf.hurdle_rate, "stress": raw.stress.name if raw.stress else None,
         "fx_rates": dict(pf.fx_rates), "factors": raw.factor_names, "irr_undefined_scenarios": irr_nan,
+        "holdings_without_investor_flows": [label for label, h, paid in zip(
+            _holding_labels(raw), pf.holdings, raw.paid_positions, strict=True) if h.position and not paid],
         "loss_convention": "loss = capital - repayment, undiscounted, base currency; alpha = confidence",
     }
     return SimulationResult(summary=summary, contracts=contracts, exposures=exposures,
@@ -203,7 +205,9 @@ def _contracts_table(raw: RawRun) -> pd.DataFrame:
         recs.append({
             "name": c.name, "sector": c.sector, "country": c.country, "currency": c.currency,
             "weight": h.weight, "fx_rate": h.fx_rate, "capital": capb,
-            "position": h.position,
+            "position": bool(raw.paid_positions[i]),
+            "investor_position": ("none held (payer view)" if not h.position else
+                                  "none in the payment terms" if not raw.paid_positions[i] else "held"),
             "expected_repayment": capb - mean_l[i],
             "expected_multiple": (capb - mean_l[i]) / capb if capb > 0 else float("nan"),
             "expected_loss": mean_pos[i], "expected_loss_se": math.sqrt(var_pos[i] / n),
@@ -249,7 +253,7 @@ def _exposures_table(raw: RawRun) -> pd.DataFrame:
 def _concentration(raw: RawRun, contracts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     recs = []
     for i, h in enumerate(raw.portfolio.holdings):
-        if not h.position:
+        if not raw.paid_positions[i]:
             continue  # payer-only holdings carry no capital: they appear in the exposures table
         c = h.contract
         capb = float(raw.units_capital[i])

@@ -99,6 +99,10 @@ def _print_result(result: engine.SimulationResult) -> None:
     click.echo("\nConcentration (HHI of capital shares; effective number = 1/HHI):")
     _table(result.hhi, {"hhi_capital": "HHI capital", "effective_number": "effective n", "hhi_es99": "HHI ES99"},
            set())
+    unpaid = result.settings.get("holdings_without_investor_flows") or []
+    if unpaid:
+        click.echo("\nNo investor position in the payment terms (no flow reaches the named investors; left out "
+                   "of capital and losses, not counted as a total loss): " + ", ".join(unpaid))
     defaults = result.contracts[result.contracts["default_prior"]]
     if len(defaults):
         click.echo("\nDefault priors used (no outcome model in the portfolio file): "

@@ -390,3 +390,23 @@ def test_a_contracts_correlation_with_others_does_not_depend_on_its_number_of_me
     lo = P.FactorLoadings()
     assert rho_two == pytest.approx(lo.global_**2 + lo.country**2 + lo.sector**2, abs=4 * se_)
     assert rho_two == pytest.approx(rho_one, abs=4 * se_)
+
+
+def test_terms_that_pay_the_investors_nothing_report_no_position_not_a_total_loss():
+    class ToFund:
+        def evaluate(self, o):
+            amt = np.where(np.asarray(o["success"]), 1.1, 0.0)
+            return Evaluation([Flow("pay", "outcome", "payer", "fund", amt, date(2020, 1, 1))], amt * 0)
+
+    koto = P.ContractModel(id="koto", payoff=ToFund(), outcomes={"success": P.Bernoulli(0.8)}, capital=1.0,
+                           currency="EUR", country="JP", sector="health", start=date(2017, 1, 1),
+                           default_payment_date=date(2020, 1, 1), payers=("payer",), investors=("inv",))
+    other = binary_contract(0, 0.1, 0.2)
+    r = P.simulate(P.Portfolio((P.Holding(koto), P.Holding(other))), n_scenarios=2000, seed=1)
+    row = r.contracts.loc["koto"]
+    assert row["investor_position"] == "none in the payment terms"
+    assert row["capital"] == 0 and np.isnan(row["expected_multiple"])
+    assert r.settings["holdings_without_investor_flows"] == ["koto"]
+    assert r.value("capital") == 1.0  # the other note only
+    assert r.value("expected_multiple") > 0.85  # not dragged down by a total loss on koto
+    assert r.exposures.loc[("payer", "outcome_payer"), "expected_payment"] > 0  # the payer still pays the fund
