@@ -60,6 +60,7 @@ def simulate(
     chunk_size: int | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     progress: Callable[[int], None] | None = None,
+    cluster: Any = None,
 ) -> SimulationResult:
     """Simulate a portfolio of outcome contracts.
 
@@ -81,6 +82,9 @@ def simulate(
         given (seed, block_size).
     progress
         Called with the number of scenarios finished after each chunk (for a progress bar).
+    cluster
+        A Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``: run the chunks on
+        that cluster (optional extra ``utfall[distributed]``). Same results as in-process.
 
     Returns
     -------
@@ -89,7 +93,7 @@ def simulate(
         ``hhi`` and ``assumptions`` tables.
     """
     raw = run(portfolio, n_scenarios=n_scenarios, seed=seed, stress=stress, threads=threads,
-              chunk_size=chunk_size, block_size=block_size, progress=progress)
+              chunk_size=chunk_size, block_size=block_size, progress=progress, cluster=cluster)
     return build_result(raw)
 
 

@@ -969,8 +969,12 @@ def run(
     chunk_size: int | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     progress: Callable[[int], None] | None = None,
+    cluster: Any = None,
 ) -> RawRun:
-    """Simulate a portfolio and keep the raw per-scenario results (see :func:`portfolio.simulate`)."""
+    """Simulate a portfolio and keep the raw per-scenario results (see :func:`portfolio.simulate`).
+
+    ``cluster``: a Dask scheduler address or ``distributed.Client`` to run the chunks on (same results).
+    """
     n = int(n_scenarios if n_scenarios is not None else pf.n_scenarios)
     seed = int(seed if seed is not None else pf.seed)
     if n < 100:
@@ -980,6 +984,11 @@ def run(
     chunk = int(chunk_size or block_size)
     if chunk % block_size:
         raise ValueError(f"chunk_size ({chunk}) must be a multiple of block_size ({block_size})")
+    if cluster is not None:
+        from portfolio.cluster import run_on_cluster
+
+        return run_on_cluster(pf, cluster, n=n, seed=seed, stress=stress, block_size=block_size, chunk=chunk,
+                              progress=progress)
     threads = int(threads or min(os.cpu_count() or 1, 8))
     kernel = _Kernel(pf, stress, seed, n, block_size)
     acc = kernel.accumulator(0, n)
