@@ -1,32 +1,35 @@
-"""Benchmark of the portfolio engine: 300 contracts x 100,000 scenarios on this machine.
+"""Benchmark of the portfolio engine: 10, 300 and 1000 contracts at 1e5 and 1e6 scenarios.
 
-    python benchmarks/bench_portfolio.py [--contracts 300] [--scenarios 100000] [--threads 2]
+    python benchmarks/bench_portfolio.py [--contracts 10 300 1000] [--scenarios 100000 1000000]
+                                         [--threads 2] [--payoff terms|numpy] [--repeats 3]
 
-Prints contract-scenarios per second for two payoff implementations:
+Each configuration runs in a process of its own, so its peak resident set size is its own. Printed per
+configuration: the engine's time, the random-number floor measured in the same process (drawing exactly
+the engine's random numbers: same generators, blocks and threads), their ratio against the aim, the
+same ratio in CPU seconds (less disturbed by other processes), contract-scenarios per second, peak RSS
+and the load average before/after. Times are medians of ``--repeats`` interleaved runs (one run for
+the largest configuration). Two payoff implementations:
 
 - ``terms``: the production path: the holdings of docs/examples/nordic-portfolio.yaml (every seed
   contract, payoffs ``registry.terms.CompiledTerms``, the example's outcome models and default priors)
-  cloned to 300 contracts across countries and sectors;
+  cloned to the requested number of contracts across countries and sectors;
 - ``numpy``: the same portfolio shape with a small hand-written numpy payoff (guarantee, capped share,
   premium), i.e. the engine's own cost without the terms interpreter;
 
-and, for each, the ratio of the engine's time to the bare time of drawing the same random numbers
-(same generators, same blocks, same threads), plus peak memory (tracemalloc peak of Python/numpy
-allocations, and the process's maximum resident set size).
-
-Engine and floor runs are interleaved and the best of each is kept. On a shared machine the wall-clock
-figures move with other processes' load, so the load average is printed beside them, together with the
-same ratio in process CPU seconds (all threads), which other processes disturb much less.
+On a shared machine the wall-clock figures move with other processes' load: read the CPU ratio and
+the load average beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import statistics
+import subprocess
 import sys
 import time
-import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
@@ -133,14 +136,12 @@ def rng_floor(pf: P.Portfolio, n: int, threads: int, block: int = DEFAULT_BLOCK_
     return time.perf_counter() - t, time.process_time() - c
 
 
-def bench(name: str, pf: P.Portfolio, n: int, threads: int, repeats: int) -> None:
-    n_c = len(pf.holdings)
+def _measure(name: str, pf: P.Portfolio, n: int, threads: int, repeats: int) -> dict[str, float]:
+    """Engine and floor times (median of ``repeats``, interleaved) and this process's peak RSS."""
     P.simulate(pf, n_scenarios=2 * DEFAULT_BLOCK_SIZE, seed=0, threads=threads)  # warm-up (tables, caches)
     load0 = os.getloadavg()[0]
     times, cpus, floors, floor_cpus = [], [], [], []
     res = None
-    # Interleave engine runs and bare random-number runs, and keep the best of each: on a shared
-    # machine this compares the two under the same load.
     for _ in range(repeats):
         t, c = time.perf_counter(), time.process_time()
         res = P.simulate(pf, n_scenarios=n, seed=1, threads=threads)
@@ -149,45 +150,57 @@ def bench(name: str, pf: P.Portfolio, n: int, threads: int, repeats: int) -> Non
         fw, fc = rng_floor(pf, n, threads)
         floors.append(fw)
         floor_cpus.append(fc)
-    load1 = os.getloadavg()[0]
-    tracemalloc.start()
-    P.simulate(pf, n_scenarios=n, seed=1, threads=threads)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    dt, floor = min(times), min(floors)
-    cpu, floor_cpu = min(cpus), min(floor_cpus)
-    cs = n_c * n / dt
-    print(f"[{name}] {n_c} contracts x {n:,} scenarios, {threads} threads, {pf.copula} copula")
-    print(f"  load average (1 min)            {load0:8.2f} before, {load1:.2f} after")
-    print(f"  engine time (best of {repeats})           {dt:8.2f} s   (all: {', '.join(f'{x:.2f}' for x in times)})")
-    print(f"  contract-scenarios per second   {cs:8.3g}   (aim >= 2e7)")
-    print(f"  random-number floor             {floor:8.2f} s   (same draws, same threads; all: "
-          f"{', '.join(f'{x:.2f}' for x in floors)})")
-    print(f"  engine / floor                  {dt / floor:8.2f} x (aim <= 3)")
-    print(f"  floor throughput                {n_c * n / floor:8.3g} contract-scenarios/s")
-    print(f"  CPU seconds engine / floor      {cpu:8.2f} / {floor_cpu:.2f} = {cpu / floor_cpu:.2f} x "
-          f"({n_c * n / cpu:.3g} contract-scenarios per CPU second)")
-    print(f"  peak traced memory              {peak / 2**20:8.1f} MiB")
     assert res is not None
-    print(f"  ES99 {res.value('es99'):,.0f} +- {res.summary.loc['es99', 'std_error']:,.0f}; "
-          f"E[multiple] {res.value('expected_multiple'):.4f}")
+    return {
+        "contracts": len(pf.holdings), "scenarios": n, "threads": threads, "repeats": repeats,
+        "engine_s": statistics.median(times), "floor_s": statistics.median(floors),
+        "engine_cpu_s": statistics.median(cpus), "floor_cpu_s": statistics.median(floor_cpus),
+        "load_before": load0, "load_after": os.getloadavg()[0],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "es99": res.value("es99"), "multiple": res.value("expected_multiple"),
+    }
+
+
+def _one(payoff: str, contracts: int, n: int, threads: int, repeats: int) -> None:
+    """One configuration in this process (the parent runs each in its own process for its peak RSS)."""
+    pf = terms_portfolio(contracts) if payoff == "terms" else numpy_portfolio(contracts)
+    print(json.dumps(_measure(payoff, pf, n, threads, repeats)))
+
+
+AIMS = {(10, 100_000): 10.0, (10, 1_000_000): 10.0, (300, 100_000): 3.0, (300, 1_000_000): 4.0,
+        (1000, 100_000): 4.0, (1000, 1_000_000): 4.0}
+RSS_AIMS = {(300, 1_000_000): 250.0, (1000, 1_000_000): 400.0}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--contracts", type=int, default=300)
-    ap.add_argument("--scenarios", type=int, default=100_000)
+    ap.add_argument("--contracts", type=int, nargs="+", default=[10, 300, 1000])
+    ap.add_argument("--scenarios", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
-    ap.add_argument("--only", choices=["terms", "numpy"])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--payoff", choices=["terms", "numpy"], default="terms")
+    ap.add_argument("--repeats", type=int, default=3, help="median of this many runs (1 for the largest)")
+    ap.add_argument("--one", nargs=3, type=int, metavar=("CONTRACTS", "SCENARIOS", "REPEATS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
-    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    if a.only != "terms":
-        bench("numpy payoff", numpy_portfolio(a.contracts), a.scenarios, a.threads, a.repeats)
-    if a.only != "numpy":
-        bench("registry.terms payoff", terms_portfolio(a.contracts), a.scenarios, a.threads, a.repeats)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"max resident set size of the process: {rss:.0f} MiB")
+    if a.one:
+        _one(a.payoff, a.one[0], a.one[1], a.threads, a.one[2])
+        return
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, {a.threads} threads, {a.payoff} payoffs, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"{'contracts':>9} {'scenarios':>10} {'engine s':>9} {'floor s':>8} {'ratio':>6} {'aim':>5} "
+          f"{'CPU ratio':>9} {'c-s/s':>9} {'peak RSS':>9} {'aim':>5} {'load':>10}  runs")
+    for n in a.scenarios:
+        for k in a.contracts:
+            repeats = 1 if k * n >= 1000 * 1_000_000 else a.repeats
+            out = subprocess.run([sys.executable, __file__, "--payoff", a.payoff, "--threads", str(a.threads),
+                                  "--one", str(k), str(n), str(repeats)], capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            ratio = r["engine_s"] / r["floor_s"]
+            cpu_ratio = r["engine_cpu_s"] / r["floor_cpu_s"]
+            rss_aim = RSS_AIMS.get((k, n))
+            print(f"{k:>9} {n:>10,} {r['engine_s']:>9.2f} {r['floor_s']:>8.2f} {ratio:>5.2f}x "
+                  f"{AIMS.get((k, n), float('nan')):>4.0f}x {cpu_ratio:>8.2f}x {k * n / r['engine_s']:>9.3g} "
+                  f"{r['peak_rss_mib']:>6.0f} MiB {rss_aim or float('nan'):>5.0f} "
+                  f"{r['load_before']:>4.1f}/{r['load_after']:<4.1f}  {repeats}", flush=True)
 
 
 if __name__ == "__main__":
