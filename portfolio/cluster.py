@@ -34,6 +34,7 @@ def _span(pf: Portfolio, stress: Stress | None, seed: int, n: int, block_size: i
     with _blas_single_thread():
         for s in range(start, stop, chunk):
             acc.add(kernel.chunk(s, min(s + chunk, stop)))
+            kernel.tail_floor = acc.tail.floor()
     return acc
 
 

@@ -313,6 +313,7 @@ class _Kernel:
                 shift[self.factor_names.index(name)] = value
         self.shift = shift if np.any(shift) else None
         self.tail_k = n - tail_rank(n, 0.95) + 1
+        self.tail_floor = -np.inf  # the tail store's threshold loss, raised as the run goes on
         self._probe()
         self.capital = float(sum(u.capital_base for u in self.units))
         self.cap_vec = np.array([u.capital_base for u in self.units], dtype=np.float64)
@@ -409,7 +410,8 @@ class _Kernel:
         shift = None
         if self._shifted(u, f):
             # Column of the payment moved by 0, 1, ... whole months (delays beyond take the last).
-            shift = np.array([self._col(add_months(day, m)) for m in range(_max_delay(u) + 1)], dtype=np.intp)
+            moved = [add_months(day, m).toordinal() for m in range(_max_delay(u) + 1)]
+            shift = np.minimum(np.searchsorted(self.col_days, moved), self.n_cols - 1).astype(np.intp)
         meta = (col, shift, org)
         u.flow_meta[key] = meta
         return meta
@@ -679,12 +681,13 @@ class _Kernel:
             org_batch.append((b, np.ascontiguousarray(piece)))
         # Candidate tail scenarios: every scenario whose loss reaches the chunk's K-th largest value
         # (ties included, so the exact (loss, index) ordering can be applied when merging).
+        # Below the tail store's current threshold (it only rises, so a stale value is safe) a scenario
+        # can never enter the final tail: it is not copied out.
         idx = np.arange(start, stop)
+        cut = self.tail_floor
         if width > self.tail_k:
-            cut = np.partition(loss, width - self.tail_k)[width - self.tail_k]
-            sel = np.flatnonzero(loss >= cut)
-        else:
-            sel = np.arange(width)
+            cut = max(cut, float(np.partition(loss, width - self.tail_k)[width - self.tail_k]))
+        sel = np.flatnonzero(loss >= cut) if cut > -np.inf else np.arange(width)
         return {
             "start": start, "stop": stop, "loss": loss, "irr": irr, "pv": pv_stats, "org": org_stats,
             "org_top": org_top, "org_batch": org_batch, "stats": stats,
@@ -743,23 +746,17 @@ class _TailStore:
     def __init__(self, k: int, n_units: int, slack: int) -> None:
         self.k, self.n_units = k, n_units
         self.cap = k + max(slack, 1)
-        self.rows = np.empty((0, n_units), dtype=_F32)
-        self.loss = np.empty(0)
-        self.index = np.empty(0, dtype=np.int64)
+        # Allocated once at full size: pages are only resident once written, and growing by copies
+        # would hold old and new buffers at once.
+        self.rows = np.empty((self.cap, n_units), dtype=_F32)
+        self.loss = np.empty(self.cap)
+        self.index = np.empty(self.cap, dtype=np.int64)
         self.count = 0
         self.thr: tuple[float, int] | None = None
 
-    def _grow(self, need: int) -> None:
-        cap = min(self.cap, max(need, 2 * self.rows.shape[0], 1024))
-        if cap <= self.rows.shape[0]:
-            return
-        rows = np.empty((cap, self.n_units), dtype=_F32)
-        rows[:self.count] = self.rows[:self.count]
-        loss = np.empty(cap)
-        loss[:self.count] = self.loss[:self.count]
-        index = np.empty(cap, dtype=np.int64)
-        index[:self.count] = self.index[:self.count]
-        self.rows, self.loss, self.index = rows, loss, index
+    def floor(self) -> float:
+        """The loss below which no scenario can enter the tail any more (-inf until the store is full)."""
+        return self.thr[0] if self.thr is not None else -np.inf
 
     def add(self, rows: np.ndarray, loss: np.ndarray, index: np.ndarray) -> None:
         if self.thr is not None:
@@ -771,8 +768,7 @@ class _TailStore:
         while pos < loss.size:
             if self.count == self.cap:
                 self._compact()
-            self._grow(min(self.count + loss.size - pos, self.cap))
-            take = min(self.rows.shape[0] - self.count, loss.size - pos)
+            take = min(self.cap - self.count, loss.size - pos)
             sl = slice(self.count, self.count + take)
             self.rows[sl] = rows[pos:pos + take]
             self.loss[sl] = loss[pos:pos + take]
@@ -907,7 +903,7 @@ class Accumulator:
     """
 
     def __init__(self, n: int, block_size: int, n_units: int, n_orgs: int, tail_k: int, start: int = 0,
-                 stop: int | None = None, tail_slack: int = DEFAULT_BLOCK_SIZE) -> None:
+                 stop: int | None = None, tail_slack: int = 2048) -> None:
         stop = n if stop is None else stop
         self.n, self.block_size, self.start, self.stop = n, block_size, start, stop
         self.b0 = start // block_size
@@ -996,6 +992,7 @@ def run(
 
     def consume(res: dict[str, Any]) -> None:
         acc.add(res)
+        kernel.tail_floor = acc.tail.floor()
         if progress is not None:
             progress(res["stop"] - res["start"])
 

@@ -37,7 +37,7 @@ def test_tail_store_keeps_the_top_k_by_loss_then_index(pieces: int) -> None:
     assert np.array_equal(got_index, want)
     assert np.array_equal(got_loss, loss[want])
     assert np.array_equal(got_rows, rows[want])
-    assert store.rows.shape[0] <= k + 300  # the buffer never grows past k plus the slack
+    assert store.rows.shape[0] == k + 300  # the buffer holds k rows plus the slack, never more
 
 
 def test_tail_store_merges_partial_stores() -> None:
