@@ -132,6 +132,17 @@ def irr(cashflows: np.ndarray, times: np.ndarray, *, tol: float = 1e-10, max_ite
     solve = (pos > 0) & (neg > 0)
     if not solve.any():
         return out
+    # One draw and one repayment: the closed form (P / D) ** (1 / (t_P - t_D)) - 1, no iteration.
+    one = solve & (np.count_nonzero(cf > 0, axis=0) == 1) & (np.count_nonzero(cf < 0, axis=0) == 1)
+    if one.any():
+        t_p = (np.where(cf > 0, t, 0.0)).sum(axis=0)
+        t_n = (np.where(cf < 0, t, 0.0)).sum(axis=0)
+        one &= t_p > t_n
+        j = np.flatnonzero(one)
+        out[j] = np.expm1(np.log(pos[j] / neg[j]) / (t_p[j] - t_n[j]))
+        solve &= ~one
+        if not solve.any():
+            return out
     idx = np.flatnonzero(solve)
     c = cf[:, idx]
     # Start from MOIC^(1/duration) - 1, where duration is the gap between mean repayment and draw times.

@@ -410,3 +410,17 @@ def test_terms_that_pay_the_investors_nothing_report_no_position_not_a_total_los
     assert r.value("capital") == 1.0  # the other note only
     assert r.value("expected_multiple") > 0.85  # not dragged down by a total loss on koto
     assert r.exposures.loc[("payer", "outcome_payer"), "expected_payment"] > 0  # the payer still pays the fund
+
+
+def test_irr_closed_form_for_one_draw_and_one_repayment_equals_newton():
+    rng = np.random.default_rng(7)
+    s = 300
+    times = np.array([0.0, 1.3, 2.7])
+    single = np.zeros((3, s))
+    single[0] = -1.0
+    single[2] = rng.random(s) * 2 + 0.01  # one draw, one repayment: the closed form
+    both = single.copy()
+    both[1, :] = 1e-9  # a tiny second repayment: Newton, a different path to nearly the same rate
+    r1, r2 = risk.irr(single, times), risk.irr(both, times)
+    np.testing.assert_allclose(r1, single[2] ** (1 / 2.7) - 1, rtol=1e-13)
+    np.testing.assert_allclose(r1, r2, atol=1e-8)
