@@ -641,19 +641,21 @@ class _Kernel:
                 stats[j, rs, 4] = (lb > self.loss_tol[rs, None]).sum(axis=1)
         # Months with a non-zero cash flow; rows never written are zero and are not scanned.
         cand = np.array(sorted(touched), dtype=np.intp)
-        used = cand[np.any(cf[cand] != 0, axis=1)]
+        used = np.array([r for r in cand if cf[r].any()], dtype=np.intp)  # row by row: no copy of cf
         # Actual days / 365 from the first payment day, the XIRR convention of ``utfall payout``.
         times = (self.col_days[used] - self.day0) / 365.0
         # The IRR solver keeps a few (months x scenarios) temporaries: solve in slices to bound memory.
         # Slices start at block starts, never at chunk starts: the bisection fallback stops when its
         # whole slice has converged, so a slice must hold the same scenarios whatever the chunk size.
         irr = np.empty(width)
+        pv = np.empty(width)
+        disc_h = ((1.0 + self.pf.hurdle_rate) ** -times)[:, None]
         for _, sl in blocks:
             for lo in range(sl.start, sl.stop, 2048):
                 hi = min(lo + 2048, sl.stop)
-                irr[lo:hi] = irr_fn(cf[used, lo:hi], times)
-        h = self.pf.hurdle_rate
-        pv = (cf[used] * ((1.0 + h) ** -times)[:, None]).sum(axis=0)
+                part = cf[used, lo:hi]
+                irr[lo:hi] = irr_fn(part, times)
+                pv[lo:hi] = (part * disc_h).sum(axis=0)
         pv_stats = np.empty((len(blocks), 3))
         n_orgs = len(self.org_keys)
         org_stats = np.empty((len(blocks), n_orgs, 4))
@@ -986,6 +988,7 @@ def run(
         return run_on_cluster(pf, cluster, n=n, seed=seed, stress=stress, block_size=block_size, chunk=chunk,
                               progress=progress)
     threads = int(threads or min(os.cpu_count() or 1, 8))
+    _fixed_mmap_threshold()
     kernel = _Kernel(pf, stress, seed, n, block_size)
     acc = kernel.accumulator(0, n)
     spans = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
@@ -1011,6 +1014,30 @@ def run(
                 while pending:
                     consume(pending.popleft().result())
     return kernel.raw_run(acc, threads, chunk)
+
+
+def _fixed_mmap_threshold() -> None:
+    """Pin glibc's mmap threshold at its initial 128 KiB, once per process.
+
+    glibc raises the threshold to the size of the largest block it has unmapped (up to 32 MiB), after
+    which the kernel's chunk-sized arrays come from per-thread arenas that do not shrink: the resident
+    memory of a long run then grows by tens of MB of freed pages. A fixed threshold keeps large arrays
+    mapped and returned to the system when freed. No effect on other C libraries.
+    """
+    global _MMAP_PINNED
+    if _MMAP_PINNED:
+        return
+    _MMAP_PINNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to pin
+        pass
+
+
+_MMAP_PINNED = False
 
 
 class _blas_single_thread:

@@ -151,23 +151,31 @@ def irr(cashflows: np.ndarray, times: np.ndarray, *, tol: float = 1e-10, max_ite
     dur = np.maximum(t_pos - t_neg, 0.25)
     r = np.clip((pos[idx] / neg[idx]) ** (1.0 / dur) - 1.0, -0.95, 5.0)
     active = np.ones(idx.size, dtype=bool)
-    for _ in range(max_iter):
-        a = np.flatnonzero(active)
-        if a.size == 0:
-            break
-        ca, ra = c[:, a], r[a]
-        lg = np.log1p(ra)
-        disc = np.exp(-t * lg)
-        f = (ca * disc).sum(axis=0)
-        fp = -(t * ca * disc).sum(axis=0) / (1.0 + ra)
-        with np.errstate(divide="ignore", invalid="ignore"):
+    # Newton on a working set of columns, re-gathered only when half of it has converged: gathering
+    # the active columns every iteration copied the cash flows more often than it computed with them.
+    # Every column sees the same arithmetic whatever set it is in, so results do not depend on it.
+    w = np.arange(idx.size)
+    cw, tcw = c, t * c
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(max_iter):
+            aw = active[w]
+            n_active = int(np.count_nonzero(aw))
+            if n_active == 0:
+                break
+            if 2 * n_active < w.size:
+                keep = np.flatnonzero(aw)
+                w, cw, tcw, aw = w[keep], cw[:, keep], tcw[:, keep], aw[keep]
+            rw = r[w]
+            disc = np.exp(-t * np.log1p(rw))
+            f = (cw * disc).sum(axis=0)
+            fp = -(tcw * disc).sum(axis=0) / (1.0 + rw)
             step = np.where(fp != 0, f / fp, 0.0)
-        new = ra - step
-        bad = ~np.isfinite(new) | (new <= -0.9999) | (new > 1e3)
-        new = np.where(bad, np.nan, new)
-        r[a] = new
-        done = ~bad & (np.abs(step) < tol * (1.0 + np.abs(new)))
-        active[a[done | bad]] = False
+            new = rw - step
+            bad = ~np.isfinite(new) | (new <= -0.9999) | (new > 1e3)
+            new = np.where(bad, np.nan, new)
+            r[w] = np.where(aw, new, rw)
+            done = ~bad & (np.abs(step) < tol * (1.0 + np.abs(new)))
+            active[w[aw & (done | bad)]] = False
     # Bisection for the scenarios Newton left (divergence or no convergence within max_iter).
     left = np.flatnonzero(~np.isfinite(r) | active)
     if left.size:
