@@ -1,6 +1,6 @@
 """The Monte Carlo kernel: correlated outcomes -> payments -> investor and payer cash flows.
 
-Design (docs/engine.md explains why):
+Design (docs/portfolio.md, "Reproducibility and performance", explains why):
 
 - Scenarios are processed in *chunks* (default 8192), vectorised inside a chunk and spread over a
   thread pool (numpy ufuncs and the random generators release the GIL). BLAS is pinned to one thread
@@ -12,10 +12,11 @@ Design (docs/engine.md explains why):
   block size), and not on which other contracts are in the portfolio (common random numbers for
   what-if analysis).
 - Arrays over scenarios are float32; sums, means and the portfolio loss are float64.
-- Nothing of size scenarios x contracts x periods is ever held: per chunk the kernel keeps
-  contracts x chunk losses, periods x chunk portfolio cash flows and organisations x chunk payments; it
-  returns per-scenario portfolio figures, per-block sums per contract and the contract losses of the
-  candidate tail scenarios (for ES contributions).
+- Nothing of size scenarios x contracts or scenarios x organisations is held: per chunk the kernel
+  keeps contracts x chunk losses, payment days x chunk cash flows and organisations x chunk payments;
+  an :class:`Accumulator` keeps the per-scenario portfolio loss and IRR, per-block moments, the tail
+  store of the top 5 % of scenarios and the largest payments per organisation. A scenario's numbers
+  are computed elementwise (no BLAS products), so they do not depend on the chunk it was in.
 """
 
 from __future__ import annotations
