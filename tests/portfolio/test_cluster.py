@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from registry.portfolio_file import load_portfolio
 from registry.schema import ContractDocument
 
 distributed = pytest.importorskip("distributed", reason="the optional extra utfall[distributed] is not installed")
+
+# On a loaded machine Dask warns that creating its scratch directories or starting a worker is slow; the
+# suite turns warnings into errors, and a slow start is not what these tests check.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:distributed")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,9 +37,11 @@ def example() -> P.Portfolio:
 @pytest.fixture(scope="module")
 def client():
     # In-process workers (inproc transport): nothing listens on a network address.
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as lc:
-        with distributed.Client(lc) as c:
-            yield c
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    with lc, distributed.Client(lc) as c:
+        yield c
 
 
 @pytest.mark.parametrize("copula", ["t", "gaussian"])
