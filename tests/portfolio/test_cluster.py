@@ -36,10 +36,12 @@ def example() -> P.Portfolio:
 
 @pytest.fixture(scope="module")
 def client():
-    # In-process workers (inproc transport): nothing listens on a network address.
+    # In-process workers (inproc transport); the scheduler's HTTP server on a free loopback port (its
+    # default, 8787 on every interface, clashes with any other cluster on the machine).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+        lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                      dashboard_address="127.0.0.1:0")
     with lc, distributed.Client(lc) as c:
         yield c
 
