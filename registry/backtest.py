@@ -90,7 +90,9 @@ class Check:
         if self.kind == "irr" and self.bound != "exact":
             recorded = {"min": "at least ", "max": "at most ", "about": "about "}[self.bound] + recorded
         line = f"[{mark}] {label} {self.subject}: terms {terms}, recorded {recorded}"
-        if not self.ok and self.difference is not None:
+        if not self.ok and self.kind == "irr":
+            line += f" (off by {self.difference * 100:+.2f} percentage points)"
+        elif not self.ok and self.difference is not None:
             line += f" (off by {_fmt(self.difference, self.currency, signed=True)}"
             line += f", {self.relative:+.1%})" if self.relative is not None else ")"
         return line

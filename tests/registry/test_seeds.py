@@ -143,7 +143,8 @@ def test_rikers_records_both_commitment_and_actual_figures(docs: dict[str, Contr
 
 def test_region_stockholm_interim_measurements(docs: dict[str, ContractDocument]) -> None:
     doc = docs["se-region-stockholm-hib-2020"]
-    values = sorted(float(m.value) for m in doc.measurements if m.metric == "out_of_risk_zone")
+    assert doc.history is not None
+    values = sorted(float(m.value) for m in doc.history.outcomes if m.metric == "out_of_risk_zone")
     # contracts.md: 43 % at 6 months, 51 % at 12 months, 54 % at 24 months
     assert values == [0.43, 0.51, 0.54]
 
@@ -181,3 +182,27 @@ def test_no_contract_is_still_delivering_after_its_recorded_service_end(path: Pa
     end = doc.dates.service_end
     if end and doc.stage in ("design", "contracted", "implementation"):
         assert end > REVIEW_DATE[: len(end)], f"{path.stem}: stage {doc.stage} but service ended {end}"
+
+
+def test_every_seed_records_its_realised_history(docs: dict[str, ContractDocument]) -> None:
+    """What happened (or that it is unknown, and why) is recorded for every seed contract."""
+    for doc in docs.values():
+        assert doc.history is not None, doc.id
+        history = doc.history
+        assert history.outcomes or history.payments or history.investor_results or history.unknowns, doc.id
+        # a figure no source settles is an unknown with a reason, never an empty or placeholder entry
+        for unknown in history.unknowns:
+            assert unknown.what.strip() and unknown.reason.strip(), doc.id
+        for payment in history.payments:
+            assert payment.currency == doc.finance.currency, doc.id
+
+
+def test_contradicted_figures_are_not_recorded_as_fact(docs: dict[str, ContractDocument]) -> None:
+    # contracts.md [X]: Rikers' "Bloomberg guarantee 7.2 m of 9.6 m" is the original commitment, not what was paid
+    rikers = docs["us-nyc-rikers-2012"].history
+    assert rikers is not None
+    assert [p.amount for p in rikers.payments if p.component == "guarantee"] == [6_000_000]
+    # contracts.md [?]: Norrköping's repayment to LSV is not known; no payment is recorded, the unknown is
+    norrkoping = docs["se-norrkoping-2016"].history
+    assert norrkoping is not None and norrkoping.payments == [] and norrkoping.investor_results == []
+    assert any(u.about == "payment" for u in norrkoping.unknowns)
