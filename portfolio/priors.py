@@ -76,7 +76,8 @@ def sector_prior(sector: str) -> SectorPrior:
 
 
 def default_model(
-    sector: str, kind: str, *, target: float | None = None, scale: float | None = None
+    sector: str, kind: str, *, target: float | None = None, scale: float | None = None,
+    p_success: float | None = None, label: str | None = None,
 ) -> OutcomeModel:
     """The documented default model of one metric.
 
@@ -91,6 +92,9 @@ def default_model(
     scale
         For a continuous metric without a target: a money scale (the investor capital), used as a
         stand-in target (break-even).
+    p_success, label
+        A calibrated probability of reaching the target (from recorded results of comparable contracts)
+        to use instead of the sector's, and the label stating it as an assumption with its evidence.
 
     Returns
     -------
@@ -101,16 +105,19 @@ def default_model(
         sd 0.2) on [0, 1].
     """
     prior = sector_prior(sector)
-    label = f"default prior for sector {sector} ({prior.rationale})"
+    if p_success is not None and not 0.0 < p_success < 1.0:
+        raise ValueError(f"p_success must lie strictly between 0 and 1, got {p_success}")
+    p = prior.p_success if p_success is None else p_success
+    label = label or f"default prior for sector {sector} ({prior.rationale})"
     if kind == "binary":
-        return Bernoulli(prior.p_success, label=label)
+        return Bernoulli(p, label=label)
     ref = target if target not in (None, 0) else scale
     if ref is None or ref == 0:
         if kind == "rate":
             return Beta.from_mean_sd(0.5, 0.2, label=label + "; no target stated")
         raise ValueError(f"no target or scale to set a default prior for a {kind} metric")
     sd = prior.cv * abs(ref)
-    mean = ref + sd * float(special.ndtri(prior.p_success))
+    mean = ref + sd * float(special.ndtri(p))
     if kind == "rate" and not math.isfinite(mean):
         raise ValueError("invalid rate target")
     base = Normal(mean, sd, label=label)

@@ -26,6 +26,7 @@ def _load(path: Path) -> engine.Portfolio:
     # Lazy imports for start-up time: the engine (numpy, scipy, pandas) loads only when a portfolio is run,
     # not for every ``utfall`` command.
     from registry import db
+    from registry.calibration import CalibratedPriors
     from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
     from registry.queries import get_contract
 
@@ -33,7 +34,8 @@ def _load(path: Path) -> engine.Portfolio:
         spec = load_portfolio_file(path)
         with db.session_scope() as session:
             return build_portfolio(spec, source=str(path),
-                                   get_contract=lambda cid: get_contract(session=session, contract_id=cid))
+                                   get_contract=lambda cid: get_contract(session=session, contract_id=cid),
+                                   priors=CalibratedPriors.from_session(session))
     except PortfolioFileError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import yaml
@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import portfolio as pf
 from portfolio.priors import DEFAULT_LOADINGS, default_model
 from registry.schema import ContractDocument, PartialDate, Role, TrancheType, partial_date_start
+
+if TYPE_CHECKING:
+    from registry.calibration import CalibratedPriors
 
 __all__ = [
     "PortfolioFile",
@@ -357,18 +360,24 @@ def contract_model(
     investor: str | None = None,
     payment_date: str | None = None,
     holding_amount: float | None = None,
+    priors: CalibratedPriors | None = None,
+    as_of: date | None = None,
+    exclude: str | None = None,
 ) -> pf.ContractModel:
     """A :class:`portfolio.ContractModel` from a contract document and its compiled terms.
 
     ``models`` maps metric ids to model specs (or to ready outcome models); metrics the terms read
     without a model get the sector's default prior (flagged). A contract whose payment terms are not
     known (no payment rules) gets the sector's repayment prior (:class:`portfolio.priors.DefaultPayoff`),
-    flagged ``payment_terms`` in ``default_prior``.
+    flagged ``payment_terms`` in ``default_prior``. With ``priors``, those defaults are calibrated on the
+    recorded results of comparable contracts (:mod:`registry.calibration`), using only evidence dated before
+    ``as_of`` when it is given and never the results of contract ``exclude``.
     """
     models = dict(models or {})
     if not terms.payment_ids:
         return _default_payoff_model(doc, terms, models=models, loadings=loadings, investor=investor,
-                                     payment_date=payment_date, holding_amount=holding_amount)
+                                     payment_date=payment_date, holding_amount=holding_amount, priors=priors,
+                                     as_of=as_of, exclude=exclude)
     unused = sorted(set(models) - set(terms.outcome_names))
     if unused:
         raise ValueError(f"{doc.id}: outcome model(s) for {', '.join(unused)}, which the payment terms do not read "
@@ -383,9 +392,13 @@ def contract_model(
         if spec is None:
             metric = next((m for m in doc.outcome_metrics if m.id == name), None)
             money = metric is not None and metric.unit == doc.finance.currency and kind == "continuous"
+            calibrated = priors.metric(sector, kind, doc.classification.country, before=as_of,
+                                       exclude=exclude) if priors else None
             try:
-                outcomes[name] = default_model(sector, kind, target=_first_target(doc, name),
-                                               scale=capital if money and capital > 0 else None)
+                outcomes[name] = default_model(
+                    sector, kind, target=_first_target(doc, name), scale=capital if money and capital > 0 else None,
+                    p_success=calibrated.p if calibrated else None,
+                    label=calibrated.label(f"{name} reaches its target") if calibrated else None)
             except ValueError:
                 raise ValueError(
                     f"{doc.id}: metric {name!r} ({kind}) has no target to set a default prior from; give its "
@@ -439,6 +452,9 @@ def _default_payoff_model(
     investor: str | None,
     payment_date: str | None,
     holding_amount: float | None,
+    priors: CalibratedPriors | None = None,
+    as_of: date | None = None,
+    exclude: str | None = None,
 ) -> pf.ContractModel:
     from portfolio.priors import DEFAULT_MAX_LOSS, DEFAULT_TARGET_RETURN, DefaultPayoff, sector_prior
 
@@ -475,7 +491,12 @@ def _default_payoff_model(
     spec = models.get("success")
     defaults = ["payment_terms"]
     if spec is None:
-        model: Any = pf.Bernoulli(sector_prior(sector).p_success, label=f"default prior for sector {sector}")
+        calibrated = priors.repayment(sector, doc.classification.country, before=as_of,
+                                      exclude=exclude) if priors else None
+        if calibrated is not None:
+            model: Any = pf.Bernoulli(calibrated.p, label=calibrated.label("investors repaid in full"))
+        else:
+            model = pf.Bernoulli(sector_prior(sector).p_success, label=f"default prior for sector {sector}")
         defaults.append("success")
     else:
         model = spec if not isinstance(spec, BaseModel) else _model(spec)
@@ -508,10 +529,13 @@ def build_portfolio(
     *,
     source: str = "<portfolio>",
     get_contract: Callable[[str], ContractDocument | None] | None = None,
+    priors: CalibratedPriors | None = None,
 ) -> pf.Portfolio:
     """Resolve holdings (inline contracts first, then ``get_contract``) and build the portfolio.
 
-    ``get_contract`` is usually ``lambda cid: registry.queries.get_contract(session=s, contract_id=cid)``.
+    ``get_contract`` is usually ``lambda cid: registry.queries.get_contract(session=s, contract_id=cid)``;
+    ``priors`` (usually ``CalibratedPriors.from_session(s)``) calibrates default outcome models on the
+    recorded results of comparable contracts (never a contract's own).
     Every problem is collected and raised at once as a :class:`PortfolioFileError`.
     """
     from registry.terms import TermsError, compile_terms
@@ -568,6 +592,7 @@ def build_portfolio(
                 metric_correlation=h.metric_correlation if h.metric_correlation is not None
                 else spec.metric_correlation,
                 investor=h.investor, payment_date=h.payment_date, holding_amount=h.amount,
+                priors=priors, exclude=doc.id,
             )
             if h.role == "payer":
                 holdings.append(pf.Holding(model, fx_rate=rate, label=h.label, position=False))
@@ -593,8 +618,9 @@ def build_portfolio(
 
 
 def load_portfolio(
-    path: str | Path, *, get_contract: Callable[[str], ContractDocument | None] | None = None
+    path: str | Path, *, get_contract: Callable[[str], ContractDocument | None] | None = None,
+    priors: CalibratedPriors | None = None,
 ) -> pf.Portfolio:
     """Read, validate and build a portfolio file in one call."""
     spec = load_portfolio_file(path)
-    return build_portfolio(spec, source=str(path), get_contract=get_contract)
+    return build_portfolio(spec, source=str(path), get_contract=get_contract, priors=priors)

@@ -38,6 +38,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 import portfolio as engine
+from registry.calibration import CalibratedPriors
 from registry.models import Contract, OrganisationRow, Portfolio, SimulationRun, User, utcnow
 from registry.portfolio_file import PortfolioFile, PortfolioFileError, build_portfolio
 from registry.queries import get_contract
@@ -284,7 +285,8 @@ def resolve_or_error(spec: PortfolioFile, session: Session) -> engine.Portfolio 
         return SpecProblem(f"scenarios: {reason}", "scenarios", (("scenarios", reason),))
     try:
         return build_portfolio(spec, source="portfolio",
-                               get_contract=lambda cid: get_contract(session=session, contract_id=cid))
+                               get_contract=lambda cid: get_contract(session=session, contract_id=cid),
+                               priors=CalibratedPriors.from_session(session))
     except PortfolioFileError as exc:
         loc, reason = exc.errors[0] if exc.errors else ("", str(exc))
         return SpecProblem(f"{loc}: {reason}" if loc else reason, loc or None, tuple(exc.errors))
