@@ -230,3 +230,24 @@ def test_seeding_after_an_import_leaves_no_duplicate(cli: CliRunner, sample_12: 
     ids = [c["id"] for c in listing["contracts"]]
     assert "indigo-poj-0077" not in ids and "se-norrkoping-2016" in ids
     assert [c["indigo_id"] for c in listing["contracts"]].count("INDIGO-POJ-0077") == 1
+
+
+def test_display_document_takes_indigo_history_only_where_the_curated_one_has_none(
+        session: Session, sample_12: Path) -> None:
+    curated = {**CURATED, "id": "uk-indigo-0121-test", "indigo_id": "INDIGO-POJ-0121"}
+    upsert_contract(ContractDocument.model_validate(curated), session=session, actor="seed")
+    import_export(sample_12, session=session)
+    shown = get_display_document(session=session, contract_id="uk-indigo-0121-test")
+    assert shown is not None and shown.history is not None
+    actual = [r for r in csv_rows(sample_12, "projects_outcome_payments")
+              if r["Project ID"] == "INDIGO-POJ-0121" and r["Type - (Value)"] == "Actual"]
+    assert [p.amount for p in shown.history.payments] == [Decimal(r["Payments - Amount - (Value)"]) for r in actual]
+    assert shown.history.outcomes and {o.metric for o in shown.history.outcomes} <= {
+        m.id for m in shown.outcome_metrics}
+    assert all("indigo-record" in p.sources for p in shown.history.payments)
+    # a curated history is the curator's reading of the sources: it wins as a whole
+    curated["history"] = {"unknowns": [{"about": "payment", "what": "Payments", "reason": "not read yet"}]}
+    upsert_contract(ContractDocument.model_validate(curated), session=session, actor="seed")
+    shown = get_display_document(session=session, contract_id="uk-indigo-0121-test")
+    assert shown is not None and shown.history is not None
+    assert shown.history.payments == [] and [u.what for u in shown.history.unknowns] == ["Payments"]
