@@ -73,10 +73,12 @@ class Check:
     difference: Any = None
     relative: float | None = None
     bound: str = "exact"
+    period: str | None = None  # the cohort or period of the recorded payment
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "subject": self.subject, "ok": self.ok, "currency": self.currency,
+            "kind": self.kind, "subject": self.subject, "period": self.period, "ok": self.ok,
+            "currency": self.currency,
             "terms": _json(self.terms), "recorded": _json(self.recorded), "difference": _json(self.difference),
             "relative": self.relative, "bound": self.bound,
         }
@@ -89,7 +91,8 @@ class Check:
         terms, recorded = _fmt(self.terms, self.currency), _fmt(self.recorded, self.currency)
         if self.kind == "irr" and self.bound != "exact":
             recorded = {"min": "at least ", "max": "at most ", "about": "about "}[self.bound] + recorded
-        line = f"[{mark}] {label} {self.subject}: terms {terms}, recorded {recorded}"
+        period = f" [{self.period}]" if self.period else ""
+        line = f"[{mark}] {label} {self.subject}{period}: terms {terms}, recorded {recorded}"
         if not self.ok and self.kind == "irr":
             line += f" (off by {self.difference * 100:+.2f} percentage points)"
         elif not self.ok and self.difference is not None:
@@ -124,7 +127,8 @@ class Reason:
             "missing_outcome": f"no recorded value of outcome{subject}",
             "per_cohort_outcome": f"outcome{subject} is recorded per cohort, the terms take one value",
             "nothing_to_compare": "no payment or investor result is recorded to compare with",
-            "cohort_payments": f"payments by{subject} are recorded for single cohorts, the terms cover all",
+            "cohort_payments": f"payments by{subject} are recorded for one cohort or period, which the terms do "
+                               "not pay separately",
             "unverified_input": f"outcome{subject} is an unverified figure",
             "bound_input": f"outcome{subject} is a bound, not an exact figure",
             "recorded_unknown": "unknown",
@@ -205,32 +209,57 @@ def _date_agrees(terms: date, recorded: str, tol: Tolerances = TOLERANCES) -> tu
     return off <= timedelta(days=tol.date_days), off
 
 
+def _missing(doc: ContractDocument, name: str, backtest: Backtest, labels: list[str] | None = None) -> None:
+    assert doc.history is not None
+    recorded = [u for u in doc.history.unknowns if u.about == "outcome" and u.metric == name]
+    detail = "; ".join(f"{u.what} ({u.reason})" for u in recorded) or None
+    subject = name if not labels else f"{name} [{', '.join(labels)}]"
+    backtest.reasons.append(Reason("missing_outcome", subject, detail))
+
+
+def _use(value: OutcomeValue, key: str, inputs: dict[str, float], backtest: Backtest) -> None:
+    inputs[key] = float(value.value)
+    if value.confidence == "unverified":
+        backtest.caveats.append(Reason("unverified_input", key, value.note or value.description))
+    if value.bound != "exact":
+        backtest.caveats.append(Reason("bound_input", key, f"{value.bound} {value.value}"))
+
+
 def _inputs(doc: ContractDocument, compiled: CompiledTerms, backtest: Backtest) -> dict[str, float] | None:
-    """The recorded value of every outcome the terms read, or ``None`` after noting what is missing."""
+    """The recorded value of every outcome the terms read, or ``None`` after noting what is missing.
+
+    A metric the terms take per period or cohort (``compiled.metric_periods``) gets one value per label,
+    ``metric[label]``, from the outcomes recorded for that cohort; without those, one whole-contract value
+    stands for every period. Otherwise the latest whole-contract value is used (follow-ups replace interim
+    ones), or the one value recorded if that is all there is.
+    """
     assert doc.history is not None
     by_metric: dict[str, list[OutcomeValue]] = defaultdict(list)
     for value in doc.history.outcomes:
         by_metric[value.metric].append(value)
+    periods: dict[str, tuple[str, ...]] = getattr(compiled, "metric_periods", {}) or {}
     inputs: dict[str, float] = {}
     for name in compiled.outcome_names:
         rows = by_metric.get(name, [])
         whole = [r for r in rows if r.cohort is None]
+        latest_whole = max(whole, key=lambda r: (r.date or "", whole.index(r))) if whole else None
+        labels = periods.get(name)
+        if labels:
+            by_label = {r.cohort: r for r in sorted(rows, key=lambda r: r.date or "") if r.cohort}
+            if all(label in by_label for label in labels):
+                for label in labels:
+                    _use(by_label[label], f"{name}[{label}]", inputs, backtest)
+            elif latest_whole is not None and not any(label in by_label for label in labels):
+                _use(latest_whole, name, inputs, backtest)
+            else:
+                _missing(doc, name, backtest, [label for label in labels if label not in by_label])
+            continue
         if not rows:
-            recorded = [u for u in doc.history.unknowns if u.about == "outcome" and u.metric == name]
-            detail = "; ".join(f"{u.what} ({u.reason})" for u in recorded) or None
-            backtest.reasons.append(Reason("missing_outcome", name, detail))
-            continue
-        if not whole and len(rows) > 1:
-            cohorts = ", ".join(r.cohort or "" for r in rows)
-            backtest.reasons.append(Reason("per_cohort_outcome", name, cohorts))
-            continue
-        # the latest whole-contract value (follow-ups replace interim ones); a single cohort's value if that is all
-        chosen = max(whole or rows, key=lambda r: (r.date or "", whole.index(r) if r in whole else 0))
-        inputs[name] = float(chosen.value)
-        if chosen.confidence == "unverified":
-            backtest.caveats.append(Reason("unverified_input", name, chosen.note or chosen.description))
-        if chosen.bound != "exact":
-            backtest.caveats.append(Reason("bound_input", name, f"{chosen.bound} {chosen.value}"))
+            _missing(doc, name, backtest)
+        elif latest_whole is None and len(rows) > 1:
+            backtest.reasons.append(Reason("per_cohort_outcome", name, ", ".join(r.cohort or "" for r in rows)))
+        else:
+            _use(latest_whole or rows[0], name, inputs, backtest)
     return None if backtest.reasons else inputs
 
 
@@ -251,27 +280,30 @@ def _compare_payers(doc: ContractDocument, compiled: CompiledTerms, inputs: dict
     assert doc.history is not None
     evaluation = compiled.evaluate(inputs)
     payout = compiled.payout(inputs)
-    per_cohort_terms = False  # the terms read one value per metric for the whole contract
-    by_payer: dict[str, list[PaymentMade]] = defaultdict(list)
+    # Payments recorded for a cohort or period are set against the terms' flows for that period (per-period
+    # rules name it); whole-contract records against everything the payer pays.
+    by_payer: dict[tuple[str, str | None], list[PaymentMade]] = defaultdict(list)
     for p in doc.history.payments:
         if p.payer is not None:
-            by_payer[p.payer].append(p)
+            by_payer[p.payer, p.cohort].append(p)
     rounded = {pp.id: pp.amount for pp in payout.payments}
-    for payer, payments in by_payer.items():
+    for (payer, cohort), payments in by_payer.items():
         if any(p.currency != doc.finance.currency for p in payments):
             continue  # amounts in another currency cannot be set against the terms'
-        if any(p.cohort for p in payments) and not per_cohort_terms:
-            backtest.reasons.append(Reason("cohort_payments", payer,
-                                           ", ".join(sorted({p.cohort for p in payments if p.cohort}))))
+        flows = [f for f in evaluation.flows if f.payer == payer
+                 and (cohort is None or getattr(f, "period", None) == cohort)]
+        if cohort is not None and not flows:
+            backtest.reasons.append(Reason("cohort_payments", payer, cohort))
             continue
-        terms_total = sum((rounded[f.id] for f in evaluation.flows if f.payer == payer), Decimal("0.00"))
+        terms_total = sum((rounded[f.id] for f in flows), Decimal("0.00"))
         options = [sum(amounts, Decimal(0)) for amounts in _alternative_totals(payments)]
         ok = any(amounts_agree(terms_total, total) for total in options)
         recorded = options[0]
         diff = terms_total - recorded
         backtest.checks.append(Check("payer_total", payer, terms_total, recorded, ok, doc.finance.currency,
-                                     None if ok else diff, None if ok else _relative(diff, recorded)))
-        terms_dates = [f.date for f in evaluation.flows if f.payer == payer and rounded[f.id] != 0]
+                                     None if ok else diff, None if ok else _relative(diff, recorded),
+                                     period=cohort))
+        terms_dates = [f.date for f in flows if rounded[f.id] != 0]
         for p in payments:
             if not p.date or p.amount == 0 or not terms_dates:
                 continue
@@ -281,7 +313,7 @@ def _compare_payers(doc: ContractDocument, compiled: CompiledTerms, inputs: dict
             ok_date, off = min(offs, key=lambda t: t[1])
             nearest = min((d for d in terms_dates if d is not None), key=lambda d: _date_agrees(d, p.date)[1])
             backtest.checks.append(Check("payment_date", payer, nearest, p.date, ok_date, None,
-                                         None if ok_date else off))
+                                         None if ok_date else off, period=cohort))
 
 
 def _alternative_totals(payments: list[PaymentMade]) -> list[list[Decimal]]:

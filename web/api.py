@@ -373,6 +373,7 @@ class ContractDetail(ContractSummary):
 class BacktestCheck(BaseModel):
     kind: Literal["payer_total", "investor_repaid", "irr", "multiple", "payment_date"]
     subject: str = Field(description="Organisation id: the payer or the investor.")
+    period: str | None = Field(description="The cohort or period of the recorded payment, if it is for one.")
     ok: bool = Field(description="Whether the terms agree with the record within the tolerances.")
     currency: str | None
     terms: str | float | None = Field(description="What the terms give: an amount (decimal string), IRR or date.")

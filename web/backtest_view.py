@@ -68,7 +68,8 @@ def _value(check: Check, value: Any, signed: bool = False) -> str:
 
 def check_text(doc: ContractDocument, check: Check) -> str:
     """One comparison as a sentence: what the terms give, what is recorded, and by how much they differ."""
-    values = {"org": _org(doc, check.subject), "terms": _value(check, check.terms),
+    org = _org(doc, check.subject) + (f" ({check.period})" if check.period else "")
+    values = {"org": org, "terms": _value(check, check.terms),
               "recorded": _value(check, check.recorded)}
     if check.kind == "irr" and check.bound == "min":
         values["recorded"] = _("at least %(value)s", value=values["recorded"])
@@ -106,8 +107,8 @@ def reason_text(doc: ContractDocument, reason: Reason, lang: str) -> str:
         "per_cohort_outcome": _("The outcome “%(metric)s” is recorded per cohort, but the terms take one value",
                                 metric=metric),
         "nothing_to_compare": _("No payment or investor result is recorded to compare with"),
-        "cohort_payments": _("Payments by %(org)s are recorded for single cohorts, but the terms cover all of them",
-                             org=_org(doc, subject)),
+        "cohort_payments": _("Payments by %(org)s are recorded for one cohort or period, which the terms do not pay "
+                             "separately", org=_org(doc, subject)),
         "unverified_input": _("The outcome “%(metric)s” is an unverified figure", metric=metric),
         "bound_input": _("The outcome “%(metric)s” is a bound, not an exact figure", metric=metric),
         "recorded_unknown": _("Unknown"),
