@@ -228,10 +228,9 @@ def _use(value: OutcomeValue, key: str, inputs: dict[str, float], backtest: Back
 def _inputs(doc: ContractDocument, compiled: CompiledTerms, backtest: Backtest) -> dict[str, float] | None:
     """The recorded value of every outcome the terms read, or ``None`` after noting what is missing.
 
-    A metric the terms take per period or cohort (``compiled.metric_periods``) gets one value per label,
-    ``metric[label]``, from the outcomes recorded for that cohort; without those, one whole-contract value
-    stands for every period. Otherwise the latest whole-contract value is used (follow-ups replace interim
-    ones), or the one value recorded if that is all there is.
+    A metric the terms take per period or cohort (``compiled.metric_periods``) needs one value per label,
+    ``metric[label]``, from the outcomes recorded for that cohort. Otherwise the latest whole-contract value
+    is used (follow-ups replace interim ones), or the one value recorded if that is all there is.
     """
     assert doc.history is not None
     by_metric: dict[str, list[OutcomeValue]] = defaultdict(list)
@@ -249,9 +248,8 @@ def _inputs(doc: ContractDocument, compiled: CompiledTerms, backtest: Backtest) 
             if all(label in by_label for label in labels):
                 for label in labels:
                     _use(by_label[label], f"{name}[{label}]", inputs, backtest)
-            elif latest_whole is not None and not any(label in by_label for label in labels):
-                _use(latest_whole, name, inputs, backtest)
             else:
+                # a whole-contract figure does not stand in for each period: the terms pay on each one
                 _missing(doc, name, backtest, [label for label in labels if label not in by_label])
             continue
         if not rows:
