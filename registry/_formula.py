@@ -16,13 +16,20 @@ Grammar, lowest precedence first::
     unary    := ('-'|'+') unary | primary
     primary  := NUMBER | 'true' | 'false' | NAME | NAME '(' args ')' | '(' expr ')' | '[' args ']'
 
-Numbers: ``12``, ``12.5``, ``.5``, ``10_000_000``, ``1e7``, ``2.5e-3``, and a ``%`` suffix (``40%`` is 0.4).
-Columns are 1-based positions in the formula text.
+Numbers: ``12``, ``12.5``, ``.5``, ``10_000_000``, ``1e7``, ``2.5e-3``, and a ``%`` suffix (``40%`` is 0.4),
+written in ASCII digits only. Columns are 1-based positions in the formula text.
+
+Formula text comes from files and web forms, so its size is bounded (:data:`MAX_LENGTH` characters,
+:data:`MAX_TOKENS` tokens, :data:`MAX_NESTING` levels of brackets, calls and prefix operators,
+:data:`MAX_DEPTH` levels in the tree): a formula beyond them is a :class:`FormulaSyntaxError`, never a
+``RecursionError`` in the parser or in the recursive passes that walk the tree afterwards.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -31,8 +38,18 @@ COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 ARITHMETIC = ("+", "-", "*", "/")
 LOGICAL = ("and", "or")
 
+# The longest formula in the curated contracts is ~120 characters, ~35 tokens and 5 levels deep.
+MAX_LENGTH = 2000
+MAX_TOKENS = 400
+MAX_NESTING = 32
+MAX_DEPTH = 100
+
+_DIGITS = "0123456789"
+
+# [0-9], not \d: \d and Decimal() also read other scripts' digits ("١٢" would be 12).
 _NUMBER_RE = re.compile(
-    r"(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?"
+    r"(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)(?:[eE][+-]?[0-9](?:_?[0-9])*)?",
+    re.ASCII,
 )
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TWO_CHAR_OPS = ("<=", ">=", "==", "!=")
@@ -123,9 +140,15 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Split formula text into tokens; raise :class:`FormulaSyntaxError` on a bad character or number."""
+    if len(text) > MAX_LENGTH:
+        raise FormulaSyntaxError(MAX_LENGTH + 1, f"the formula is longer than {MAX_LENGTH} characters")
     tokens: list[Token] = []
     i, n = 0, len(text)
     while i < n:
+        if len(tokens) >= MAX_TOKENS:
+            raise FormulaSyntaxError(
+                i + 1, f"the formula has more than {MAX_TOKENS} terms; split it into several payment rules"
+            )
         ch = text[i]
         if ch.isspace():
             i += 1
@@ -135,7 +158,7 @@ def tokenize(text: str) -> list[Token]:
             i = n if nl < 0 else nl
             continue
         col = i + 1
-        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+        if ch in _DIGITS or (ch == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _NUMBER_RE.match(text, i)
             assert m is not None  # the first character is a digit or '.digit'
             end = m.end()
@@ -144,6 +167,8 @@ def tokenize(text: str) -> list[Token]:
             if percent:
                 end += 1
             if end < n and (text[end].isalnum() or text[end] in "_.%"):
+                if text[end].isdigit():
+                    raise FormulaSyntaxError(end + 1, f"unexpected digit {text[end]!r} (write numbers in ASCII 0-9)")
                 bad = re.match(r"[\w.%]*", text[i:]).group()  # type: ignore[union-attr]
                 raise FormulaSyntaxError(col, f"malformed number {bad!r}")
             try:
@@ -158,7 +183,9 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("NUM", text[i:end], col, value))
             i = end
             continue
-        if ch.isalpha() or ch == "_":
+        if ch.isdigit():
+            raise FormulaSyntaxError(col, f"unexpected digit {ch!r} (write numbers in ASCII 0-9)")
+        if ("a" <= ch <= "z") or ("A" <= ch <= "Z") or ch == "_":
             m = _IDENT_RE.match(text, i)
             assert m is not None
             word = m.group()
@@ -191,6 +218,18 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
         self.pos = 0
+        self.nesting = 0
+
+    @contextmanager
+    def nested(self, tok: Token) -> Iterator[None]:
+        """One more level of brackets, call or prefix operator; bounded so that Python's stack never is."""
+        if self.nesting >= MAX_NESTING:
+            raise FormulaSyntaxError(tok.col, f"the formula is nested more than {MAX_NESTING} levels deep")
+        self.nesting += 1
+        try:
+            yield
+        finally:
+            self.nesting -= 1
 
     @property
     def tok(self) -> Token:
@@ -219,6 +258,7 @@ class _Parser:
             if tok.kind in ("NUM", "NAME", "KW") or tok.text in ("(", "["):
                 raise FormulaSyntaxError(tok.col, f"expected an operator before {_describe(tok)}")
             raise FormulaSyntaxError(tok.col, f"unexpected {_describe(tok)}")
+        _check_depth(node)
         return node
 
     def parse_or(self) -> Node:
@@ -238,7 +278,8 @@ class _Parser:
     def parse_not(self) -> Node:
         if self.at("KW", "not"):
             op = self.advance()
-            return Unary("not", self.parse_not(), op.col)
+            with self.nested(op):
+                return Unary("not", self.parse_not(), op.col)
         return self.parse_compare()
 
     def parse_compare(self) -> Node:
@@ -269,7 +310,8 @@ class _Parser:
     def parse_unary(self) -> Node:
         if self.at("OP", "-", "+"):
             op = self.advance()
-            return Unary(op.text, self.parse_unary(), op.col)
+            with self.nested(op):
+                return Unary(op.text, self.parse_unary(), op.col)
         return self.parse_primary()
 
     def parse_args(self, close: str, opener: Token) -> tuple[Node, ...]:
@@ -303,11 +345,13 @@ class _Parser:
             self.advance()
             if self.at("OP", "("):
                 opener = self.advance()
-                return Call(tok.text, self.parse_args(")", opener), tok.col)
+                with self.nested(opener):
+                    return Call(tok.text, self.parse_args(")", opener), tok.col)
             return Name(tok.text, tok.col)
         if self.at("OP", "("):
             opener = self.advance()
-            node = self.parse_or()
+            with self.nested(opener):
+                node = self.parse_or()
             if not self.at("OP", ")"):
                 raise FormulaSyntaxError(
                     self.tok.col,
@@ -317,10 +361,36 @@ class _Parser:
             return node
         if self.at("OP", "["):
             opener = self.advance()
-            return ListLit(self.parse_args("]", opener), tok.col)
+            with self.nested(opener):
+                return ListLit(self.parse_args("]", opener), tok.col)
         if tok.kind == "KW":
             raise FormulaSyntaxError(tok.col, f"expected a value before {tok.text!r}")
         raise FormulaSyntaxError(tok.col, f"expected a value, found {_describe(tok)}")
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, ListLit):
+        return node.items
+    return ()
+
+
+def _check_depth(root: Node) -> None:
+    """Refuse a tree deeper than :data:`MAX_DEPTH` (e.g. a long chain ``a + b + c ...``), walking it
+    without recursion: the compiler, the describer and :func:`unparse` recurse over the tree."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FormulaSyntaxError(
+                node.col, f"the formula is more than {MAX_DEPTH} operations deep; split it into several payment rules"
+            )
+        stack.extend((child, depth + 1) for child in _children(node))
 
 
 def parse(text: str) -> Node:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,9 @@ from registry import db
 from registry.queries import ContractFilter, get_contract, list_contracts
 from registry.schema import MetricKind
 
+# ASCII digits only: float() and Decimal() also read other scripts' digits ("１２３" would be 123).
+OUTCOME_NUMBER_RE = re.compile(r"[+-]?(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)"
+                               r"(?:[eE][+-]?[0-9]+)?", re.ASCII)
 TRUE_WORDS = {"true", "yes", "1", "ja", "sant"}
 FALSE_WORDS = {"false", "no", "0", "nej", "falskt"}
 
@@ -156,10 +161,23 @@ def parse_outcome(text: str, kinds: dict[str, MetricKind], contract_id: str) -> 
         if word in FALSE_WORDS:
             return name, False
         raise click.ClickException(f"outcome {name!r} is true/false, not {raw!r}")
-    try:
-        return name, float(Decimal(raw.replace("_", "")))
-    except InvalidOperation:
-        raise click.ClickException(f"outcome {name!r} needs a number, not {raw!r}") from None
+    if not OUTCOME_NUMBER_RE.fullmatch(raw):
+        raise click.ClickException(f"outcome {name!r} needs a number in ASCII digits (e.g. 1250000.5), not {raw!r}")
+    value = float(raw.replace("_", ""))
+    if not math.isfinite(value):
+        raise click.ClickException(f"outcome {name!r} is too large: {raw!r}")
+    return name, value
+
+
+def parse_outcomes(texts: tuple[str, ...], kinds: dict[str, MetricKind], contract_id: str) -> dict[str, Any]:
+    """Every ``NAME=VALUE``; a metric given twice is an error rather than the last one silently winning."""
+    values: dict[str, Any] = {}
+    for text in texts:
+        name, value = parse_outcome(text, kinds, contract_id)
+        if name in values:
+            raise click.ClickException(f"outcome {name!r} is given more than once")
+        values[name] = value
+    return values
 
 
 @click.command("payout")
@@ -170,7 +188,7 @@ def parse_outcome(text: str, kinds: dict[str, MetricKind], contract_id: str) -> 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
 def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | None, as_json: bool) -> None:
     """Evaluate a contract's payment terms for given outcomes."""
-    from registry.terms import TermsError, compile_terms
+    from registry.terms import OutcomeError, TermsError, compile_terms
 
     with db.session_scope() as session:
         doc = get_contract(session=session, contract_id=contract_id)
@@ -182,13 +200,16 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
         compiled = compile_terms(doc, source=f"registry:{contract_id}", reading=reading)
     except TermsError as exc:
         raise click.ClickException(str(exc)) from None
-    values = dict(parse_outcome(o, compiled.outcome_kinds, contract_id) for o in outcomes)
+    values = parse_outcomes(outcomes, compiled.outcome_kinds, contract_id)
     missing = [n for n in compiled.outcome_names if n not in values]
     if missing:
         raise click.ClickException(
             f"missing outcome(s) for {contract_id!r}: {', '.join(missing)} (give each as --outcome NAME=VALUE)"
         )
-    payout = compiled.payout(values)
+    try:
+        payout = compiled.payout(values)
+    except OutcomeError as exc:
+        raise click.ClickException(str(exc)) from None
     data = payout.model_dump(mode="json")
     if as_json:
         echo_json(data)

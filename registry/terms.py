@@ -79,6 +79,9 @@ NUM = "number"
 BOOL = "boolean"
 LIST = "list"
 CENT = Decimal("0.01")
+# Exact amounts are Decimals rounded to cents under the default 28-digit context; beyond this a payout
+# cannot be expressed (and no contract pays a billion billion).
+MAX_EXACT_AMOUNT = 1e18
 NON_INVESTOR_TRANCHES = frozenset({TrancheType.GRANT.value, TrancheType.GUARANTEE.value})
 BUILTINS = frozenset({"capital"})
 
@@ -778,6 +781,11 @@ class CompiledTerms:
         result = self.evaluate(outcomes)
         if result.shape != ():
             raise OutcomeError(f"{self.contract}: payout() takes one outcome (scalars), got shape {result.shape}")
+        for f in result.flows:
+            if abs(float(f.amount)) >= MAX_EXACT_AMOUNT:
+                raise OutcomeError(
+                    f"{self.contract}: payment {f.id} is too large for an exact amount ({float(f.amount):.3g})"
+                )
         echoed: dict[str, bool | float] = {}
         for name in self.outcome_names:
             value = np.asarray(outcomes[name])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError
 
 from registry import db
 
@@ -19,9 +22,47 @@ COMMAND_MODULES = [
 ]
 
 
-@click.group()
+def safe_database_url() -> str:
+    """The configured database URL with its password masked, for messages."""
+    url = db.database_url()
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is shown without anything after a '@'
+        return url.rpartition("@")[2]
+
+
+def one_line_error(exc: BaseException) -> str:
+    """What went wrong, in one line: which database could not be reached, or the exception's first line."""
+    if isinstance(exc, DBAPIError):
+        detail = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        # SQLAlchemy leaves ``statement`` unset when the error came while connecting.
+        if exc.statement is None or exc.connection_invalidated:
+            return f"cannot reach the database at {safe_database_url()}: {detail}"
+        return f"database error at {safe_database_url()}: {detail}"
+    lines = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return f"{message} (run 'utfall --debug ...' to see the traceback)"
+
+
+class UtfallGroup(click.Group):
+    """The ``utfall`` group: an unexpected error is one line on stderr and exit status 1, not a traceback
+    (``utfall --debug`` lets it through)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(one_line_error(exc)) from None
+
+
+@click.group(cls=UtfallGroup)
 @click.version_option(package_name="utfall")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")
+def main(debug: bool) -> None:
     """utfall: the open registry and portfolio engine for social outcomes contracts."""
 
 
