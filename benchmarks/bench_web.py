@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -177,7 +178,8 @@ def main() -> None:
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite'}")
     env["UTFALL_INSTANCE"] = str(workdir)
-    os.environ.update({"DATABASE_URL": env["DATABASE_URL"], "UTFALL_INSTANCE": env["UTFALL_INSTANCE"]})
+    env.setdefault("UTFALL_SECRET_KEY", secrets.token_hex(32))  # gunicorn workers refuse to start without one
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "UTFALL_INSTANCE", "UTFALL_SECRET_KEY")})
 
     from registry.db import database_url
 

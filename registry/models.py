@@ -129,6 +129,21 @@ class User(SQLModel, table=True):
     password_hash: str
     role: str = Field(default="investor", max_length=16)  # investor | curator | admin
     created_at: datetime = Field(default_factory=utcnow)
+    # Stored in the session cookie at login and compared on every request; raised on logout and on a
+    # password change, so that a copied cookie stops working server-side (signed cookies cannot be revoked).
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed login, counted per account and per address to throttle password guessing across workers."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_scope_key_at", "scope", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=8)  # account | address
+    key: str = Field(max_length=200)
+    at: datetime = Field(default_factory=utcnow)
 
 
 class Portfolio(SQLModel, table=True):

@@ -46,7 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     template_folder = next((str(p) for p in TEMPLATE_DIRS if p.is_dir()), None)
     app = Flask(__name__, template_folder=template_folder, instance_path=str(instance_path()))
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("UTFALL_SECRET_KEY", "dev-only-secret-change-me"),
+        SECRET_KEY=None,  # UTFALL_SECRET_KEY; required outside debug and testing (web.security)
         SQLALCHEMY_ENGINES={"default": database_url()},
         BABEL_DEFAULT_LOCALE="sv",
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
@@ -57,6 +57,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("UTFALL")
     if config:
         app.config.update(config)
+    from web import security
+
+    security.init_app(app)  # before anything else: refuses to start without a secret key
 
     from web import i18n
 
@@ -94,3 +97,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             if blueprint.name not in app.blueprints:
                 app.register_blueprint(blueprint)
     return app
+
+
+def offline_app() -> Flask:
+    """The app for work outside requests (scheduled jobs, command-line fact sheets): it never signs a
+    cookie anyone receives, so a throwaway secret key does when ``UTFALL_SECRET_KEY`` is not set."""
+    import secrets
+
+    from web.security import MIN_SECRET_KEY_LENGTH
+
+    key = os.environ.get("UTFALL_SECRET_KEY", "")
+    return create_app(None if len(key) >= MIN_SECRET_KEY_LENGTH else {"SECRET_KEY": secrets.token_hex(32)})

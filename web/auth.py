@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.models import User
+from web import security
 from web.extensions import session as db_session
 
 bp = Blueprint("auth", __name__)
@@ -64,6 +65,16 @@ def create_user(session: Session, username: str, password: str, role: str = "inv
     return user
 
 
+def set_password(session: Session, user: User, password: str) -> None:
+    """Change ``user``'s password and end every session they have (flushes, does not commit)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = hash_password(password)
+    user.session_version += 1
+    session.add(user)
+    session.flush()
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The user with these credentials, or ``None``."""
     user = session.exec(select(User).where(User.username == username)).first()
@@ -81,13 +92,33 @@ def current_user() -> User | None:
     user_id = session.get("user_id")
     if user_id is not None:
         user = db_session().get(User, user_id)
-        if user is None:  # the account was deleted while logged in
+        # Deleted while logged in, or logged out / password changed since this cookie was issued: a
+        # copy of the cookie made before then must not work.
+        if user is None or session.get("session_version") != user.session_version:
             session.pop("user_id", None)
+            session.pop("session_version", None)
+            user = None
     elif request.authorization is not None and request.authorization.type == "basic":
         auth = request.authorization
-        user = authenticate(db_session(), auth.username or "", auth.password or "")
+        user = _basic_auth(auth.username or "", auth.password or "")
     g.current_user = user
     return user
+
+
+def _basic_auth(username: str, password: str) -> User | None:
+    """HTTP Basic credentials, throttled like the login form (each request is a password guess)."""
+    dbs = db_session()
+    throttle = security.login_throttle(dbs, username)
+    if throttle.refused:
+        abort(429, description=_too_many_failures(throttle.minutes))
+    user = authenticate(dbs, username, password)
+    if user is None:
+        security.record_login_failure(dbs, username)
+    return user
+
+
+def _too_many_failures(minutes: int) -> str:
+    return _("Too many failed logins. Try again in %(minutes)s minutes.", minutes=minutes)
 
 
 def has_role(user: User | None, *roles: str) -> bool:
@@ -157,17 +188,28 @@ def login() -> ResponseReturnValue:
 def login_submit() -> ResponseReturnValue:
     """Check the credentials and start a session."""
     username = request.form.get("username", "").strip()
-    user = authenticate(db_session(), username, request.form.get("password", ""))
+    dbs = db_session()
+    throttle = security.login_throttle(dbs, username)
+    if throttle.refused:
+        return render_template(
+            "auth/login.html", next=request.form.get("next", ""), username=username,
+            error=_too_many_failures(throttle.minutes),
+        ), 429, {"Retry-After": str(throttle.minutes * 60)}
+    user = authenticate(dbs, username, request.form.get("password", ""))
     if user is None:
+        security.record_login_failure(dbs, username)
         return render_template(
             "auth/login.html", next=request.form.get("next", ""), username=username,
             error=_("Wrong username or password."),
         ), 401
+    security.clear_login_failures(dbs, username)
+    dbs.commit()
     lang = session.get("lang")
     session.clear()  # a fresh session on login (no fixation of a pre-login cookie)
     if lang:
         session["lang"] = lang
     session["user_id"] = user.id
+    session["session_version"] = user.session_version
     g.pop("current_user", None)
     flash(_("Logged in as %(name)s.", name=user.username), "info")
     return redirect(_safe_next(request.form.get("next")))
@@ -175,7 +217,12 @@ def login_submit() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """End the session."""
+    """End the session, and every other session of the account: the cookie stops working server-side."""
+    user = current_user()
+    if user is not None and session.get("user_id") == user.id:
+        user.session_version += 1
+        db_session().add(user)
+        db_session().commit()
     lang = session.get("lang")
     session.clear()
     if lang:

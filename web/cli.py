@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import click
@@ -88,6 +89,10 @@ def serve_command(host: str, port: int, no_seed: bool) -> None:
         interrupted = fail_interrupted_runs(session=session)
         if interrupted:
             click.echo(f"marked {interrupted} simulation run(s) interrupted by the last stop as failed")
-    app = create_app()
+    from web.security import instance_secret_key
+
+    # A single-user installation need not set UTFALL_SECRET_KEY: a key is made once and kept (mode 0600).
+    config = None if os.environ.get("UTFALL_SECRET_KEY") else {"SECRET_KEY": instance_secret_key(db.instance_path())}
+    app = create_app(config)
     click.echo(f"utfall is running at http://{host}:{port}/  (database: {db.database_url()})")
     app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -36,9 +36,9 @@ MISFIRE_GRACE_SECONDS = 6 * 3600
 
 
 def _app() -> Any:
-    from web import create_app
+    from web import offline_app
 
-    return create_app()
+    return offline_app()
 
 
 @contextmanager

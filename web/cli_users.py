@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from registry import db
 from registry.models import User
-from web.auth import ROLES, UserError, create_user
+from web.auth import ROLES, UserError, create_user, set_password
 
 
 @click.group("users")
@@ -33,6 +33,26 @@ def create_command(username: str, role: str, password_stdin: bool) -> None:
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {username!r}")
+
+
+@users_group.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input (for scripts).")
+def password_command(username: str, password_stdin: bool) -> None:
+    """Set a user's password; every session the user has is ended."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        with db.session_scope() as session:
+            user = session.exec(select(User).where(User.username == username)).first()
+            if user is None:
+                raise click.ClickException(f"no user {username!r}")
+            set_password(session, user, password)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {username!r} changed; their sessions are ended")
 
 
 @users_group.command("list")

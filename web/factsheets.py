@@ -455,9 +455,9 @@ def _app_context() -> Iterator[Flask]:
 
 @cache
 def _standalone_app() -> Flask:
-    from web import create_app
+    from web import offline_app
 
-    return create_app()
+    return offline_app()
 
 
 @cache

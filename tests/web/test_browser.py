@@ -57,6 +57,9 @@ def test_search_open_switch_language_build_and_run_a_portfolio(live_server: str)
         try:
             page = browser.new_page(locale="sv-SE", viewport={"width": 1280, "height": 900})
             page.set_default_timeout(20_000)
+            # Every page runs under the app's Content-Security-Policy; anything it blocks is a failure.
+            blocked: list[str] = []
+            page.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
 
             # Search the registry for Norrköping (the reader's browser says Swedish).
             page.goto(f"{live_server}/contracts")
@@ -124,5 +127,6 @@ def test_search_open_switch_language_build_and_run_a_portfolio(live_server: str)
             capital_sv = page.locator("#risk-table tr[data-metric='capital'] td").first.inner_text()
             assert capital_sv.replace("\u00a0", " ").replace("\u202f", " ").strip() == "65 400 000 kr"
             page.screenshot(path=str(ARTIFACTS / "06-results-sv.png"), full_page=True)
+            assert blocked == []
         finally:
             browser.close()
