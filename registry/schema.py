@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -79,10 +80,35 @@ def _check_country(value: str) -> str:
     return value
 
 
+def _check_http_url(value: str) -> str:
+    # Only http(s) links: a javascript:, data: or file: URL in a source would run or open something in the
+    # reader's browser when clicked. Whitespace and control characters are refused too, since browsers
+    # strip them ("java\tscript:" is javascript:).
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{value[:80]!r} is not a URL: it contains spaces or control characters")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value[:80]!r} is not an http or https URL (e.g. https://example.org/report.pdf)")
+    return value
+
+
+def is_http_url(value: object) -> bool:
+    """Whether ``value`` is a URL the schema accepts (http or https), i.e. one that may become a link."""
+    if not isinstance(value, str):
+        return False
+    try:
+        _check_http_url(value)
+    except ValueError:
+        return False
+    return True
+
+
 PartialDate = Annotated[str, AfterValidator(_check_partial_date)]
 """An ISO date that may be partial: ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
 CurrencyCode = Annotated[str, AfterValidator(_check_currency)]
 CountryCode = Annotated[str, AfterValidator(_check_country)]
+HttpUrl = Annotated[str, Field(max_length=2000), AfterValidator(_check_http_url)]
+"""A web address: http or https only."""
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, min_length=2, max_length=80)]
 Identifier = Annotated[str, Field(pattern=IDENT_PATTERN, max_length=64)]
 
@@ -199,7 +225,7 @@ class Source(Strict):
     title: str
     publisher: str | None = None
     date: PartialDate | None = None
-    url: str | None = None
+    url: HttpUrl | None = None
     accessed: PartialDate | None = None
     attribution: str | None = Field(
         default=None, description="Attribution that must accompany facts from this source (e.g. GO Lab)."
@@ -313,7 +339,7 @@ class Organisation(Strict):
     type: OrganisationType = OrganisationType.UNKNOWN
     country: CountryCode | None = None
     indigo_id: str | None = None
-    website: str | None = None
+    website: HttpUrl | None = None
 
 
 class Party(Provenanced):

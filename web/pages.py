@@ -27,6 +27,7 @@ from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statis
 from registry.models import Contract, ContractBase, ContractParty
 from registry.queries import SORTABLE, ContractFilter, contract_history, distinct_values
 from registry.schema import ContractDocument, Money, PolicySector, Provenanced, Stage
+from registry.spreadsheet import safe_frame
 from web import barchart
 from web.auth import current_user, has_role
 from web.backtest_view import backtest_view, verdict_label
@@ -385,7 +386,7 @@ def registry_download(fmt: str) -> ResponseReturnValue:
     query = RegistryQuery.from_args(request.args)
     lang = _lang()
     rows, _total = _select_contracts(db_session(), query, lang=lang, paginate=False)
-    frame = _selection_frame(rows, lang)
+    frame = safe_frame(_selection_frame(rows, lang))
     buffer = BytesIO()
     if fmt == "csv":
         # Swedish Excel opens ';'-separated files with decimal commas directly; English readers get plain CSV.

@@ -30,6 +30,7 @@ from sqlmodel import Session, col, delete, func, select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from registry.models import LoginFailure
+from registry.schema import is_http_url
 
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 16
@@ -111,6 +112,9 @@ def init_app(app: Flask) -> None:
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.after_request(_security_headers)
+    # Templates make a link only of an http(s) URL ({% if url is http_url %}), also for documents
+    # stored before the schema refused other schemes.
+    app.jinja_env.tests["http_url"] = is_http_url
 
 
 # --- login throttling ------------------------------------------------------------------------------------

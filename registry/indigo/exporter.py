@@ -27,6 +27,7 @@ from registry.indigo.values import ATTRIBUTION, SECTOR_NAMES, STAGE_NAMES, numbe
 from registry.loader import document_json
 from registry.models import Contract, IndigoRecord
 from registry.schema import ContractDocument, PolicySector, Role, Stage
+from registry.spreadsheet import safe_frame, safe_row
 
 FORMATS = ("indigo-csv", "json", "csv", "xlsx")
 TABLE_FILES = {t: Path("projects") / f"{t}.csv" for t in PROJECT_TABLES}
@@ -86,13 +87,13 @@ def export_contracts(*, session: Session, fmt: str, path: str | Path,
             target.mkdir(parents=True, exist_ok=True)
             for name, frame in tables.items():
                 file = target / f"{name}.csv"
-                frame.to_csv(file, index=False, encoding="utf-8")
+                safe_frame(frame).to_csv(file, index=False, encoding="utf-8")
                 result.files.append(file)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             with pd.ExcelWriter(target, engine="openpyxl") as writer:
                 for name, frame in tables.items():
-                    frame.to_excel(writer, sheet_name=name, index=False)
+                    safe_frame(frame).to_excel(writer, sheet_name=name, index=False)
                 about = pd.DataFrame({"about": [
                     "Exported from the utfall registry of social outcomes contracts.",
                     "Rows whose attribution column is filled include data from the INDIGO Impact Bond Dataset.",
@@ -231,7 +232,7 @@ def _indigo_csv(session: Session, ids: list[str], target: Path, result: ExportRe
             writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
             writer.writeheader()
             for r in rows:
-                writer.writerow({k: r.get(k, "") for k in header})
+                writer.writerow(safe_row({k: r.get(k, "") for k in header}))
         result.files.append(file)
     readme = target / "README.txt"
     readme.write_text(

@@ -39,6 +39,7 @@ from registry.schema import (
     Role,
     Stage,
     country_codes,
+    is_http_url,
 )
 
 RECORD_SOURCE = "indigo-record"
@@ -231,6 +232,16 @@ class ProjectMapper:
         short = re.sub(r" - \(Value\)$", "", column)
         return self.report.keep(self.pid, table, short, value, reason)
 
+    def url(self, table: str, column: str, row: dict[str, str]) -> str | None:
+        """The cell if it is an http(s) URL; any other value is left out and reported (never a link)."""
+        raw = self.cell(column, row)
+        if not raw:
+            return None
+        if is_http_url(raw):
+            return raw
+        self.keep(table, column, raw, "not an http or https URL; left out")
+        return None
+
     def date(self, column: str, notes: list[str], row: dict[str, str] | None = None,
              table: str = "projects") -> str | None:
         raw = self.cell(column, row)
@@ -290,8 +301,10 @@ class ProjectMapper:
                     entry["country"] = info.country
                 if re.fullmatch(r"INDIGO-ORG-\d+", indigo_id):
                     entry["indigo_id"] = indigo_id
-                if info.website:
+                if info.website and is_http_url(info.website):
                     entry["website"] = info.website
+                elif info.website:
+                    self.keep("organisations", "Website", info.website, "not an http or https URL; left out")
                 self.used_orgs[slug] = entry
         return slug
 
@@ -339,7 +352,8 @@ class ProjectMapper:
                     self.cited_orgs.update(split_multi(publisher))
                     names = [self.orgs[o].name if o in self.orgs else o for o in split_multi(publisher)]
                 src["publisher"] = ", ".join(names)
-            url = self.cell("URL - (Value)", row) or self.cell("Archive URL - (Value)", row)
+            url = self.url("projects_sources", "URL - (Value)", row) or self.url(
+                "projects_sources", "Archive URL - (Value)", row)
             if url:
                 src["url"] = url
             for column, key in (("Publication Date - (Value)", "date"), ("Accessed Date - (Value)", "accessed")):
@@ -355,7 +369,7 @@ class ProjectMapper:
         for n, (_line, row) in enumerate(self.rows.children.get("projects_documents", []), start=1):
             title = self.cell("Title - (Value)", row) or f"{self.pid} document {n}"
             src = {"id": f"indigo-document{n}", "title": title, "publisher": PUBLISHER, "attribution": ATTRIBUTION}
-            url = self.cell("URL - (Value)", row)
+            url = self.url("projects_documents", "URL - (Value)", row)
             if url:
                 src["url"] = url
             self.sources.append(src)

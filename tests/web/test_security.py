@@ -267,3 +267,59 @@ def test_pages_need_no_inline_script_or_style(
         response = client.get(path)
         assert response.status_code == 200, path
         assert not INLINE.findall(response.get_data(as_text=True)), path
+
+
+# --- URLs in data --------------------------------------------------------------------------------------
+
+
+def test_the_curator_editors_refuse_javascript_urls(
+    client: FlaskClient, add_contract: Callable[..., object], login_as: Callable[..., User], engine: object
+) -> None:
+    import yaml
+
+    from tests.web.conftest import sample_document
+
+    add_contract()
+    login_as("cora-qz", role="curator")
+    data = sample_document()
+    data["sources"][0]["url"] = "javascript:fetch('/logout',{method:'POST'})"
+    response = client.post("/contracts/test-contract/yaml?lang=en", data={"document": yaml.safe_dump(data)})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'data-path="sources[0].url"' in page and "http or https URL" in page
+    contract = client.get("/contracts/test-contract").get_data(as_text=True)
+    assert "javascript:" not in contract
+
+
+def test_only_http_urls_become_links(client: FlaskClient, add_contract: Callable[..., object]) -> None:
+    from tests.web.conftest import sample_document
+
+    data = sample_document()
+    data["sources"][0]["url"] = "https://example.org/report.pdf"
+    add_contract(data)
+    page = client.get("/contracts/test-contract").get_data(as_text=True)
+    assert '<a href="https://example.org/report.pdf" rel="noopener nofollow">' in page
+    from flask import render_template_string
+
+    with client.application.test_request_context():
+        template = "{% for u in urls %}{% if u is http_url %}<a href='{{ u }}'>{% else %}{{ u }}{% endif %}{% endfor %}"
+        out = render_template_string(template, urls=["javascript:alert(1)", "https://ok.example/"])
+    assert out == "javascript:alert(1)<a href='https://ok.example/'>"
+
+
+def test_registry_downloads_neutralise_formulas(client: FlaskClient, add_contract: Callable[..., object]) -> None:
+    import io
+
+    import openpyxl
+
+    from tests.web.conftest import sample_document
+
+    data = sample_document()
+    data["identity"]["names"]["en"] = '=HYPERLINK("https://evil.example","details")'
+    add_contract(data)
+    csv_text = client.get("/contracts.csv?lang=en").get_data(as_text=True)
+    assert "'=HYPERLINK" in csv_text and ',=HYPERLINK' not in csv_text and '"=HYPERLINK' not in csv_text
+    xlsx = openpyxl.load_workbook(io.BytesIO(client.get("/contracts.xlsx?lang=en").get_data()))
+    cells = [c for row in xlsx.active.iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert "'=HYPERLINK(\"https://evil.example\",\"details\")" in [c.value for c in cells]
