@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select, update
@@ -24,6 +23,7 @@ from registry.issues import Issue
 from registry.models import ChangeRecord, Contract, ContractParty, OrganisationRow, utcnow
 from registry.schema import ContractDocument, partial_date_start
 from registry.terms import check_terms
+from registry.yaml_input import MAX_YAML_BYTES, YamlInputError, load_yaml
 
 CONTRACT_SUFFIXES = (".yaml", ".yml", ".json")
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed_contracts"
@@ -103,13 +103,19 @@ def read_contract_file(path: str | Path) -> ContractDocument:
     path = Path(path)
     source = str(path)
     try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ContractInputError([Issue(source, "", f"the file has {path.stat().st_size:,} bytes, more than "
+                                                        f"the {MAX_YAML_BYTES:,} bytes a contract file may have")])
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractInputError([Issue(source, "", f"cannot read file: {exc}")]) from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ContractInputError([Issue(source, "", f"not valid YAML/JSON: {exc}")]) from None
+        data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
+    except YamlInputError as exc:
+        raise ContractInputError([Issue(source, "", str(exc))]) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ContractInputError([Issue(source, "", f"not valid JSON: {reason}")]) from None
     doc = parse_document(data, source)
     if path.stem != doc.id:
         raise ContractInputError([Issue(source, "id", f"id {doc.id!r} must equal the file name {path.stem!r}")])

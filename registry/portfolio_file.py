@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import portfolio as pf
 from portfolio.priors import DEFAULT_LOADINGS, default_model
 from registry.schema import ContractDocument, PartialDate, Role, TrancheType, partial_date_start
+from registry.yaml_input import YamlInputError, read_yaml_file
 
 if TYPE_CHECKING:
     from registry.calibration import CalibratedPriors
@@ -243,13 +243,11 @@ def load_portfolio_file(path: str | Path) -> PortfolioFile:
     """Read and validate a portfolio YAML file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_yaml_file(path)
     except OSError as exc:
         raise PortfolioFileError(str(path), [("", f"cannot read the file: {exc.strerror}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PortfolioFileError(str(path), [("", f"not valid YAML: {exc}")]) from None
+    except YamlInputError as exc:
+        raise PortfolioFileError(str(path), [("", str(exc))]) from None
     return parse_portfolio(data, str(path))
 
 

@@ -119,10 +119,22 @@ def partial_date_start(value: str) -> date:
     return date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
 
 
-class Strict(BaseModel):
-    """Base for every document part: unknown keys are errors, so a typo never passes silently."""
+MAX_TEXT_LENGTH = 20_000
+"""The longest any text field may be (notes, descriptions, summaries); names and titles are shorter.
+INDIGO's longest text is ~2,600 characters. Bounded so that one contract cannot swamp a page, a fact sheet
+or the database (a 1 MB field was once accepted)."""
+MAX_NAME_LENGTH = 500
+MAX_TITLE_LENGTH = 2_000  # INDIGO source titles carry their citation and reach ~1,400 characters
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+
+
+class Strict(BaseModel):
+    """Base for every document part: unknown keys are errors, so a typo never passes silently; no text
+    longer than :data:`MAX_TEXT_LENGTH` (fields may set a lower cap)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True,
+                              str_max_length=MAX_TEXT_LENGTH)
 
 
 class Confidence(StrEnum):
@@ -222,8 +234,8 @@ class Source(Strict):
     """A document a fact rests on."""
 
     id: Annotated[str, Field(min_length=1, max_length=80)]
-    title: str
-    publisher: str | None = None
+    title: Annotated[str, Field(max_length=MAX_TITLE_LENGTH)]
+    publisher: Annotated[str, Field(max_length=MAX_TITLE_LENGTH)] | None = None
     date: PartialDate | None = None
     url: HttpUrl | None = None
     accessed: PartialDate | None = None
@@ -297,7 +309,7 @@ class NumberFact(Provenanced):
 
 class Identity(Strict):
     names: LocalizedText
-    alternative_names: list[str] = Field(default_factory=list)
+    alternative_names: list[Name] = Field(default_factory=list)
 
 
 class Classification(Provenanced):
@@ -335,7 +347,7 @@ class Finance(Strict):
 
 class Organisation(Strict):
     id: Slug
-    name: str
+    name: Name
     type: OrganisationType = OrganisationType.UNKNOWN
     country: CountryCode | None = None
     indigo_id: str | None = None

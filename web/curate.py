@@ -24,6 +24,7 @@ from sqlmodel import Session
 from registry.loader import ContractInputError, Issue, StaleEditError, parse_document, save_edit
 from registry.models import ChangeRecord, Contract
 from registry.schema import ContractDocument, OrganisationType, PolicySector, Role, Stage
+from registry.yaml_input import YamlInputError, load_yaml
 from web import formatting
 from web.auth import current_user, role_required
 from web.extensions import session as db_session
@@ -416,10 +417,11 @@ def _submit_yaml(row: Contract | None) -> ResponseReturnValue:
     session = db_session()
     text = request.form.get("document", "")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        return _render_yaml(text=text, issues=[Issue("YAML", "", _("not valid YAML: %(error)s", error=str(exc)))],
-                            row=row, status=422)
+        data = load_yaml(text)
+    except YamlInputError as exc:
+        reason = (_("not valid YAML: %(error)s", error=exc.detail) if exc.syntax
+                  else _("The YAML is too large or too deeply nested: %(error)s", error=exc.detail))
+        return _render_yaml(text=text, issues=[Issue("YAML", "", reason)], row=row, status=422)
     issues: list[Issue] = []
     doc = None
     try:

@@ -162,3 +162,94 @@ def test_an_unexpected_error_is_one_line(cli: CliRunner, tmp_path: Path) -> None
     blocker.write_text("a file where the export wants a folder")
     line = one_line(cli.invoke(main, ["export", "--format", "json", "-o", str(blocker / "out" / "all.json")]))
     assert line.startswith("Error: ") and "not-a-folder" in line and "utfall --debug" in line
+
+
+# --- YAML and text size -------------------------------------------------------------------------------
+
+
+def billion_laughs(target: str = "value") -> str:
+    """Nine levels of ten aliases: ~400 bytes that expand to 10^9 strings."""
+    lines = ['lol0: &l0 "lol"']
+    lines += [f"lol{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    lines.append(f"{target}: *l9")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_in_a_contract_file_is_refused(cli: CliRunner, tmp_path: Path) -> None:
+    data = contract_dict()
+    # aimed at an untyped field (a disputed fact's alternative value), where validation would walk it all
+    data["classification"]["confidence"] = "disputed"
+    data["classification"]["alternatives"] = [{"value": "BOMB", "sources": ["report"]}]
+    levels = ['l0: &l0 "lol"'] + [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    text = yaml.safe_dump(data, sort_keys=False).replace("value: BOMB", "value: {" + ", ".join(levels) + "}")
+    path = tmp_path / "se-testkommun-2020.yaml"
+    path.write_text(text, encoding="utf-8")
+    for command in (["validate", str(path)], ["seed", str(tmp_path)]):
+        result = cli.invoke(main, command)
+        assert result.exit_code == 1, result.output
+        assert f"{path}: (document): line " in result.output
+        assert "more than 200,000 values once aliases are expanded" in result.output
+    assert cli.invoke(main, ["contracts", "list"]).output.strip() == "no contracts match"
+
+
+def test_deep_nesting_and_recursive_aliases_are_refused(cli: CliRunner, tmp_path: Path) -> None:
+    for name, text in (("deep", "id: " + "[" * 5000 + "]" * 5000 + "\n"), ("loop", "id: &a [*a]\n"),
+                       ("deepjson", "[" * 100_000 + "]" * 100_000)):
+        path = tmp_path / (f"{name}.json" if name == "deepjson" else f"{name}.yaml")
+        path.write_text(text, encoding="utf-8")
+        result = cli.invoke(main, ["validate", str(path)])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert f"{path}: (document):" in result.output
+
+
+def test_a_huge_contract_file_is_refused_before_it_is_read(cli: CliRunner, tmp_path: Path) -> None:
+    data = contract_dict()
+    data["classification"]["note"] = "x" * (3 * 1024 * 1024)
+    path = tmp_path / "se-testkommun-2020.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = cli.invoke(main, ["seed", str(tmp_path)])
+    assert result.exit_code == 1 and "more than the 2,097,152 bytes a contract file may have" in result.output
+    assert cli.invoke(main, ["contracts", "list"]).output.strip() == "no contracts match"
+
+
+def test_text_fields_have_length_caps(tmp_path: Path) -> None:
+    from registry.loader import validate_paths
+
+    data = contract_dict()
+    data["classification"]["note"] = "x" * 20_001
+    data["organisations"][0]["name"] = "n" * 501
+    data["sources"][0]["title"] = "t" * 2_001
+    data["identity"]["alternative_names"] = ["a" * 501]
+    path = tmp_path / "se-testkommun-2020.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    _docs, issues = validate_paths([path])
+    found = {(i.path, i.reason) for i in issues}
+    assert ("classification.note", "String should have at most 20000 characters") in found
+    assert ("organisations[0].name", "String should have at most 500 characters") in found
+    assert ("sources[0].title", "String should have at most 2000 characters") in found
+    assert ("identity.alternative_names[0]", "String should have at most 500 characters") in found
+    data = contract_dict()
+    data["classification"]["note"] = "x" * 20_000  # at the cap is fine
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert validate_paths([path])[1] == []
+
+
+def test_an_alias_bomb_in_a_portfolio_file_is_refused(tmp_path: Path) -> None:
+    from registry.portfolio_file import PortfolioFileError, load_portfolio_file
+
+    path = tmp_path / "portfolio.yaml"
+    path.write_text(billion_laughs("name"), encoding="utf-8")
+    with pytest.raises(PortfolioFileError, match="once aliases are expanded"):
+        load_portfolio_file(path)
+    path.write_text("name: '" + "x" * (3 * 1024 * 1024) + "'\n", encoding="utf-8")
+    with pytest.raises(PortfolioFileError, match="more than the 2,097,152 bytes"):
+        load_portfolio_file(path)
+
+
+def test_the_yaml_loader_still_reads_anchors_within_the_limits() -> None:
+    from registry.yaml_input import load_yaml
+
+    assert load_yaml("a: &x {k: [1, 2]}\nb: *x\n") == {"a": {"k": [1, 2]}, "b": {"k": [1, 2]}}
+    assert load_yaml("when: 2024-01-31\n")["when"].isoformat() == "2024-01-31"
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_yaml("!!python/object/apply:os.system ['true']")

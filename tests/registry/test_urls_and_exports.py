@@ -64,7 +64,7 @@ def test_http_and_https_urls_are_accepted(tmp_path: Path) -> None:
     assert issues == [] and docs[0].sources[0].url == "https://example.org/report.pdf?x=1#p2"
 
 
-def test_stored_documents_with_other_urls_are_cleaned_by_the_migration(session: Session, engine: Engine,
+def test_stored_documents_are_brought_within_the_limits_by_the_migration(session: Session, engine: Engine,
                                                                       tmp_path: Path) -> None:
     load_paths([write(tmp_path, contract_dict())], session=session)
     session.commit()
@@ -74,6 +74,8 @@ def test_stored_documents_with_other_urls_are_cleaned_by_the_migration(session: 
         document = stored if isinstance(stored, dict) else json.loads(stored)
         document["sources"][0]["url"] = "javascript:alert(1)"
         document["organisations"][0]["website"] = "https://example.org/"
+        document["classification"]["note"] = "x" * 1_000_000  # as an oversized contract once saved
+        document["organisations"][1]["name"] = "n" * 600
         conn.execute(text("UPDATE contract SET document = :d").bindparams(bindparam("d", type_=JSON)),
                      {"d": document})
         conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
@@ -82,6 +84,9 @@ def test_stored_documents_with_other_urls_are_cleaned_by_the_migration(session: 
     doc = get_contract(session=session, contract_id="se-testkommun-2020")
     assert doc is not None and doc.sources[0].url is None
     assert doc.organisations[0].website == "https://example.org/"
+    assert doc.classification.note == "x" * 19_999 + "…"
+    assert doc.organisations[1].name == "n" * 499 + "…"
+    assert doc.organisations[0].name == "Testkommun"
 
 
 # --- exports ---------------------------------------------------------------------------------------------

@@ -323,3 +323,29 @@ def test_registry_downloads_neutralise_formulas(client: FlaskClient, add_contrac
     cells = [c for row in xlsx.active.iter_rows() for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     assert "'=HYPERLINK(\"https://evil.example\",\"details\")" in [c.value for c in cells]
+
+
+# --- input size ------------------------------------------------------------------------------------------
+
+
+def test_the_yaml_editor_refuses_an_alias_bomb(
+    client: FlaskClient, add_contract: Callable[..., object], login_as: Callable[..., User], engine: object
+) -> None:
+    add_contract()
+    login_as("cora-qz", role="curator")
+    levels = ['l0: &l0 "lol"'] + [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    bomb = "{" + ", ".join(levels) + "}"
+    for lang, message in (("en", "The YAML is too large or too deeply nested"),
+                          ("sv", "YAML-texten är för stor eller för djupt nästlad")):
+        response = client.post(f"/contracts/test-contract/yaml?lang={lang}", data={"document": bomb})
+        assert response.status_code == 422
+        assert message in response.get_data(as_text=True)
+    deep = client.post("/contracts/test-contract/yaml?lang=en", data={"document": "[" * 100 + "]" * 100})
+    assert deep.status_code == 422 and "nested more than 64 levels" in deep.get_data(as_text=True)
+
+
+def test_request_bodies_are_limited(client: FlaskClient) -> None:
+    big = "x" * (6 * 1024 * 1024)
+    assert client.post("/login", data={"username": big, "password": "p"}).status_code == 413
+    response = client.post("/api/v1/simulate", data=big, content_type="application/json")
+    assert response.status_code == 413 and response.is_json
