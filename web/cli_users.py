@@ -17,16 +17,19 @@ def users_group() -> None:
     """Manage web users (investors, curators, administrators)."""
 
 
+def _read_password(from_stdin: bool, prompt: str) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
 @users_group.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), default="investor", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
 def create_command(username: str, role: str, password_stdin: bool) -> None:
     """Add a user with a role; the password is asked for (twice) unless given on standard input."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin, "Password")
     try:
         with db.session_scope() as session:
             create_user(session, username, password, role)
@@ -40,10 +43,7 @@ def create_command(username: str, role: str, password_stdin: bool) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input (for scripts).")
 def password_command(username: str, password_stdin: bool) -> None:
     """Set a user's password; every session the user has is ended."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin, "New password")
     try:
         with db.session_scope() as session:
             user = session.exec(select(User).where(User.username == username)).first()
