@@ -27,6 +27,14 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def restore_cell(value: Any) -> Any:
+    """The text :func:`safe_cell` was given, for a cell read back from a file this module wrote (an
+    apostrophe before a formula character is dropped), so that an export re-imports unchanged."""
+    if isinstance(value, str) and value.startswith("'") and value[1:2] and value[1:].startswith(FORMULA_PREFIXES):
+        return value[1:]
+    return value
+
+
 def safe_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """A CSV row (column → value) with every value made safe."""
     return {k: safe_cell(v) for k, v in row.items()}

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from registry.spreadsheet import restore_cell
+
 # Logical table name -> file names tried, in order, relative to the export folder.
 PROJECT_TABLES = (
     "projects",
@@ -250,7 +252,9 @@ def read_table_checked(path: Path) -> tuple[list[dict[str, str]], str | None, li
         raise IndigoReadError(f"{path}: not a readable CSV file: {exc}") from None
     if len(frame.columns) != len(names):
         raise IndigoReadError(f"{path}: rows do not match the header")
-    return frame.to_dict("records"), note, header, []
+    # Text our own INDIGO-shaped export neutralised against spreadsheet formulas reads back as it was.
+    rows = [{k: restore_cell(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return rows, note, header, []
 
 
 def check_shape(export: IndigoExport) -> list[ShapeProblem]:

@@ -32,7 +32,7 @@ def hostile_contract(base: str) -> dict:
         f'<a href="{base}/link" rel="attachment">x</a> <svg><image href="{base}/svg.png"/></svg>'
     )
     data["outcome_metrics"][1]["name"]["en"] = f'<img src="{base}/metric.png">Savings'
-    data["sources"].append({"id": "evil", "title": f'<img src="{base}/source.png">', "url": "file:///etc/passwd"})
+    data["sources"].append({"id": "evil", "title": f'<img src="{base}/source.png">', "url": f"{base}/evil"})
     data["sources"].append({"id": "web", "title": "Web page", "url": f"{base}/source-url"})
     return data
 

