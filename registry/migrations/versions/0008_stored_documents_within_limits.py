@@ -6,8 +6,8 @@ publishers 2,000). Stored documents (contracts and INDIGO records) written befor
 URLs (``javascript:``...) or longer text: such URLs are removed and such text is shortened (ending in
 "…") here, so that every stored document still validates.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 22:10:00
 """
 from collections.abc import Sequence
@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0005'
-down_revision: str | None = '0004'
+revision: str = '0008'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
