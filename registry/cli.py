@@ -140,37 +140,51 @@ def contracts_show(contract_id: str, as_json: bool) -> None:
     click.echo(describe_contract(doc))
 
 
-def parse_outcome(text: str, kinds: dict[str, MetricKind], contract_id: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` → (name, bool or float), checked against the contract's outcome metrics."""
-    name, sep, raw = text.partition("=")
-    name, raw = name.strip(), raw.strip()
-    if not sep or not name:
-        raise click.BadParameter(f"{text!r}: write outcomes as NAME=VALUE", param_hint="--outcome")
+def parse_outcome(
+    text: str, kinds: dict[str, MetricKind], contract_id: str, periods: dict[str, tuple[str, ...]] | None = None
+) -> tuple[str, Any]:
+    """``NAME=VALUE`` or ``NAME[PERIOD]=VALUE`` → (key, bool or float), checked against the contract's outcome
+    metrics and, for a metric measured per period, its period labels."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r}: write outcomes as NAME=VALUE or NAME[PERIOD]=VALUE",
+                                 param_hint="--outcome")
+    name, bracket, label = key.partition("[")
+    if bracket:
+        label = label.removesuffix("]")
+        labels = (periods or {}).get(name)
+        if name in kinds and labels is None:
+            raise click.ClickException(f"outcome {name!r} is not measured per period; give it as {name}=VALUE")
+        if labels is not None and label not in labels:
+            raise click.ClickException(f"outcome {name!r} has no period {label!r}; its periods are: "
+                                       f"{', '.join(labels)}")
     if name not in kinds:
         known = ", ".join(sorted(kinds)) or "(none)"
         raise click.ClickException(f"contract {contract_id!r} has no outcome {name!r}; its outcomes are: {known}")
     if kinds[name] == MetricKind.BINARY:
         word = raw.lower()
         if word in TRUE_WORDS:
-            return name, True
+            return key, True
         if word in FALSE_WORDS:
-            return name, False
-        raise click.ClickException(f"outcome {name!r} is true/false, not {raw!r}")
+            return key, False
+        raise click.ClickException(f"outcome {key!r} is true/false, not {raw!r}")
     try:
-        return name, float(Decimal(raw.replace("_", "")))
+        return key, float(Decimal(raw.replace("_", "")))
     except InvalidOperation:
-        raise click.ClickException(f"outcome {name!r} needs a number, not {raw!r}") from None
+        raise click.ClickException(f"outcome {key!r} needs a number, not {raw!r}") from None
 
 
 @click.command("payout")
 @click.argument("contract_id")
-@click.option("--outcome", "-o", "outcomes", multiple=True, metavar="NAME=VALUE", help="An outcome value")
+@click.option("--outcome", "-o", "outcomes", multiple=True, metavar="NAME=VALUE",
+              help="An outcome value; NAME[PERIOD]=VALUE for a metric measured per period or cohort")
 @click.option("--reading", type=click.IntRange(min=1), default=None,
               help="Evaluate alternative reading N of the terms (as listed by 'contracts show')")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
 def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | None, as_json: bool) -> None:
     """Evaluate a contract's payment terms for given outcomes."""
-    from registry.terms import TermsError, compile_terms
+    from registry.terms import OutcomeError, TermsError, compile_terms
 
     with db.session_scope() as session:
         doc = get_contract(session=session, contract_id=contract_id)
@@ -182,13 +196,20 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
         compiled = compile_terms(doc, source=f"registry:{contract_id}", reading=reading)
     except TermsError as exc:
         raise click.ClickException(str(exc)) from None
-    values = dict(parse_outcome(o, compiled.outcome_kinds, contract_id) for o in outcomes)
-    missing = [n for n in compiled.outcome_names if n not in values]
+    values = dict(parse_outcome(o, compiled.outcome_kinds, contract_id, compiled.metric_periods) for o in outcomes)
+    given = {k.partition("[")[0] for k in values}
+    missing = [n for n in compiled.outcome_names if n not in given]
     if missing:
+        keys = [k for k in compiled.outcome_keys if k.partition("[")[0] in missing]
         raise click.ClickException(
+            f"missing outcome(s) for {contract_id!r}: {', '.join(missing)} (give each as --outcome NAME=VALUE; "
+            f"per period: {', '.join(keys)})" if len(keys) > len(missing) else
             f"missing outcome(s) for {contract_id!r}: {', '.join(missing)} (give each as --outcome NAME=VALUE)"
         )
-    payout = compiled.payout(values)
+    try:
+        payout = compiled.payout(values)
+    except OutcomeError as exc:
+        raise click.ClickException(str(exc)) from None
     data = payout.model_dump(mode="json")
     if as_json:
         echo_json(data)
