@@ -196,7 +196,7 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
         compiled = compile_terms(doc, source=f"registry:{contract_id}", reading=reading)
     except TermsError as exc:
         raise click.ClickException(str(exc)) from None
-    values = dict(parse_outcome(o, compiled.outcome_kinds, contract_id, compiled.metric_periods) for o in outcomes)
+    values = dict(parse_outcome(o, compiled.metric_kinds, contract_id, compiled.metric_periods) for o in outcomes)
     given = {k.partition("[")[0] for k in values}
     missing = [n for n in compiled.outcome_names if n not in given]
     if missing:
@@ -224,6 +224,8 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
         click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {_fmt(p['amount'])}")
     click.echo(f"  investor capital     {_fmt(data['investor_capital'])}")
     click.echo(f"  investor repayment   {_fmt(data['investor_repayment'])}")
+    if data.get("no_position"):
+        click.echo(f"  investors            no position: {data['no_position']}")
     if data.get("multiple") is not None:
         click.echo(f"  multiple             {float(data['multiple']):.3f}")
     if data.get("irr") is not None:

@@ -183,8 +183,15 @@ class Payout(BaseModel):
     payments: list[PayoutPayment]
     investor_capital: Decimal
     investor_repayment: Decimal
-    multiple: float | None = Field(description="investor_repayment / investor_capital; None if capital is 0.")
+    multiple: float | None = Field(
+        description="investor_repayment / investor_capital; None if capital is 0 or there is no investor position."
+    )
     irr: float | None = Field(description="Annual XIRR of capital out and repayments in; None if unknown.")
+    no_position: str | None = Field(
+        default=None,
+        description="Why the terms give investors no position (no investor, no stated capital, or no payment "
+                    "reaching an investor); then multiple and irr are None rather than a loss.",
+    )
 
 
 # --- dates -------------------------------------------------------------------------------------------
@@ -824,6 +831,7 @@ class CompiledTerms:
         plan: Sequence[tuple[str | None, tuple[int, ...]]] | None = None,
         hooks: Mapping[str, tuple[tuple[int, Getter], ...]] | None = None,
         scheduled_metrics: Mapping[str, str] | None = None,
+        metric_kinds: Mapping[str, MetricKind] | None = None,
     ) -> None:
         self.contract = contract
         self.currency = currency
@@ -837,6 +845,7 @@ class CompiledTerms:
         self.capital_outflows = capital_outflows
         self.investors = investors
         self.schedules: dict[str, tuple[tuple[str, date], ...]] = dict(schedules or {})
+        self.metric_kinds: dict[str, MetricKind] = dict(metric_kinds or {})  # every metric of the contract
         self.metric_periods: dict[str, tuple[str, ...]] = dict(metric_periods or {})
         self._known_metrics = known_metrics
         self._binary_metrics = binary_metrics
@@ -860,6 +869,20 @@ class CompiledTerms:
             labels = self.metric_periods.get(name)
             keys.extend([outcome_key(name, label) for label in labels] if labels else [name])
         return tuple(keys)
+
+    @property
+    def no_position(self) -> str | None:
+        """Why investors hold no position under these terms (None when they do)."""
+        if not self.investors:
+            return "no investor holds capital in this contract (its investments are grants, guarantees or none)"
+        if self.investor_capital_decimal <= 0:
+            return "the investors' capital is not stated"
+        steps = self._waterfall.steps if self._waterfall is not None else ()
+        if self._rules and not (any(r.to_investor for r in self._rules)
+                                or any(p[2] for step in steps for p in step.payees)):
+            payees = sorted({r.payee for r in self._rules})
+            return f"no payment in these terms reaches an investor (they go to {', '.join(payees)})"
+        return None
 
     def __repr__(self) -> str:
         return f"CompiledTerms({self.contract!r}, outcomes={self.outcome_names}, payments={self.payment_ids})"
@@ -979,7 +1002,7 @@ class CompiledTerms:
                 else:
                     self._run_schedule(schedule, block, env, per_period, values, steps_out)
             if wf is not None and wf.schedule is None:
-                inflow = [values[r] for r in wf.inflow]
+                inflow = [env[r] for r in wf.inflow]  # a per-period rule's total over its periods
                 steps_out.append((None, _run_waterfall(wf, inflow, env, _Carry())))
         flows: list[Flow] = []
         for rule in self._rules:
@@ -1077,8 +1100,9 @@ class CompiledTerms:
             raise OutcomeError(f"{self.contract}: payout() takes one outcome (scalars), got shape {result.shape}")
         plain, labelled = self._split(outcomes)
         echoed: dict[str, bool | float] = {}
-        for name in self.outcome_names:
-            binary = self.outcome_kinds[name] == MetricKind.BINARY
+        others = [n for n in [*plain, *labelled] if n not in self.outcome_names]  # given, though not read
+        for name in [*self.outcome_names, *others]:
+            binary = self.metric_kinds[name] == MetricKind.BINARY
             given = [(name, plain[name])] if name in plain else [
                 (outcome_key(name, label), labelled[name][label]) for label in self.metric_periods.get(name, ())]
             for key, raw in given:
@@ -1094,16 +1118,18 @@ class CompiledTerms:
         repaid = [(f, p.amount) for f, p in zip(result.flows, payments, strict=True) if f.to_investor]
         repayment = sum((amount for _, amount in repaid), Decimal("0.00"))
         capital = self.investor_capital_decimal
-        multiple = float(repayment / capital) if capital > 0 else None
+        no_position = self.no_position
+        multiple = float(repayment / capital) if capital > 0 and no_position is None else None
         irr: float | None = None
         dated = [(d, -a) for d, a in self.capital_outflows] + [(f.date, float(a)) for f, a in repaid if a != 0]
-        if capital > 0 and all(d is not None for d, _ in dated):
+        if capital > 0 and no_position is None and all(d is not None for d, _ in dated):
             irr = xirr([d for d, _ in dated], [a for _, a in dated])  # type: ignore[misc]
         return Payout(
             contract=self.contract, currency=self.currency, amount_unit=self.amount_unit, reading=self.reading,
             outcomes=echoed,
             payments=payments,
             investor_capital=capital.quantize(CENT), investor_repayment=repayment, multiple=multiple, irr=irr,
+            no_position=no_position,
         )
 
 
@@ -1395,6 +1421,7 @@ class _Builder:
                 known_metrics=known_metrics, binary_metrics=binary, investor_capital=cap,
                 investor_capital_decimal=cap_dec,
                 capital_outflows=outflows, investors=investors, rules=[], order=[], waterfall=None,
+                metric_kinds=kinds,
             )
         symbols = self.symbols()
         capital, capital_dec, outflows = self.capital(symbols)
@@ -1427,7 +1454,7 @@ class _Builder:
         assert order is not None and plan is not None
         names = tuple(m.id for m in doc.outcome_metrics if m.id in metrics_used)
         metric_periods = {n: self.schedules[sched][0] for n, sched in self.scheduled_metrics().items()
-                          if n in metrics_used and sched in self.schedules}
+                          if sched in self.schedules}
         return CompiledTerms(
             contract=doc.id, currency=self.currency, source=self.source, outcome_names=names,
             outcome_kinds={n: kinds[n] for n in names}, known_metrics=known_metrics, binary_metrics=binary,
@@ -1437,6 +1464,7 @@ class _Builder:
             schedules={k: tuple(zip(*v, strict=True)) for k, v in self.schedules.items()},
             metric_periods=metric_periods, plan=plan, hooks={k: tuple(v) for k, v in hooks.items()},
             scheduled_metrics={m: sch for m, sch in self.scheduled_metrics().items() if sch in self.schedules},
+            metric_kinds=kinds,
         )
 
     # -- schedules ------------------------------------------------------------------------------------
@@ -1491,6 +1519,9 @@ class _Builder:
             date=None if per else self.timing_date(rule.timing), fn=fn,
             to_investor=(rule.payee in investors and not is_inflow), schedule=per,
         )
+
+    def rule_dates(self, rule: _Rule) -> list[date | None]:
+        return list(self.schedules[rule.schedule][1]) if rule.schedule else [rule.date]
 
     def plan(self, payments: Sequence[PaymentRule], deps: Mapping[str, set[str]],
              order: Sequence[int]) -> list[tuple[str | None, tuple[int, ...]]] | None:
@@ -1597,12 +1628,13 @@ class _Builder:
                     f"payment {rid!r} is paid to {rule.payee!r}, but the waterfall is distributed by "
                     f"{wf.payer!r}; an inflow must be paid to the waterfall's payer",
                 )
-            if rule.schedule != setting.schedule:
+            if setting.schedule is not None and rule.schedule != setting.schedule:
+                # a waterfall that runs once distributes per-period inflows' totals; one per period needs them
+                # paid per the same periods
                 self.issue(
                     "payment_terms.waterfall.inflow",
-                    f"payment {rid!r} is paid " + (f"per period of {rule.schedule!r}" if rule.schedule else "once")
-                    + ", but the waterfall runs " + (f"per period of {setting.schedule!r}" if setting.schedule
-                                                    else "once") + "; give the waterfall the rules' per",
+                    f"payment {rid!r} is not paid per period of {setting.schedule!r}, but the waterfall runs per "
+                    "period of it",
                 )
         investments = {inv.id: inv for inv in self.doc.investments}
         capital_of = {inv.id: float(m.amount) for i, inv in self.investor_investments()
@@ -1661,7 +1693,7 @@ class _Builder:
         elif wf.timing is not None:
             when = self.timing_date(wf.timing)
         else:
-            dates = [by_id[r].date for r in wf.inflow if r in by_id]
+            dates = [d for r in wf.inflow if r in by_id for d in self.rule_dates(by_id[r])]
             when = max(dates) if dates and all(d is not None for d in dates) else None  # type: ignore[type-var]
         return _Waterfall(tuple(wf.inflow), tuple(steps), when, setting.schedule)
 

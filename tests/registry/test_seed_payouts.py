@@ -7,6 +7,7 @@ curators' research notes (docs/seed-review.md describes them; the original sourc
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -373,10 +374,22 @@ NEWPIN = "au-newpin-2013"
 
 
 def test_newpin_principal_protection() -> None:
-    # INDIGO [S]: 100 % of principal if the restoration rate over the full term is greater than 55 %; a minimum
-    # of 50 % at maturity (encoded as exactly 50 %, a lower bound)
-    assert _by_id(_pay(NEWPIN, restoration_rate=0.59))["principal_repayment"] == 7 * M
-    assert _by_id(_pay(NEWPIN, restoration_rate=0.50))["principal_repayment"] == Decimal(3_500_000)
+    # INDIGO [S]: 100 % of principal at or above a 55 % restoration rate over the full term; a minimum of 50 % at
+    # maturity (encoded as exactly 50 %, a lower bound). Paid at completion, September 2020, with year 7's interest.
+    assert _by_id(_pay(NEWPIN, restoration_rate=0.59))["principal_repayment[y7]"] == 7 * M
+    assert _by_id(_pay(NEWPIN, restoration_rate=0.50))["principal_repayment[y7]"] == Decimal(3_500_000)
+    payout = _pay(NEWPIN, restoration_rate=0.59)
+    assert {p.id: p.date for p in payout.payments}["principal_repayment[y7]"] == date(2020, 9, 30)
+
+
+def test_newpin_one_threshold_convention_at_exactly_55_percent() -> None:
+    # The tier table (portfolio-engine.md §3.1): "55% <= r < 60%: 3%", "< 55%: floor". At exactly 55 % the interest
+    # band and the principal rule agree: 3 % a year (A$210,000 on A$7 m) from year 4 on, and full principal.
+    ids = _by_id(_pay(NEWPIN, restoration_rate=0.55))
+    assert ids["interest[y4]"] == Decimal(210_000)
+    assert ids["principal_repayment[y7]"] == 7 * M
+    below = _by_id(_pay(NEWPIN, restoration_rate=0.5499))
+    assert below["interest[y4]"] == 0 and below["principal_repayment[y7]"] == Decimal(3_500_000)
 
 
 @pytest.mark.parametrize(
@@ -395,8 +408,21 @@ def test_newpin_principal_protection() -> None:
 )
 def test_newpin_interest_bands(rate: float, first_years: int, later_years: int) -> None:
     ids = _by_id(_pay(NEWPIN, restoration_rate=rate))
-    assert [ids[f"interest_year_{y}"] for y in range(1, 4)] == [Decimal(first_years)] * 3
-    assert [ids[f"interest_year_{y}"] for y in range(4, 8)] == [Decimal(later_years)] * 4
+    assert [ids[f"interest[y{y}]"] for y in range(1, 4)] == [Decimal(first_years)] * 3
+    assert [ids[f"interest[y{y}]"] for y in range(4, 8)] == [Decimal(later_years)] * 4
+
+
+def test_newpin_yearly_restoration_rates_set_each_years_interest() -> None:
+    # Each year's interest follows that year's rate. Year 1's reported 7.5 % (portfolio-engine.md §3.1, unverified)
+    # is the 60-65 % band: A$525,000 on A$7 m. By hand for rates 62, 66, 71, 50, 60, 60, 60 %: interest
+    # 525,000 + 840,000 + 1,050,000 + 0 + 3 x 525,000 = 3,990,000; the mean rate 61.3 % >= 55 % repays A$7 m.
+    rates = {"y1": 0.62, "y2": 0.66, "y3": 0.71, "y4": 0.50, "y5": 0.60, "y6": 0.60, "y7": 0.60}
+    payout = _pay(NEWPIN, restoration_rate=rates)
+    ids = _by_id(payout)
+    assert [ids[f"interest[y{y}]"] for y in range(1, 8)] == [
+        Decimal(v) for v in (525_000, 840_000, 1_050_000, 0, 525_000, 525_000, 525_000)]
+    assert payout.investor_repayment == Decimal(3_990_000 + 7_000_000)
+    assert payout.outcomes["restoration_rate[y4]"] == 0.5
 
 
 def test_newpin_irr_matches_the_top_band_rate() -> None:
