@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry.schema import ContractDocument
-from registry.terms import OutcomeError, TermsError, compile_terms, outcome_key
+from registry.terms import OutcomeError, TermsError, compile_terms, describe, outcome_key
 from tests.registry.factories import contract_dict
 from tests.registry.test_terms import num_expr
 
@@ -378,3 +378,12 @@ def test_per_period_scalar_equals_vectorised(formulas: list[str], seed: int, wat
             assert a.id == b.id and a.date == b.date
             assert a.amount.tobytes() == b.amount[i].tobytes(), (a.id, formulas)
         assert one.investor_repayment.tobytes() == vector.investor_repayment[i].tobytes()
+
+
+def test_describe_the_new_functions() -> None:
+    assert describe("cap(x, owed(15%))") == "x, at most (what gives the investors 15\u00a0% a year on their capital)"
+    assert describe("cumcap(2900 * k, m)", "sv") == "2\u00a0900 × k, högst m totalt över perioderna"
+    assert describe("lag(x, 2) + cumsum(y)") == "(x 2 periods earlier) + (y summed over the periods so far)"
+    assert describe("lag(x)", "sv") == "x en period tidigare"
+    assert describe("owed(r, p)", "sv") == ("det som ger investerarna r per år på sitt kapital, efter tidigare "
+                                            "återbetalningar p")
