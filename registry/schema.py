@@ -387,7 +387,7 @@ class Timing(Strict):
         return self
 
 
-PERIOD_LABEL_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$"
+PERIOD_LABEL_PATTERN = r"^[A-Za-z0-9_](?:[A-Za-z0-9_. -]{0,30}[A-Za-z0-9_.-])?$"
 PeriodLabel = Annotated[str, Field(pattern=PERIOD_LABEL_PATTERN)]
 
 

@@ -1133,7 +1133,7 @@ class CompiledTerms:
         )
 
 
-_KEY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[([A-Za-z0-9_][A-Za-z0-9_.-]{0,31})\]")
+_KEY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[([A-Za-z0-9_](?:[A-Za-z0-9_. -]{0,30}[A-Za-z0-9_.-])?)\]")
 
 
 def outcome_key(metric: str, label: str) -> str:

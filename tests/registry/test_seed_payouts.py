@@ -232,8 +232,8 @@ PETERBOROUGH = "uk-peterborough-2010"
 
 
 def _peterborough(c1: float, c2: float, all_cohorts: float, events: tuple[float, float] = (130, 149)) -> Payout:
-    return _pay(PETERBOROUGH, reduction_cohort={"c1": c1, "c2": c2}, reduction_all=all_cohorts,
-                events_avoided={"c1": events[0], "c2": events[1]})
+    return _pay(PETERBOROUGH, reduction_cohort={"cohort 1": c1, "cohort 2": c2}, reduction_all=all_cohorts,
+                events_avoided={"cohort 1": events[0], "cohort 2": events[1]})
 
 
 def test_peterborough_cohort_one_missed_the_trigger() -> None:
@@ -241,14 +241,14 @@ def test_peterborough_cohort_one_missed_the_trigger() -> None:
     # events avoided) against a 10 % trigger -> no payment in 2014
     payout = _peterborough(0.084, 0.0, 0.0)
     assert payout.investor_repayment == 0
-    assert _by_id(payout)["cohort_payment[c1]"] == 0
+    assert _by_id(payout)["cohort_payment[cohort 1]"] == 0
 
 
 def test_peterborough_paid_from_events_avoided_and_a_price() -> None:
     # Barrow Cadbury / Pioneers Post [V]: 9 % overall >= 7.5 % -> one payment in July 2017. The amount is computed:
     # price 22,000 (derived, see the seed) x (130 + 149) events avoided = 6,138,000 on 27 July 2017.
     payout = _peterborough(0.084, 0.097, 0.09)
-    final = next(p for p in payout.payments if p.id == "final_payment[c2]")
+    final = next(p for p in payout.payments if p.id == "final_payment[cohort 2]")
     assert (final.amount, final.date) == (Decimal(6_138_000), date(2017, 7, 27))
     assert payout.investor_repayment == Decimal(6_138_000)
     # the derivation: capital plus "just over 3 % a year" from 1 September 2010 (this checks the price's derivation,
@@ -262,8 +262,8 @@ def test_peterborough_triggers_per_cohort_and_overall() -> None:
     # contracts.md [V]: >= 10 % in one cohort pays that cohort (22,000 x 130 = 2,860,000 in August 2014); the final
     # all-cohort payment then pays only the rest: 22,000 x 279 - 2,860,000 = 3,278,000
     ids = _by_id(_peterborough(0.10, 0.08, 0.09))
-    assert ids["cohort_payment[c1]"] == Decimal(2_860_000)
-    assert ids["final_payment[c2]"] == Decimal(3_278_000)
+    assert ids["cohort_payment[cohort 1]"] == Decimal(2_860_000)
+    assert ids["final_payment[cohort 2]"] == Decimal(3_278_000)
     assert _peterborough(0.099, 0.099, 0.074).investor_repayment == 0
 
 
@@ -344,7 +344,7 @@ def test_utah_cohort_one_capped_at_the_county_maximum_over_all_years() -> None:
 CHICAGO = "us-chicago-cpc-2014"
 
 
-CHICAGO_COHORTS = ("c1", "c2", "c3", "c4")
+CHICAGO_COHORTS = ("cohort 1", "cohort 2", "cohort 3", "cohort 4")
 
 
 def _chicago(ready: dict[str, float], reading: float = 0, special_ed: float = 0) -> Payout:
@@ -356,10 +356,10 @@ def test_chicago_prices_per_outcome_unit() -> None:
     # DTC toolkit [S] (2,900 also Urban [V]): 2,900 per ready child, 750 per 3rd-grade reader, 9,100 per
     # special-education year avoided. Urban [V]: cohort 1, 59 % of 325 kindergarten-ready (192 children):
     # 2,900 x 192 = 556,800 (the 500,000 reported is recorded as an unknown in the seed).
-    ids = _by_id(_chicago({"c1": 192}))
-    assert ids["city_readiness[c1]"] == Decimal(556_800)
-    many = _by_id(_chicago({"c1": 100, "c2": 50}, reading=10, special_ed=3))
-    assert (many["city_readiness[c1]"], many["city_readiness[c2]"]) == (Decimal(290_000), Decimal(145_000))
+    ids = _by_id(_chicago({"cohort 1": 192}))
+    assert ids["city_readiness[cohort 1]"] == Decimal(556_800)
+    many = _by_id(_chicago({"cohort 1": 100, "cohort 2": 50}, reading=10, special_ed=3))
+    assert (many["city_readiness[cohort 1]"], many["city_readiness[cohort 2]"]) == (Decimal(290_000), Decimal(145_000))
     assert (many["city_reading"], many["cps_payment"]) == (Decimal(7_500), Decimal(27_300))
 
 
@@ -375,11 +375,11 @@ def test_chicago_payer_caps_across_cohorts() -> None:
 def test_chicago_pass_through_to_senior_lenders_pro_rata_then_subordinated() -> None:
     # Urban PFS [V]: Goldman Sachs 7.5 m and Northern Trust 5.5 m senior, Pritzker 3.9 m subordinate. By hand for
     # cohort 1's 556,800: 7.5/13 = 321,230.77 and 5.5/13 = 235,569.23 to the seniors, nothing to Pritzker yet.
-    payout = _chicago({"c1": 192})
+    payout = _chicago({"cohort 1": 192})
     assert _waterfall_by_payee(payout) == {"goldman-sachs": Decimal("321230.77"),
                                            "northern-trust": Decimal("235569.23"), "pritzker": Decimal(0)}
     # with 20 m paid in all, principal is repaid: 13 m to the seniors, then 3.9 m to Pritzker; the rest stays
-    full = _chicago({"c1": 1_000}, special_ed=2_000)  # 2.9 m + 18.2 m
+    full = _chicago({"cohort 1": 1_000}, special_ed=2_000)  # 2.9 m + 18.2 m
     assert _waterfall_by_payee(full) == {"goldman-sachs": Decimal(7_500_000), "northern-trust": Decimal(5_500_000),
                                          "pritzker": Decimal(3_900_000)}
     assert full.investor_repayment == Decimal(16_900_000)
@@ -502,20 +502,20 @@ NEWPIN = "au-newpin-2013"
 def test_newpin_principal_protection() -> None:
     # INDIGO [S]: 100 % of principal at or above a 55 % restoration rate over the full term; a minimum of 50 % at
     # maturity (encoded as exactly 50 %, a lower bound). Paid at completion, September 2020, with year 7's interest.
-    assert _by_id(_pay(NEWPIN, restoration_rate=0.59))["principal_repayment[y7]"] == 7 * M
-    assert _by_id(_pay(NEWPIN, restoration_rate=0.50))["principal_repayment[y7]"] == Decimal(3_500_000)
+    assert _by_id(_pay(NEWPIN, restoration_rate=0.59))["principal_repayment[year 7]"] == 7 * M
+    assert _by_id(_pay(NEWPIN, restoration_rate=0.50))["principal_repayment[year 7]"] == Decimal(3_500_000)
     payout = _pay(NEWPIN, restoration_rate=0.59)
-    assert {p.id: p.date for p in payout.payments}["principal_repayment[y7]"] == date(2020, 9, 30)
+    assert {p.id: p.date for p in payout.payments}["principal_repayment[year 7]"] == date(2020, 9, 30)
 
 
 def test_newpin_one_threshold_convention_at_exactly_55_percent() -> None:
     # The tier table (portfolio-engine.md §3.1): "55% <= r < 60%: 3%", "< 55%: floor". At exactly 55 % the interest
     # band and the principal rule agree: 3 % a year (A$210,000 on A$7 m) from year 4 on, and full principal.
     ids = _by_id(_pay(NEWPIN, restoration_rate=0.55))
-    assert ids["interest[y4]"] == Decimal(210_000)
-    assert ids["principal_repayment[y7]"] == 7 * M
+    assert ids["interest[year 4]"] == Decimal(210_000)
+    assert ids["principal_repayment[year 7]"] == 7 * M
     below = _by_id(_pay(NEWPIN, restoration_rate=0.5499))
-    assert below["interest[y4]"] == 0 and below["principal_repayment[y7]"] == Decimal(3_500_000)
+    assert below["interest[year 4]"] == 0 and below["principal_repayment[year 7]"] == Decimal(3_500_000)
 
 
 @pytest.mark.parametrize(
@@ -534,21 +534,21 @@ def test_newpin_one_threshold_convention_at_exactly_55_percent() -> None:
 )
 def test_newpin_interest_bands(rate: float, first_years: int, later_years: int) -> None:
     ids = _by_id(_pay(NEWPIN, restoration_rate=rate))
-    assert [ids[f"interest[y{y}]"] for y in range(1, 4)] == [Decimal(first_years)] * 3
-    assert [ids[f"interest[y{y}]"] for y in range(4, 8)] == [Decimal(later_years)] * 4
+    assert [ids[f"interest[year {y}]"] for y in range(1, 4)] == [Decimal(first_years)] * 3
+    assert [ids[f"interest[year {y}]"] for y in range(4, 8)] == [Decimal(later_years)] * 4
 
 
 def test_newpin_yearly_restoration_rates_set_each_years_interest() -> None:
     # Each year's interest follows that year's rate. Year 1's reported 7.5 % (portfolio-engine.md §3.1, unverified)
     # is the 60-65 % band: A$525,000 on A$7 m. By hand for rates 62, 66, 71, 50, 60, 60, 60 %: interest
     # 525,000 + 840,000 + 1,050,000 + 0 + 3 x 525,000 = 3,990,000; the mean rate 61.3 % >= 55 % repays A$7 m.
-    rates = {"y1": 0.62, "y2": 0.66, "y3": 0.71, "y4": 0.50, "y5": 0.60, "y6": 0.60, "y7": 0.60}
+    rates = {f"year {y}": r for y, r in enumerate((0.62, 0.66, 0.71, 0.50, 0.60, 0.60, 0.60), start=1)}
     payout = _pay(NEWPIN, restoration_rate=rates)
     ids = _by_id(payout)
-    assert [ids[f"interest[y{y}]"] for y in range(1, 8)] == [
+    assert [ids[f"interest[year {y}]"] for y in range(1, 8)] == [
         Decimal(v) for v in (525_000, 840_000, 1_050_000, 0, 525_000, 525_000, 525_000)]
     assert payout.investor_repayment == Decimal(3_990_000 + 7_000_000)
-    assert payout.outcomes["restoration_rate[y4]"] == 0.5
+    assert payout.outcomes["restoration_rate[year 4]"] == 0.5
 
 
 def test_newpin_irr_matches_the_top_band_rate() -> None:
