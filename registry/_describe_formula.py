@@ -16,6 +16,10 @@ _WORDS = {
         "all": "all of: {args}", "any": "any of: {args}",
         "bands": "in bands of {x}: {bands}", "below": "{v} below {e}", "from": "{v} from {e}",
         "rate_card": "the rate card {p} (price × outcome, summed over its outcomes)",
+        "cumsum": "{x} summed over the periods so far", "lag": "{x} one period earlier",
+        "lag_k": "{x} {k} periods earlier", "cumcap": "{x}, at most {c} in total over the periods",
+        "owed": "what gives the investors {r} a year on their capital",
+        "owed_paid": "what gives the investors {r} a year on their capital, after the earlier repayments {p}",
         "thousands": ",", "decimal": ".",
     },
     "sv": {
@@ -29,6 +33,10 @@ _WORDS = {
         "all": "alla av: {args}", "any": "något av: {args}",
         "bands": "i steg efter {x}: {bands}", "below": "{v} under {e}", "from": "{v} från {e}",
         "rate_card": "prislistan {p} (pris × utfall, summerat över dess utfall)",
+        "cumsum": "{x} summerat över perioderna hittills", "lag": "{x} en period tidigare",
+        "lag_k": "{x} {k} perioder tidigare", "cumcap": "{x}, högst {c} totalt över perioderna",
+        "owed": "det som ger investerarna {r} per år på sitt kapital",
+        "owed_paid": "det som ger investerarna {r} per år på sitt kapital, efter tidigare återbetalningar {p}",
         "thousands": "\u00a0", "decimal": ",",
     },
 }
@@ -106,6 +114,16 @@ def render(node: F.Node, lang: str = "en") -> str:
             if f == "rate_card":
                 (p,) = args
                 return w[f].format(p=p)
+            if f in ("cumsum", "lag") and len(args) == 1:
+                return w[f].format(x=args[0])
+            if f == "lag":
+                x, k = args
+                return w["lag_k"].format(x=x, k=k)
+            if f == "cumcap":
+                x, c = args
+                return w[f].format(x=x, c=c)
+            if f == "owed":
+                return w["owed"].format(r=args[0]) if len(args) == 1 else w["owed_paid"].format(r=args[0], p=args[1])
         except ValueError:  # wrong number of arguments: fall through to the plain call
             pass
         return f"{f}({', '.join(args)})"

@@ -145,44 +145,62 @@ def contracts_show(contract_id: str, as_json: bool) -> None:
     click.echo(describe_contract(doc))
 
 
-def parse_outcome(text: str, kinds: dict[str, MetricKind], contract_id: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` → (name, bool or float), checked against the contract's outcome metrics."""
-    name, sep, raw = text.partition("=")
-    name, raw = name.strip(), raw.strip()
-    if not sep or not name:
-        raise click.BadParameter(f"{text!r}: write outcomes as NAME=VALUE", param_hint="--outcome")
+def parse_outcome(
+    text: str, kinds: dict[str, MetricKind], contract_id: str, periods: dict[str, tuple[str, ...]] | None = None
+) -> tuple[str, Any]:
+    """``NAME=VALUE`` or ``NAME[PERIOD]=VALUE`` → (key, bool or float), checked against the contract's outcome
+    metrics and, for a metric measured per period, its period labels."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r}: write outcomes as NAME=VALUE or NAME[PERIOD]=VALUE",
+                                 param_hint="--outcome")
+    name, bracket, label = key.partition("[")
+    if bracket:
+        label = label.removesuffix("]")
+        labels = (periods or {}).get(name)
+        if name in kinds and labels is None:
+            raise click.ClickException(f"outcome {name!r} is not measured per period; give it as {name}=VALUE")
+        if labels is not None and label not in labels:
+            raise click.ClickException(f"outcome {name!r} has no period {label!r}; its periods are: "
+                                       f"{', '.join(labels)}")
     if name not in kinds:
         known = ", ".join(sorted(kinds)) or "(none)"
         raise click.ClickException(f"contract {contract_id!r} has no outcome {name!r}; its outcomes are: {known}")
     if kinds[name] == MetricKind.BINARY:
         word = raw.lower()
         if word in TRUE_WORDS:
-            return name, True
+            return key, True
         if word in FALSE_WORDS:
-            return name, False
-        raise click.ClickException(f"outcome {name!r} is true/false, not {raw!r}")
+            return key, False
+        raise click.ClickException(f"outcome {key!r} is true/false, not {raw!r}")
     if not OUTCOME_NUMBER_RE.fullmatch(raw):
-        raise click.ClickException(f"outcome {name!r} needs a number in ASCII digits (e.g. 1250000.5), not {raw!r}")
+        raise click.ClickException(f"outcome {key!r} needs a number in ASCII digits (e.g. 1250000.5), not {raw!r}")
     value = float(raw.replace("_", ""))
     if not math.isfinite(value):
-        raise click.ClickException(f"outcome {name!r} is too large: {raw!r}")
-    return name, value
+        raise click.ClickException(f"outcome {key!r} is too large: {raw!r}")
+    return key, value
 
 
-def parse_outcomes(texts: tuple[str, ...], kinds: dict[str, MetricKind], contract_id: str) -> dict[str, Any]:
-    """Every ``NAME=VALUE``; a metric given twice is an error rather than the last one silently winning."""
+def parse_outcomes(
+    texts: tuple[str, ...], kinds: dict[str, MetricKind], contract_id: str,
+    periods: dict[str, tuple[str, ...]] | None = None,
+) -> dict[str, Any]:
+    """Every ``NAME=VALUE`` / ``NAME[PERIOD]=VALUE``; an outcome given twice is an error rather than the last
+    one silently winning."""
     values: dict[str, Any] = {}
     for text in texts:
-        name, value = parse_outcome(text, kinds, contract_id)
-        if name in values:
-            raise click.ClickException(f"outcome {name!r} is given more than once")
-        values[name] = value
+        key, value = parse_outcome(text, kinds, contract_id, periods)
+        if key in values:
+            raise click.ClickException(f"outcome {key!r} is given more than once")
+        values[key] = value
     return values
 
 
 @click.command("payout")
 @click.argument("contract_id")
-@click.option("--outcome", "-o", "outcomes", multiple=True, metavar="NAME=VALUE", help="An outcome value")
+@click.option("--outcome", "-o", "outcomes", multiple=True, metavar="NAME=VALUE",
+              help="An outcome value; NAME[PERIOD]=VALUE for a metric measured per period or cohort")
 @click.option("--reading", type=click.IntRange(min=1), default=None,
               help="Evaluate alternative reading N of the terms (as listed by 'contracts show')")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
@@ -200,10 +218,14 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
         compiled = compile_terms(doc, source=f"registry:{contract_id}", reading=reading)
     except TermsError as exc:
         raise click.ClickException(str(exc)) from None
-    values = parse_outcomes(outcomes, compiled.outcome_kinds, contract_id)
-    missing = [n for n in compiled.outcome_names if n not in values]
+    values = parse_outcomes(outcomes, compiled.metric_kinds, contract_id, compiled.metric_periods)
+    given = {k.partition("[")[0] for k in values}
+    missing = [n for n in compiled.outcome_names if n not in given]
     if missing:
+        keys = [k for k in compiled.outcome_keys if k.partition("[")[0] in missing]
         raise click.ClickException(
+            f"missing outcome(s) for {contract_id!r}: {', '.join(missing)} (give each as --outcome NAME=VALUE; "
+            f"per period: {', '.join(keys)})" if len(keys) > len(missing) else
             f"missing outcome(s) for {contract_id!r}: {', '.join(missing)} (give each as --outcome NAME=VALUE)"
         )
     try:
@@ -224,6 +246,8 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
         click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {_fmt(p['amount'])}")
     click.echo(f"  investor capital     {_fmt(data['investor_capital'])}")
     click.echo(f"  investor repayment   {_fmt(data['investor_repayment'])}")
+    if data.get("no_position"):
+        click.echo(f"  investors            no position: {data['no_position']}")
     if data.get("multiple") is not None:
         click.echo(f"  multiple             {float(data['multiple']):.3f}")
     if data.get("irr") is not None:

@@ -13,6 +13,7 @@ Money is exact: amounts are :class:`decimal.Decimal` with their ISO 4217 currenc
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import date
 from decimal import Decimal
@@ -117,6 +118,16 @@ def partial_date_start(value: str) -> date:
     """The first day a partial date can mean (``2016-07`` → 2016-07-01)."""
     parts = value.split("-")
     return date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
+
+
+def partial_date_end(value: str) -> date:
+    """The last day a partial date can mean (``2019-03`` → 2019-03-31, ``2019`` → 2019-12-31)."""
+    parts = [int(p) for p in value.split("-")]
+    if len(parts) == 1:
+        return date(parts[0], 12, 31)
+    if len(parts) == 2:
+        return date(parts[0], parts[1], calendar.monthrange(parts[0], parts[1])[1])
+    return date(parts[0], parts[1], parts[2])
 
 
 MAX_TEXT_LENGTH = 20_000
@@ -439,8 +450,50 @@ class Timing(Strict):
         return self
 
 
+PERIOD_LABEL_PATTERN = r"^[A-Za-z0-9_](?:[A-Za-z0-9_. -]{0,30}[A-Za-z0-9_.-])?$"
+PeriodLabel = Annotated[str, Field(pattern=PERIOD_LABEL_PATTERN)]
+
+
+class Period(Strict):
+    """One period or cohort of a schedule: a label (how measurements name it) and the day it pays."""
+
+    label: PeriodLabel
+    date: PartialDate = Field(description="Payment day of the period; a partial date means its last day.")
+    description: str | None = None
+
+
+class Schedule(Strict):
+    """Named periods or cohorts: rules with ``per`` pay once in each; ``metrics`` are measured in each.
+
+    An outcome of a scheduled metric is given per period as ``metric[label]`` (see docs/payment-terms.md).
+    """
+
+    periods: list[Period] = Field(min_length=1)
+    metrics: list[Identifier] = Field(
+        default_factory=list, description="Outcome metrics with one value per period (cohort) of this schedule."
+    )
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Schedule:
+        labels = [p.label for p in self.periods]
+        for i, label in enumerate(labels):
+            if label in labels[:i]:
+                raise ValueError(f"periods[{i}].label: duplicate period label {label!r}")
+        ends = [partial_date_end(p.date) for p in self.periods]
+        for i in range(1, len(ends)):
+            if ends[i] < ends[i - 1]:
+                raise ValueError(f"periods[{i}].date: periods must be in date order")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError("metrics: a metric is listed twice")
+        return self
+
+
 class PaymentRule(Strict):
-    """One payment stream: who pays whom how much (a formula) and when."""
+    """One payment stream: who pays whom how much (a formula) and when.
+
+    With ``per``, the rule pays once in every period of that schedule, on the period's date.
+    """
 
     id: Identifier
     component: PaymentComponent
@@ -449,28 +502,57 @@ class PaymentRule(Strict):
     amount: str = Field(description="A formula in the payment-terms language (registry.terms).")
     tags: list[str] = Field(default_factory=list)
     timing: Timing | None = None
+    per: Identifier | None = Field(default=None, description="A schedule: the rule pays once per period of it.")
     description: str | None = None
 
 
 class WaterfallStep(Strict):
     """One step of the ordered distribution of what the payers pay.
 
-    ``pay``: the investment ``to`` receives ``min(available, claim)``.
+    ``pay``: the investment ``to`` receives ``min(available, claim)``; with a list of investments they share
+    it pro rata to their capital.
     ``guarantee``: guarantor ``by`` pays the unpaid part of ``to``'s claim, up to ``limit``.
-    ``residual``: whatever is left goes to ``to``.
+    ``fee``: organisation ``payee`` (a manager, the intermediary) receives ``min(available, claim)``.
+    ``residual``: whatever is left goes to ``to`` (pro rata over a list).
     """
 
-    step: Literal["pay", "guarantee", "residual"]
-    to: Identifier = Field(description="Investment id receiving the money.")
+    step: Literal["pay", "guarantee", "residual", "fee"]
+    to: Identifier | list[Identifier] | None = Field(
+        default=None, description="Investment id receiving the money (a list: shared pro rata to capital)."
+    )
+    payee: Slug | None = Field(default=None, description="Organisation receiving a fee step.")
     by: Slug | None = Field(default=None, description="Guarantor organisation (guarantee steps).")
-    claim: str | None = Field(default=None, description="Formula: what this step is owed.")
+    claim: str | None = Field(default=None, description="Formula: what this step is owed (in total).")
     limit: str | None = Field(default=None, description="Formula: most this step pays.")
     component: PaymentComponent = PaymentComponent.PRINCIPAL
     description: str | None = None
 
+    @model_validator(mode="after")
+    def _target(self) -> WaterfallStep:
+        if self.step == "fee":
+            if self.payee is None or self.to is not None:
+                raise ValueError("a fee step pays an organisation: give payee, not to")
+        else:
+            if self.to is None or self.payee is not None:
+                raise ValueError(f"a {self.step} step pays an investment: give to, not payee")
+            if isinstance(self.to, list) and (self.step == "guarantee" or not self.to):
+                raise ValueError("only pay and residual steps share among a (non-empty) list of investments")
+        return self
+
+    @property
+    def investments(self) -> list[str]:
+        """The investment ids this step pays (empty for a fee)."""
+        if self.to is None:
+            return []
+        return list(self.to) if isinstance(self.to, list) else [self.to]
+
 
 class Waterfall(Strict):
-    """Distributes the payments tagged as inflows over the investments, in order."""
+    """Distributes the payments tagged as inflows over the investments, in order.
+
+    With ``per``, the waterfall runs once per period of that schedule on that period's inflows; claims are
+    totals over the whole contract, so each period pays what earlier periods left unpaid.
+    """
 
     inflow: list[Identifier] = Field(
         min_length=1, description="Ids of the payment rules whose amounts enter the waterfall."
@@ -478,6 +560,7 @@ class Waterfall(Strict):
     payer: Slug = Field(description="The vehicle or organisation that distributes (e.g. the SPV, MDRC).")
     steps: list[WaterfallStep] = Field(min_length=1)
     timing: Timing | None = None
+    per: Identifier | None = Field(default=None, description="A schedule: distribute once per period.")
 
 
 class AlternativeTerms(Strict):
@@ -507,6 +590,9 @@ class PaymentTerms(Provenanced):
         "(e.g. shares of a provider's full fee whose amount is unknown); such terms never enter money totals.",
     )
     parameters: dict[Identifier, Parameter] = Field(default_factory=dict)
+    schedules: dict[Identifier, Schedule] = Field(
+        default_factory=dict, description="Named periods or cohorts that rules pay per (see PaymentRule.per)."
+    )
     payments: list[PaymentRule] = Field(default_factory=list)
     waterfall: Waterfall | None = None
     investor_capital: str | None = Field(
@@ -706,8 +792,11 @@ class ContractDocument(Strict):
                 if terms.waterfall.payer not in known_orgs:
                     errors.append(f"payment_terms.waterfall.payer: unknown organisation {terms.waterfall.payer!r}")
                 for i, step in enumerate(terms.waterfall.steps):
-                    if step.to not in inv_ids:
-                        errors.append(f"payment_terms.waterfall.steps[{i}].to: unknown investment {step.to!r}")
+                    for inv_id in step.investments:
+                        if inv_id not in inv_ids:
+                            errors.append(f"payment_terms.waterfall.steps[{i}].to: unknown investment {inv_id!r}")
+                    if step.payee is not None and step.payee not in known_orgs:
+                        errors.append(f"payment_terms.waterfall.steps[{i}].payee: unknown organisation {step.payee!r}")
                     if step.step == "guarantee" and (not step.by or step.by not in known_orgs):
                         errors.append(f"payment_terms.waterfall.steps[{i}].by: a known guarantor organisation")
         if errors:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import calendar
 import difflib
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -56,6 +57,7 @@ from registry.schema import (
     PaymentRule,
     Timing,
     TrancheType,
+    partial_date_end,
     partial_date_start,
 )
 
@@ -72,6 +74,7 @@ __all__ = [
     "check_terms",
     "compile_terms",
     "describe",
+    "outcome_key",
     "partial_date_end",
 ]
 
@@ -83,7 +86,8 @@ CENT = Decimal("0.01")
 # cannot be expressed (and no contract pays a billion billion).
 MAX_EXACT_AMOUNT = 1e18
 NON_INVESTOR_TRANCHES = frozenset({TrancheType.GRANT.value, TrancheType.GUARANTEE.value})
-BUILTINS = frozenset({"capital"})
+BUILTINS = frozenset({"capital", "period", "period_years"})
+PERIOD_BUILTINS = frozenset({"period", "period_years"})
 
 
 # --- issues ------------------------------------------------------------------------------------------
@@ -129,6 +133,8 @@ class Flow:
     amount: np.ndarray
     investment: str | None = None
     to_investor: bool = False
+    rule: str | None = None  # the payment rule (or waterfall step) the flow comes from
+    period: str | None = None  # the schedule's period label, for per-period flows
 
 
 @dataclass(eq=False)
@@ -180,21 +186,18 @@ class Payout(BaseModel):
     payments: list[PayoutPayment]
     investor_capital: Decimal
     investor_repayment: Decimal
-    multiple: float | None = Field(description="investor_repayment / investor_capital; None if capital is 0.")
+    multiple: float | None = Field(
+        description="investor_repayment / investor_capital; None if capital is 0 or there is no investor position."
+    )
     irr: float | None = Field(description="Annual XIRR of capital out and repayments in; None if unknown.")
+    no_position: str | None = Field(
+        default=None,
+        description="Why the terms give investors no position (no investor, no stated capital, or no payment "
+                    "reaching an investor); then multiple and irr are None rather than a loss.",
+    )
 
 
 # --- dates -------------------------------------------------------------------------------------------
-
-
-def partial_date_end(value: str) -> date:
-    """The last day a partial date can mean (``2019-03`` → 2019-03-31, ``2019`` → 2019-12-31)."""
-    parts = [int(p) for p in value.split("-")]
-    if len(parts) == 1:
-        return date(parts[0], 12, 31)
-    if len(parts) == 2:
-        return date(parts[0], parts[1], calendar.monthrange(parts[0], parts[1])[1])
-    return date(parts[0], parts[1], parts[2])
 
 
 def _add_months(d: date, months: int) -> date:
@@ -310,7 +313,7 @@ _FUNCTIONS: dict[str, tuple[int, int | None, str, str]] = {
     "all": (1, None, BOOL, BOOL),
     "any": (1, None, BOOL, BOOL),
 }
-_SPECIAL_FUNCTIONS = ("if", "bands", "rate_card")
+_SPECIAL_FUNCTIONS = ("if", "bands", "rate_card", "cumsum", "lag", "cumcap", "owed")
 FUNCTION_NAMES = frozenset(_FUNCTIONS) | frozenset(_SPECIAL_FUNCTIONS)
 
 
@@ -324,6 +327,22 @@ class _Symbol:
     const: Any = None
     card: list[tuple[str, float]] | None = None  # (metric, price) for rate-card parameters
     card_ok: bool = True
+    schedule: str | None = None  # scheduled metrics and per-period rules
+
+
+@dataclass
+class _Setting:
+    """What a formula is evaluated for: a schedule's periods (per-period rules) or one date."""
+
+    schedule: str | None = None
+    dates: tuple[date, ...] = ()  # the schedule's payment days
+    when: date | None = None  # the payment day of a rule without a schedule
+    capital: tuple[tuple[date | None, float], ...] = ()  # capital outflows, for owed()
+
+
+STATE = "__state__"  # env key: per-evaluation state of path-dependent nodes (running sums, histories)
+PERIOD_INDEX = "__t__"  # env key: the 0-based index of the period being evaluated
+_node_keys = iter(range(1, 1 << 62))  # identities of path-dependent nodes (their state keys)
 
 
 class _FormulaCompiler:
@@ -335,13 +354,19 @@ class _FormulaCompiler:
         allowed: frozenset[str],
         report: Callable[[int | None, str], None],
         context: str,
+        setting: _Setting | None = None,
     ) -> None:
         self.symbols = symbols
         self.allowed = allowed  # symbol kinds this formula may read
         self.report = report
         self.context = context
-        self.rules_used: set[str] = set()
+        self.setting = setting or _Setting()
+        self.rules_used: set[str] = set()  # rules read in the same period (ordering dependencies)
+        self.rules_lagged: set[str] = set()  # rules read only for earlier periods (lag, owed)
         self.metrics_used: set[str] = set()
+        # (state key, getter): evaluated once at the end of every period, to remember a value for later ones
+        self.hooks: list[tuple[int, Getter]] = []
+        self._lagged = 0
 
     def error(self, node: F.Node | None, reason: str) -> _Expr:
         self.report(None if node is None else node.col, reason)
@@ -368,6 +393,8 @@ class _FormulaCompiler:
         raise TypeError(f"not a formula node: {node!r}")  # pragma: no cover
 
     def name(self, node: F.Name) -> _Expr:
+        if node.name in PERIOD_BUILTINS:
+            return self.period_builtin(node)
         sym = self.symbols.get(node.name)
         if sym is None:
             if node.name in FUNCTION_NAMES:
@@ -381,14 +408,34 @@ class _FormulaCompiler:
             return self.error(node, f"{node.name!r} is {what}, which {self.context} cannot refer to")
         if sym.kind == "card":
             return self.error(node, f"{node.name!r} is a rate card; use rate_card({node.name})")
+        here = self.setting.schedule
+        if sym.schedule is not None and sym.schedule != here:
+            if sym.kind == "metric":
+                return self.error(node, f"{node.name!r} is measured per period of schedule {sym.schedule!r}; "
+                                        f"use it in a rule with per: {sym.schedule}")
+            if here is not None:
+                return self.error(node, f"{node.name!r} pays per period of schedule {sym.schedule!r}, "
+                                        f"not of {here!r}")
+            # a rule without a schedule reads a per-period rule's total over its periods
         if sym.kind == "metric":
             self.metrics_used.add(node.name)
         if sym.kind == "rule":
-            self.rules_used.add(node.name)
+            (self.rules_lagged if self._lagged else self.rules_used).add(node.name)
         if sym.const is not None:
             return _Expr(sym.type, const=sym.const)
         key = node.name
         return _Expr(sym.type, fn=lambda env: env[key])
+
+    def period_builtin(self, node: F.Name) -> _Expr:
+        if self.setting.schedule is None:
+            return self.error(node, f"{node.name!r} is only defined in a rule with per: <schedule>")
+        if node.name == "period":
+            return _Expr(NUM, fn=lambda env: np.float64(env[PERIOD_INDEX] + 1))
+        dates = self.setting.dates
+        first = min((d for d, _ in self.setting.capital if d is not None), default=None)
+        starts = [first if first is not None and first < dates[0] else dates[0], *dates[:-1]]
+        years = tuple(np.float64((d - s).days / 365) for s, d in zip(starts, dates, strict=True))
+        return _Expr(NUM, fn=lambda env: years[env[PERIOD_INDEX]])
 
     def expect(self, expr: _Expr, want: str, node: F.Node, what: str) -> bool:
         if expr.type is None:
@@ -438,6 +485,10 @@ class _FormulaCompiler:
             return self.call_bands(node)
         if name == "rate_card":
             return self.call_rate_card(node)
+        if name in ("cumsum", "lag", "cumcap"):
+            return self.call_path(node)
+        if name == "owed":
+            return self.call_owed(node)
         spec = _FUNCTIONS.get(name)
         if spec is None:
             for a in node.args:
@@ -581,6 +632,11 @@ class _FormulaCompiler:
         if not sym.card_ok or sym.card is None:
             return _ERR  # the card's own problems are reported at the parameter
         card = list(sym.card)
+        for metric, _ in card:
+            where = self.symbols[metric].schedule if metric in self.symbols else None
+            if where is not None and where != self.setting.schedule:
+                return self.error(arg, f"rate card {arg.name!r} prices {metric!r}, which is measured per period "
+                                       f"of schedule {where!r}; use it in a rule with per: {where}")
         self.metrics_used.update(m for m, _ in card)
         if not card:
             return _Expr(NUM, const=np.float64(0.0))
@@ -593,6 +649,118 @@ class _FormulaCompiler:
             return acc
 
         return _Expr(NUM, fn=rate_card)
+
+
+    def call_path(self, node: F.Call) -> _Expr:
+        """cumsum(x), lag(x[, k]), cumcap(x, cap): values over the periods of the rule's schedule."""
+        name = node.func
+        lagged = name == "lag"
+        self._lagged += lagged
+        args = [self.compile(a) for a in node.args]
+        self._lagged -= lagged
+        lo, hi = {"cumsum": (1, 1), "lag": (1, 2), "cumcap": (2, 2)}[name]
+        if not self.arity(node, lo, hi):
+            return _ERR
+        ok = True
+        for i, (a, n) in enumerate(zip(args, node.args, strict=True)):
+            ok &= self.expect(a, NUM, n, f"argument {i + 1} of {name}()")
+        if not ok:
+            return _ERR
+        if self.setting.schedule is None:
+            return self.error(node, f"{name}() runs over periods: use it in a rule with per: <schedule>")
+        key = next(_node_keys)
+        if name == "lag":
+            k = 1
+            if len(args) == 2:
+                kc = args[1].const
+                if kc is None or float(kc) != int(kc) or int(kc) < 1:
+                    return self.error(node.args[1], "the lag of lag() must be a whole number of periods >= 1")
+                k = int(kc)
+            self.hooks.append((key, args[0].getter()))
+            zero = np.float64(0.0)
+
+            def lag(env: Env) -> Any:
+                t = env[PERIOD_INDEX] - k
+                return env[STATE][key][t] if t >= 0 else zero
+
+            return _Expr(NUM, fn=lag)
+        gx = args[0].getter()
+        if name == "cumsum":
+
+            def cumsum(env: Env) -> Any:
+                state = env[STATE]
+                prev = state.get(key)
+                acc = np.add(0.0, gx(env)) if prev is None else np.add(prev, gx(env))
+                state[key] = acc
+                return acc
+
+            return _Expr(NUM, fn=cumsum)
+        gc = args[1].getter()
+
+        def cumcap(env: Env) -> Any:
+            # paid_t = min(C_t, cap) - what earlier periods paid (never negative): a running cap on the total
+            state = env[STATE]
+            total, paid = state.get(key, (0.0, 0.0))
+            total = np.add(total, gx(env))
+            out = np.maximum(np.subtract(np.minimum(total, gc(env)), paid), 0.0)
+            state[key] = (total, np.add(paid, out))
+            return out
+
+        return _Expr(NUM, fn=cumcap)
+
+    def call_owed(self, node: F.Call) -> _Expr:
+        """owed(rate[, paid]): what, paid on this payment's day, gives the investors exactly ``rate`` a year."""
+        self._lagged += 1  # the repayments are those of earlier periods
+        args = [self.compile(a) for a in node.args]
+        self._lagged -= 1
+        if not self.arity(node, 1, 2):
+            return _ERR
+        ok = True
+        for i, (a, n) in enumerate(zip(args, node.args, strict=True)):
+            ok &= self.expect(a, NUM, n, f"argument {i + 1} of owed()")
+        if not ok:
+            return _ERR
+        if args[0].const is None:
+            return self.error(node.args[0], "the rate of owed() must be a constant (a number or a parameter)")
+        growth = np.float64(1.0) + np.float64(args[0].const)
+        if not growth > 0:
+            return self.error(node.args[0], "the rate of owed() must be above -100 %")
+        capital = self.setting.capital
+        if any(d is None for d, _ in capital):
+            return self.error(node, "owed() needs the capital's dates (drawdowns, service_start or signed)")
+
+        def value_at(day: date) -> np.float64:
+            acc = np.float64(0.0)
+            for d, amount in capital:
+                assert d is not None
+                acc = acc + np.float64(amount) * np.power(growth, np.float64((day - d).days / 365))
+            return acc
+
+        if self.setting.schedule is None:
+            if len(args) == 2:
+                return self.error(node, "owed(rate, paid) subtracts earlier periods' payments: use it in a rule "
+                                        "with per: <schedule> (here write owed(rate))")
+            if self.setting.when is None:
+                return self.error(node, "owed() needs the payment's day: give the rule a timing")
+            return _Expr(NUM, const=value_at(self.setting.when))
+        dates = self.setting.dates
+        due = tuple(value_at(d) for d in dates)
+        if len(args) == 1:
+            return _Expr(NUM, fn=lambda env: due[env[PERIOD_INDEX]])
+        key = next(_node_keys)
+        self.hooks.append((key, args[1].getter()))
+        factors = tuple(tuple(np.power(growth, np.float64((d - e).days / 365)) for e in dates[:t])
+                        for t, d in enumerate(dates))
+
+        def owed(env: Env) -> Any:
+            t = env[PERIOD_INDEX]
+            paid = env[STATE].get(key, ())
+            acc: Any = due[t]
+            for s in range(t):
+                acc = np.subtract(acc, np.multiply(paid[s], factors[t][s]))
+            return acc
+
+        return _Expr(NUM, fn=owed)
 
 
 def _band_pick(edge_arr: np.ndarray, x: Any, values: Sequence[Any]) -> Any:
@@ -613,19 +781,23 @@ class _Rule:
     date: date | None
     fn: Getter
     to_investor: bool
+    schedule: str | None = None
 
 
 @dataclass(frozen=True)
 class _Step:
     index: int
-    kind: str  # pay, guarantee, residual
-    investment: str
+    kind: str  # pay, guarantee, residual, fee
     payer: str
-    payee: str
+    payees: tuple[tuple[str, str | None, bool], ...]  # (organisation, investment or None, is an investor)
+    shares: tuple[float, ...]  # pro rata shares of the payees (one payee: 1.0)
     component: str
     claim: Getter | None
     limit: Getter | None
-    to_investor: bool
+
+    @property
+    def investment(self) -> str | None:
+        return self.payees[0][1] if len(self.payees) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -633,6 +805,7 @@ class _Waterfall:
     inflow: tuple[str, ...]
     steps: tuple[_Step, ...]
     date: date | None
+    schedule: str | None = None
 
 
 class CompiledTerms:
@@ -656,6 +829,12 @@ class CompiledTerms:
         order: list[int],
         waterfall: _Waterfall | None,
         amount_unit: str | None = None,
+        schedules: Mapping[str, tuple[tuple[str, date], ...]] | None = None,
+        metric_periods: Mapping[str, tuple[str, ...]] | None = None,
+        plan: Sequence[tuple[str | None, tuple[int, ...]]] | None = None,
+        hooks: Mapping[str, tuple[tuple[int, Getter], ...]] | None = None,
+        scheduled_metrics: Mapping[str, str] | None = None,
+        metric_kinds: Mapping[str, MetricKind] | None = None,
     ) -> None:
         self.contract = contract
         self.currency = currency
@@ -668,25 +847,94 @@ class CompiledTerms:
         self.investor_capital_decimal = investor_capital_decimal
         self.capital_outflows = capital_outflows
         self.investors = investors
+        self.schedules: dict[str, tuple[tuple[str, date], ...]] = dict(schedules or {})
+        self.metric_kinds: dict[str, MetricKind] = dict(metric_kinds or {})  # every metric of the contract
+        self.metric_periods: dict[str, tuple[str, ...]] = dict(metric_periods or {})
         self._known_metrics = known_metrics
         self._binary_metrics = binary_metrics
         self._rules = rules
         self._order = order
+        self._plan = list(plan) if plan is not None else [(None, (i,)) for i in order]
+        self._hooks = dict(hooks or {})
+        # metric -> schedule for every scheduled metric of the document (also those the terms do not read)
+        self._metric_schedule = dict(scheduled_metrics or {})
         self._waterfall = waterfall
 
     @property
     def payment_ids(self) -> tuple[str, ...]:
         return tuple(r.id for r in self._rules)
 
+    @property
+    def outcome_keys(self) -> tuple[str, ...]:
+        """Every key of a complete outcome input: ``metric[label]`` for each period of a scheduled metric."""
+        keys: list[str] = []
+        for name in self.outcome_names:
+            labels = self.metric_periods.get(name)
+            keys.extend([outcome_key(name, label) for label in labels] if labels else [name])
+        return tuple(keys)
+
+    @property
+    def no_position(self) -> str | None:
+        """Why investors hold no position under these terms (None when they do)."""
+        if not self.investors:
+            return "no investor holds capital in this contract (its investments are grants, guarantees or none)"
+        if self.investor_capital_decimal <= 0:
+            return "the investors' capital is not stated"
+        steps = self._waterfall.steps if self._waterfall is not None else ()
+        if self._rules and not (any(r.to_investor for r in self._rules)
+                                or any(p[2] for step in steps for p in step.payees)):
+            payees = sorted({r.payee for r in self._rules})
+            return f"no payment in these terms reaches an investor (they go to {', '.join(payees)})"
+        return None
+
     def __repr__(self) -> str:
         return f"CompiledTerms({self.contract!r}, outcomes={self.outcome_names}, payments={self.payment_ids})"
 
     # -- inputs ---------------------------------------------------------------------------------------
 
-    def _inputs(self, outcomes: Mapping[str, Any]) -> tuple[Env, tuple[int, ...]]:
-        complete = all(n in outcomes for n in self.outcome_names) and self._known_metrics.issuperset(outcomes)
-        missing = [] if complete else [n for n in self.outcome_names if n not in outcomes]
-        unknown = [] if complete else sorted(n for n in outcomes if n not in self._known_metrics)
+    def _split(self, outcomes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """Plain outcomes and per-period ones (``metric[label]`` keys or nested mappings), checked."""
+        plain: dict[str, Any] = {}
+        labelled: dict[str, dict[str, Any]] = {}
+        for key, raw in outcomes.items():
+            m = _KEY_RE.fullmatch(key) if "[" in key else None
+            if m is not None:
+                labelled.setdefault(m.group(1), {})[m.group(2)] = raw
+            elif isinstance(raw, Mapping):
+                labelled.setdefault(key, {}).update({str(k): v for k, v in raw.items()})
+            else:
+                plain[key] = raw
+        problems = []
+        for name, values in labelled.items():
+            schedule = self._metric_schedule.get(name)
+            if name in plain:
+                problems.append(f"outcome {name!r} is given both as one value and per period; give one or the other")
+            elif name not in self._known_metrics:
+                continue  # reported as unknown below
+            elif schedule is None:
+                problems.append(f"outcome {name!r} is not measured per period; give it as {name}=VALUE")
+            else:
+                labels = [label for label, _ in self.schedules[schedule]]
+                unknown = [label for label in values if label not in labels]
+                missing = [label for label in labels if label not in values]
+                if unknown:
+                    problems.append(f"outcome {name!r} has no period {', '.join(map(repr, unknown))} "
+                                    f"(schedule {schedule!r}: {', '.join(labels)})")
+                if missing:
+                    problems.append(f"outcome {name!r} is missing period(s) {', '.join(missing)}")
+        if problems:
+            raise OutcomeError(f"{self.contract}: " + "; ".join(problems))
+        return plain, labelled
+
+    def _inputs(self, outcomes: Mapping[str, Any]) -> tuple[Env, dict[str, list[Any]], tuple[int, ...]]:
+        if any("[" in k or isinstance(v, Mapping) for k, v in outcomes.items()):
+            plain, labelled = self._split(outcomes)
+        else:
+            plain, labelled = dict(outcomes), {}
+        given = plain.keys() | labelled.keys()
+        complete = all(n in given for n in self.outcome_names) and self._known_metrics.issuperset(given)
+        missing = [] if complete else [n for n in self.outcome_names if n not in given]
+        unknown = [] if complete else sorted(n for n in given if n not in self._known_metrics)
         problems = []
         if missing:
             problems.append(f"missing outcome(s): {', '.join(missing)}")
@@ -698,27 +946,46 @@ class CompiledTerms:
         if problems:
             raise OutcomeError(f"{self.contract}: " + "; ".join(problems))
         env: Env = {}
+        per_period: dict[str, list[Any]] = {}
         shapes: list[tuple[int, ...]] = []
+        names: list[str] = []
         # Every given outcome is checked and sets the shape, also one the terms do not read: a contract
         # with a fixed fee still returns one amount per simulated scenario.
-        for name, raw in outcomes.items():
+        for name, raw in plain.items():
             value = _as_input(self.contract, name, raw, name in self._binary_metrics)
-            env[name] = value
+            schedule = self._metric_schedule.get(name)
+            if schedule is None:
+                env[name] = value
+            else:  # one value that every period shares
+                per_period[name] = [value] * len(self.schedules[schedule])
             shapes.append(value.shape)
+            names.append(name)
+        for name, by_label in labelled.items():
+            values = []
+            for label, _ in self.schedules[self._metric_schedule[name]]:
+                key = outcome_key(name, label)
+                value = _as_input(self.contract, key, by_label[label], name in self._binary_metrics)
+                values.append(value)
+                shapes.append(value.shape)
+                names.append(key)
+            per_period[name] = values
         try:
             if shapes and all(s == shapes[0] for s in shapes):
                 shape = shapes[0]  # the usual case (one array per metric, all alike): no broadcasting
             else:
                 shape = np.broadcast_shapes(*shapes) if shapes else ()
         except ValueError:
-            detail = ", ".join(f"{n} {s}" for n, s in zip(outcomes, shapes, strict=True))
+            detail = ", ".join(f"{n} {s}" for n, s in zip(names, shapes, strict=True))
             raise OutcomeError(f"{self.contract}: outcome shapes do not broadcast: {detail}") from None
-        return env, shape
+        return env, per_period, shape
 
     # -- evaluation -----------------------------------------------------------------------------------
 
     def evaluate(self, outcomes: Mapping[str, Any], *, breakdown: bool = True) -> TermsEvaluation:
         """Evaluate every payment for one outcome (scalars) or many (arrays that broadcast together).
+
+        Outcomes of scheduled metrics are given per period as ``metric[label]`` keys (or a nested mapping
+        label → value), or as one value that every period shares (see docs/payment-terms.md).
 
         ``breakdown=False`` leaves ``by_payer``, ``by_payee``, ``by_component`` and ``by_investor``
         empty: the Monte Carlo engine reads only the flows and ``investor_repayment``, which are the
@@ -726,29 +993,49 @@ class CompiledTerms:
 
         Raises :class:`OutcomeError` for missing, unknown, mistyped or non-finite outcome values.
         """
-        env, shape = self._inputs(outcomes)
-        values: dict[str, Any] = {}
-        step_values: list[Any] = []
+        env, per_period, shape = self._inputs(outcomes)
+        values: dict[str, Any] = {}  # rule id -> amount, or a list of amounts per period
+        steps_out: list[tuple[int | None, list[list[Any]]]] = []  # (period index, amounts per step and payee)
+        wf = self._waterfall
         with np.errstate(all="ignore"):  # overflow is checked on the results below
-            for i in self._order:
-                rule = self._rules[i]
-                values[rule.id] = env[rule.id] = _clip(rule.fn(env))
-            if self._waterfall is not None:
-                step_values = _run_waterfall(self._waterfall, values, env)
+            for schedule, block in self._plan:
+                if schedule is None:
+                    rule = self._rules[block[0]]
+                    values[rule.id] = env[rule.id] = _clip(rule.fn(env))
+                else:
+                    self._run_schedule(schedule, block, env, per_period, values, steps_out)
+            if wf is not None and wf.schedule is None:
+                inflow = [env[r] for r in wf.inflow]  # a per-period rule's total over its periods
+                steps_out.append((None, _run_waterfall(wf, inflow, env, _Carry())))
         flows: list[Flow] = []
         for rule in self._rules:
-            flows.append(
-                Flow(rule.id, rule.component, rule.payer, rule.payee, rule.tags, rule.date,
-                     _full(values[rule.id], shape), None, rule.to_investor)
-            )
-        if self._waterfall is not None:
-            wf = self._waterfall
-            for step, amount in zip(wf.steps, step_values, strict=True):
-                tags = ("waterfall", step.kind)
+            if rule.schedule is None:
                 flows.append(
-                    Flow(f"waterfall.steps[{step.index}]", step.component, step.payer, step.payee, tags, wf.date,
-                         _full(amount, shape), step.investment, step.to_investor)
+                    Flow(rule.id, rule.component, rule.payer, rule.payee, rule.tags, rule.date,
+                         _full(values[rule.id], shape), None, rule.to_investor, rule.id)
                 )
+                continue
+            for (label, day), amount in zip(self.schedules[rule.schedule], values[rule.id], strict=True):
+                flows.append(
+                    Flow(outcome_key(rule.id, label), rule.component, rule.payer, rule.payee, rule.tags, day,
+                         _full(amount, shape), None, rule.to_investor, rule.id, label)
+                )
+        if wf is not None:
+            periods = self.schedules.get(wf.schedule or "", ())
+            for t, amounts in steps_out:
+                label, day = periods[t] if t is not None else (None, wf.date)
+                for step, per_payee in zip(wf.steps, amounts, strict=True):
+                    tags = ("waterfall", step.kind)
+                    for (payee, investment, to_investor), amount in zip(step.payees, per_payee, strict=True):
+                        fid = f"waterfall.steps[{step.index}]"
+                        if len(step.payees) > 1:
+                            fid += f".{investment}"
+                        if label is not None:
+                            fid = outcome_key(fid, label)
+                        flows.append(
+                            Flow(fid, step.component, step.payer, payee, tags, day, _full(amount, shape),
+                                 investment, to_investor, f"waterfall.steps[{step.index}]", label)
+                        )
         for f in flows:
             if not np.isfinite(f.amount).all():
                 raise OutcomeError(f"{self.contract}: payment {f.id} overflowed (not a finite amount)")
@@ -776,6 +1063,39 @@ class CompiledTerms:
             _arrays(by_payee), _arrays(by_investor), shape,
         )
 
+    def _run_schedule(
+        self, schedule: str, block: tuple[int, ...], env: Env, per_period: Mapping[str, list[Any]],
+        values: dict[str, Any], steps_out: list[tuple[int | None, list[list[Any]]]],
+    ) -> None:
+        """The per-period rules of one schedule, period by period (and the waterfall, if it runs per period)."""
+        state: dict[int, Any] = {}
+        hooks = self._hooks.get(schedule, ())
+        wf = self._waterfall if self._waterfall is not None and self._waterfall.schedule == schedule else None
+        carry = _Carry()
+        metrics = [(m, v) for m, v in per_period.items() if self._metric_schedule.get(m) == schedule]
+        rules = [self._rules[i] for i in block]
+        for rule in rules:
+            values[rule.id] = []
+        for t in range(len(self.schedules[schedule])):
+            period_env = dict(env)
+            for name, by_period in metrics:
+                period_env[name] = by_period[t]
+            period_env[STATE] = state
+            period_env[PERIOD_INDEX] = t
+            for rule in rules:
+                amount = _clip(rule.fn(period_env))
+                period_env[rule.id] = amount
+                values[rule.id].append(amount)
+            if wf is not None:
+                steps_out.append((t, _run_waterfall(wf, [period_env[r] for r in wf.inflow], period_env, carry)))
+            for key, getter in hooks:
+                state.setdefault(key, []).append(getter(period_env))
+        for rule in rules:  # what a rule without a schedule reads: the total over the periods
+            total: Any = np.float64(0.0)
+            for amount in values[rule.id]:
+                total = np.add(total, amount)
+            env[rule.id] = total
+
     def payout(self, outcomes: Mapping[str, Any]) -> Payout:
         """Exact, rounded amounts for ONE outcome, with capital, multiple and IRR."""
         result = self.evaluate(outcomes)
@@ -786,13 +1106,16 @@ class CompiledTerms:
                 raise OutcomeError(
                     f"{self.contract}: payment {f.id} is too large for an exact amount ({float(f.amount):.3g})"
                 )
+        plain, labelled = self._split(outcomes)
         echoed: dict[str, bool | float] = {}
-        for name in self.outcome_names:
-            value = np.asarray(outcomes[name])
-            if self.outcome_kinds[name] == MetricKind.BINARY:
-                echoed[name] = bool(value != 0)
-            else:
-                echoed[name] = float(value)
+        others = [n for n in [*plain, *labelled] if n not in self.outcome_names]  # given, though not read
+        for name in [*self.outcome_names, *others]:
+            binary = self.metric_kinds[name] == MetricKind.BINARY
+            given = [(name, plain[name])] if name in plain else [
+                (outcome_key(name, label), labelled[name][label]) for label in self.metric_periods.get(name, ())]
+            for key, raw in given:
+                value = np.asarray(float(raw) if isinstance(raw, Decimal) else raw)
+                echoed[key] = bool(value != 0) if binary else float(value)
         payments = [
             PayoutPayment(
                 id=f.id, component=f.component, payer=f.payer, payee=f.payee,
@@ -803,17 +1126,27 @@ class CompiledTerms:
         repaid = [(f, p.amount) for f, p in zip(result.flows, payments, strict=True) if f.to_investor]
         repayment = sum((amount for _, amount in repaid), Decimal("0.00"))
         capital = self.investor_capital_decimal
-        multiple = float(repayment / capital) if capital > 0 else None
+        no_position = self.no_position
+        multiple = float(repayment / capital) if capital > 0 and no_position is None else None
         irr: float | None = None
         dated = [(d, -a) for d, a in self.capital_outflows] + [(f.date, float(a)) for f, a in repaid if a != 0]
-        if capital > 0 and all(d is not None for d, _ in dated):
+        if capital > 0 and no_position is None and all(d is not None for d, _ in dated):
             irr = xirr([d for d, _ in dated], [a for _, a in dated])  # type: ignore[misc]
         return Payout(
             contract=self.contract, currency=self.currency, amount_unit=self.amount_unit, reading=self.reading,
             outcomes=echoed,
             payments=payments,
             investor_capital=capital.quantize(CENT), investor_repayment=repayment, multiple=multiple, irr=irr,
+            no_position=no_position,
         )
+
+
+_KEY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[([A-Za-z0-9_](?:[A-Za-z0-9_. -]{0,30}[A-Za-z0-9_.-])?)\]")
+
+
+def outcome_key(metric: str, label: str) -> str:
+    """The input key of a per-period outcome: ``outcome_key("rate", "2015")`` → ``rate[2015]``."""
+    return f"{metric}[{label}]"
 
 
 def _add_into(total: Any, amount: np.ndarray) -> Any:
@@ -873,31 +1206,50 @@ def _as_input(contract: str, name: str, raw: Any, binary: bool) -> np.ndarray:
     return arr
 
 
-def _run_waterfall(wf: _Waterfall, values: Mapping[str, Any], env: Env) -> list[Any]:
-    """Distribute the inflow total step by step, vectorised: pay, guarantee, residual."""
-    available: Any = values[wf.inflow[0]]
-    for rid in wf.inflow[1:]:
-        available = np.add(available, values[rid])
-    paid_to: dict[str, Any] = {}
-    amounts: list[Any] = []
+@dataclass
+class _Carry:
+    """What a waterfall has paid so far, per step and per investment (it runs once, or once per period)."""
+
+    by_step: dict[int, Any] = field(default_factory=dict)
+    to_investment: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_waterfall(wf: _Waterfall, inflow: Sequence[Any], env: Env, carry: _Carry) -> list[list[Any]]:
+    """Distribute the inflow total step by step, vectorised: pay, guarantee, fee, residual.
+
+    Claims and limits are totals: a step pays at most ``claim`` minus what it paid in earlier periods, so
+    a waterfall that runs once per period repays a loan over several periods without paying it twice.
+    Returns each step's amounts, one per payee (pro rata steps share by capital).
+    """
+    available: Any = inflow[0]
+    for amount in inflow[1:]:
+        available = np.add(available, amount)
+    out: list[list[Any]] = []
     for step in wf.steps:
-        if step.kind == "pay":
+        before = carry.by_step.get(step.index, 0.0)
+        if step.kind in ("pay", "fee"):
             assert step.claim is not None
-            amount = np.minimum(available, _clip(step.claim(env)))
+            due = _clip(np.subtract(step.claim(env), before))
             if step.limit is not None:
-                amount = np.minimum(amount, _clip(step.limit(env)))
+                due = np.minimum(due, _clip(np.subtract(step.limit(env), before)))
+            amount = np.minimum(available, due)
             available = np.subtract(available, amount)
         elif step.kind == "guarantee":
-            assert step.claim is not None
-            shortfall = _clip(np.subtract(step.claim(env), paid_to.get(step.investment, 0.0)))
-            amount = shortfall if step.limit is None else np.minimum(shortfall, _clip(step.limit(env)))
+            assert step.claim is not None and step.investment is not None
+            amount = _clip(np.subtract(step.claim(env), carry.to_investment.get(step.investment, 0.0)))
+            if step.limit is not None:
+                amount = np.minimum(amount, _clip(np.subtract(step.limit(env), before)))
         else:  # residual
             amount = available
             available = np.zeros_like(np.asarray(available, dtype=np.float64))
         amount = amount + 0.0
-        paid_to[step.investment] = np.add(paid_to.get(step.investment, 0.0), amount)
-        amounts.append(amount)
-    return amounts
+        carry.by_step[step.index] = np.add(before, amount)
+        shares = [amount] if len(step.shares) == 1 else [np.multiply(amount, w) for w in step.shares]
+        for (_, investment, _), share in zip(step.payees, shares, strict=True):
+            if investment is not None:
+                carry.to_investment[investment] = np.add(carry.to_investment.get(investment, 0.0), share)
+        out.append(shares)
+    return out
 
 
 # --- building ----------------------------------------------------------------------------------------
@@ -909,6 +1261,7 @@ class _Builder:
         self.source = source
         self.issues: list[TermsIssue] = []
         self.currency = doc.finance.currency
+        self.outflows: tuple[tuple[date | None, float], ...] = ()
 
     def issue(self, path: str, reason: str) -> None:
         self.issues.append(TermsIssue(self.source, path, reason))
@@ -922,9 +1275,10 @@ class _Builder:
     # -- formulas -------------------------------------------------------------------------------------
 
     def formula(
-        self, text: str, path: str, symbols: Mapping[str, _Symbol], allowed: frozenset[str], context: str
+        self, text: str, path: str, symbols: Mapping[str, _Symbol], allowed: frozenset[str], context: str,
+        setting: _Setting | None = None,
     ) -> tuple[_Expr, _FormulaCompiler]:
-        compiler = _FormulaCompiler(symbols, allowed, self.reporter(path), context)
+        compiler = _FormulaCompiler(symbols, allowed, self.reporter(path), context, setting)
         try:
             tree = F.parse(text)
         except FormulaSyntaxError as exc:
@@ -1032,9 +1386,10 @@ class _Builder:
                 symbols[name] = sym
                 where[name] = f"{what} {name!r}"
 
+        scheduled = self.scheduled_metrics()
         for i, m in enumerate(doc.outcome_metrics):
             kind = MetricKind(m.kind)
-            declare(m.id, _Symbol("metric", BOOL if kind == MetricKind.BINARY else NUM),
+            declare(m.id, _Symbol("metric", BOOL if kind == MetricKind.BINARY else NUM, schedule=scheduled.get(m.id)),
                     f"outcome_metrics[{i}].id", "outcome metric")
         assert terms is not None
         metric_ids = {m.id for m in doc.outcome_metrics}
@@ -1055,7 +1410,8 @@ class _Builder:
                 assert p.value is not None
                 declare(name, _Symbol("param", NUM, const=np.float64(float(p.value))), path, "parameter")
         for i, rule in enumerate(terms.payments):
-            declare(rule.id, _Symbol("rule", NUM), f"payment_terms.payments[{i}].id", "payment rule")
+            declare(rule.id, _Symbol("rule", NUM, schedule=rule.per), f"payment_terms.payments[{i}].id",
+                    "payment rule")
         return symbols
 
     def build(self) -> CompiledTerms | None:
@@ -1073,45 +1429,147 @@ class _Builder:
                 known_metrics=known_metrics, binary_metrics=binary, investor_capital=cap,
                 investor_capital_decimal=cap_dec,
                 capital_outflows=outflows, investors=investors, rules=[], order=[], waterfall=None,
+                metric_kinds=kinds,
             )
         symbols = self.symbols()
         capital, capital_dec, outflows = self.capital(symbols)
         symbols["capital"] = _Symbol("capital", NUM, const=np.float64(capital))
+        self.outflows = tuple(outflows)
         rule_scope = frozenset({"metric", "param", "card", "rule", "capital"})
         metrics_used: set[str] = set()
         deps: dict[str, set[str]] = {}
         rules: list[_Rule] = []
+        hooks: dict[str, list[tuple[int, Getter]]] = {name: [] for name in self.schedules}
         inflow = set(terms.waterfall.inflow) if terms.waterfall else set()
         for i, rule in enumerate(terms.payments):
             path = f"payment_terms.payments[{i}].amount"
-            expr, comp = self.formula(rule.amount, path, symbols, rule_scope, "a payment amount")
+            setting = self.setting(rule.per, rule.timing, f"payment_terms.payments[{i}]")
+            expr, comp = self.formula(rule.amount, path, symbols, rule_scope, "a payment amount", setting)
             if expr.type is not None and expr.type != NUM:
                 self.issue(path, f"a payment amount must be a number, not a {expr.type}"
                                  " (use if(condition, amount, 0))")
             metrics_used |= comp.metrics_used
             deps.setdefault(rule.id, set()).update(comp.rules_used)
+            if rule.per in hooks:
+                hooks[rule.per].extend(comp.hooks)
             rules.append(self.rule(rule, expr, investors, rule.id in inflow))
         order = self.order(terms.payments, deps)
-        waterfall = self.waterfall(symbols, rule_scope, metrics_used, investors, rules)
+        plan = self.plan(terms.payments, deps, order) if order is not None else None
+        waterfall = self.waterfall(symbols, rule_scope, metrics_used, investors, rules, hooks)
         self.alternatives(symbols, rule_scope)
         if self.issues:
             return None
-        assert order is not None
+        assert order is not None and plan is not None
         names = tuple(m.id for m in doc.outcome_metrics if m.id in metrics_used)
+        metric_periods = {n: self.schedules[sched][0] for n, sched in self.scheduled_metrics().items()
+                          if sched in self.schedules}
         return CompiledTerms(
             contract=doc.id, currency=self.currency, source=self.source, outcome_names=names,
             outcome_kinds={n: kinds[n] for n in names}, known_metrics=known_metrics, binary_metrics=binary,
             investor_capital=capital,
             investor_capital_decimal=capital_dec, capital_outflows=outflows, investors=investors,
             rules=rules, order=order, waterfall=waterfall, amount_unit=terms.amount_unit,
+            schedules={k: tuple(zip(*v, strict=True)) for k, v in self.schedules.items()},
+            metric_periods=metric_periods, plan=plan, hooks={k: tuple(v) for k, v in hooks.items()},
+            scheduled_metrics={m: sch for m, sch in self.scheduled_metrics().items() if sch in self.schedules},
+            metric_kinds=kinds,
         )
+
+    # -- schedules ------------------------------------------------------------------------------------
+
+    @property
+    def schedules(self) -> dict[str, tuple[tuple[str, ...], tuple[date, ...]]]:
+        """Each schedule's labels and payment days (partial dates resolved to their last day)."""
+        terms = self.doc.payment_terms
+        if terms is None:
+            return {}
+        return {name: (tuple(p.label for p in sch.periods), tuple(partial_date_end(p.date) for p in sch.periods))
+                for name, sch in terms.schedules.items()}
+
+    def scheduled_metrics(self) -> dict[str, str]:
+        """Metric id → the schedule it is measured per (each metric in at most one schedule)."""
+        terms = self.doc.payment_terms
+        found: dict[str, str] = {}
+        if terms is None:
+            return found
+        metric_ids = {m.id for m in self.doc.outcome_metrics}
+        for name, sch in terms.schedules.items():
+            for metric in sch.metrics:
+                path = f"payment_terms.schedules.{name}.metrics"
+                if metric not in metric_ids:
+                    if not any(i.path == path and metric in i.reason for i in self.issues):
+                        self.issue(path, f"unknown outcome metric {metric!r}")
+                elif metric in found:
+                    if not any(i.path == path and metric in i.reason for i in self.issues):
+                        self.issue(path, f"metric {metric!r} is already measured per schedule {found[metric]!r}")
+                else:
+                    found[metric] = name
+        return found
+
+    def setting(self, per: str | None, timing: Timing | None, path: str) -> _Setting:
+        if per is None:
+            return _Setting(when=self.timing_date(timing), capital=self.outflows)
+        if per not in self.schedules:
+            close = difflib.get_close_matches(per, sorted(self.schedules), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.issue(f"{path}.per", f"unknown schedule {per!r}{hint}")
+            return _Setting(when=self.timing_date(timing), capital=self.outflows)
+        if timing is not None:
+            self.issue(f"{path}.timing", f"a rule paid per period of {per!r} takes its days from the schedule; "
+                                         "it has no timing")
+        return _Setting(schedule=per, dates=self.schedules[per][1], capital=self.outflows)
 
     def rule(self, rule: PaymentRule, expr: _Expr, investors: frozenset[str], is_inflow: bool) -> _Rule:
         fn = expr.getter() if expr.type == NUM else (lambda env: 0.0)
+        per = rule.per if rule.per in self.schedules else None
         return _Rule(
             id=rule.id, component=str(rule.component), payer=rule.payer, payee=rule.payee, tags=tuple(rule.tags),
-            date=self.timing_date(rule.timing), fn=fn, to_investor=(rule.payee in investors and not is_inflow),
+            date=None if per else self.timing_date(rule.timing), fn=fn,
+            to_investor=(rule.payee in investors and not is_inflow), schedule=per,
         )
+
+    def rule_dates(self, rule: _Rule) -> list[date | None]:
+        return list(self.schedules[rule.schedule][1]) if rule.schedule else [rule.date]
+
+    def plan(self, payments: Sequence[PaymentRule], deps: Mapping[str, set[str]],
+             order: Sequence[int]) -> list[tuple[str | None, tuple[int, ...]]] | None:
+        """Evaluation blocks: (None, (rule,)) for a rule, (schedule, rules) for all per-period rules of a
+        schedule, which run period by period together. A rule without a schedule that reads a per-period rule
+        (its total) comes after the whole schedule, so it cannot also feed that schedule's rules."""
+        node = {r.id: (f"@{r.per}" if r.per in self.schedules else r.id) for r in payments}
+        edges: dict[str, set[str]] = {}
+        for r in payments:
+            edges.setdefault(node[r.id], set()).update(
+                node[d] for d in deps.get(r.id, ()) if d in node and node[d] != node[r.id])
+        state: dict[str, int] = {}
+        done: list[str] = []
+        bad: list[str] = []
+
+        def visit(n: str) -> None:
+            state[n] = 1
+            for m in sorted(edges.get(n, ())):
+                if state.get(m) == 1:
+                    bad.append(n if n.startswith("@") else m)
+                elif m not in state:
+                    visit(m)
+            state[n] = 2
+            done.append(n)
+
+        for r in payments:
+            if node[r.id] not in state:
+                visit(node[r.id])
+        for n in sorted(set(bad)):
+            self.issue("payment_terms.payments", f"the per-period rules of schedule {n[1:]!r} and a rule without "
+                                                 "a schedule read each other (a total over the periods cannot "
+                                                 "feed the periods)")
+        if bad:
+            return None
+        position = {n: i for i, n in enumerate(done)}
+        blocks: dict[str, list[int]] = {}
+        for i in order:
+            blocks.setdefault(node[payments[i].id], []).append(i)
+        plan = sorted(blocks.items(), key=lambda kv: position[kv[0]])
+        return [(n[1:] if n.startswith("@") else None, tuple(ix)) for n, ix in plan]
 
     def order(self, payments: Sequence[PaymentRule], deps: Mapping[str, set[str]]) -> list[int] | None:
         """Evaluation order (dependencies first); reports each cycle once."""
@@ -1154,12 +1612,14 @@ class _Builder:
         metrics_used: set[str],
         investors: frozenset[str],
         rules: Sequence[_Rule],
+        hooks: dict[str, list[tuple[int, Getter]]],
     ) -> _Waterfall | None:
         terms = self.doc.payment_terms
         assert terms is not None
         wf = terms.waterfall
         if wf is None:
             return None
+        setting = self.setting(wf.per, wf.timing, "payment_terms.waterfall")
         by_id = {r.id: r for r in rules}
         seen: set[str] = set()
         for rid in wf.inflow:
@@ -1169,50 +1629,81 @@ class _Builder:
             rule = by_id.get(rid)
             if rule is None:
                 self.issue("payment_terms.waterfall.inflow", f"unknown payment {rid!r}")
-            elif rule.payee != wf.payer:
+                continue
+            if rule.payee != wf.payer:
                 self.issue(
                     "payment_terms.waterfall.inflow",
                     f"payment {rid!r} is paid to {rule.payee!r}, but the waterfall is distributed by "
                     f"{wf.payer!r}; an inflow must be paid to the waterfall's payer",
                 )
+            if setting.schedule is not None and rule.schedule != setting.schedule:
+                # a waterfall that runs once distributes per-period inflows' totals; one per period needs them
+                # paid per the same periods
+                self.issue(
+                    "payment_terms.waterfall.inflow",
+                    f"payment {rid!r} is not paid per period of {setting.schedule!r}, but the waterfall runs per "
+                    "period of it",
+                )
         investments = {inv.id: inv for inv in self.doc.investments}
+        capital_of = {inv.id: float(m.amount) for i, inv in self.investor_investments()
+                      if (m := inv.drawn or inv.committed) is not None}
         steps: list[_Step] = []
         for i, step in enumerate(wf.steps):
             base = f"payment_terms.waterfall.steps[{i}]"
-            inv = investments.get(step.to)
-            if inv is None:
-                self.issue(f"{base}.to", f"unknown investment {step.to!r}")
+            targets = [(inv_id, investments.get(inv_id)) for inv_id in step.investments]
+            missing = [inv_id for inv_id, inv in targets if inv is None]
+            for inv_id in missing:
+                self.issue(f"{base}.to", f"unknown investment {inv_id!r}")
+            if missing:
                 continue
+            shares: tuple[float, ...] = (1.0,)
+            if len(targets) > 1:
+                weights = [capital_of.get(inv_id, 0.0) for inv_id, _ in targets]
+                if not all(w > 0 for w in weights):
+                    self.issue(f"{base}.to", "a pro rata step shares by the investments' capital; "
+                                             "give each a drawn or committed amount")
+                    continue
+                total = math.fsum(weights)
+                shares = tuple(w / total for w in weights)
             getters: dict[str, Getter | None] = {"claim": None, "limit": None}
             for name in ("claim", "limit"):
                 text = getattr(step, name)
                 if text is None:
-                    if name == "claim" and step.step in ("pay", "guarantee"):
+                    if name == "claim" and step.step in ("pay", "guarantee", "fee"):
                         self.issue(f"{base}.claim", f"a {step.step} step needs a claim formula")
                     continue
                 if step.step == "residual":
                     self.issue(f"{base}.{name}", f"a residual step takes everything left; it has no {name}")
                     continue
-                expr, comp = self.formula(text, f"{base}.{name}", symbols, scope, f"a waterfall {name}")
+                expr, comp = self.formula(text, f"{base}.{name}", symbols, scope, f"a waterfall {name}", setting)
                 metrics_used |= comp.metrics_used
+                if setting.schedule in hooks:
+                    hooks[setting.schedule].extend(comp.hooks)
                 if expr.type is not None and expr.type != NUM:
                     self.issue(f"{base}.{name}", f"a {name} must be a number, not a {expr.type}")
                 elif expr.type == NUM:
                     getters[name] = expr.getter()
             payer = step.by if step.step == "guarantee" and step.by else wf.payer
+            if step.step == "fee":
+                assert step.payee is not None
+                payees: tuple[tuple[str, str | None, bool], ...] = ((step.payee, None, step.payee in investors),)
+            else:
+                payees = tuple((inv.investor, inv_id, inv.investor in investors)  # type: ignore[union-attr]
+                               for inv_id, inv in targets)
             steps.append(
                 _Step(
-                    index=i, kind=step.step, investment=step.to, payer=payer, payee=inv.investor,
+                    index=i, kind=step.step, payer=payer, payees=payees, shares=shares,
                     component=str(step.component), claim=getters["claim"], limit=getters["limit"],
-                    to_investor=inv.investor in investors,
                 )
             )
-        if wf.timing is not None:
+        if setting.schedule is not None:
+            when = None
+        elif wf.timing is not None:
             when = self.timing_date(wf.timing)
         else:
-            dates = [by_id[r].date for r in wf.inflow if r in by_id]
+            dates = [d for r in wf.inflow if r in by_id for d in self.rule_dates(by_id[r])]
             when = max(dates) if dates and all(d is not None for d in dates) else None  # type: ignore[type-var]
-        return _Waterfall(tuple(wf.inflow), tuple(steps), when)
+        return _Waterfall(tuple(wf.inflow), tuple(steps), when, setting.schedule)
 
     def alternatives(self, symbols: Mapping[str, _Symbol], scope: frozenset[str]) -> None:
         """Type-check the alternative readings' rules too, so a recorded reading is at least well-formed."""
@@ -1227,11 +1718,12 @@ class _Builder:
             for rule in alt.payments:
                 existing = alt_symbols.get(rule.id)
                 if existing is None or existing.kind == "rule":
-                    alt_symbols[rule.id] = _Symbol("rule", NUM)
+                    alt_symbols[rule.id] = _Symbol("rule", NUM, schedule=rule.per)
             deps: dict[str, set[str]] = {}
             for i, rule in enumerate(alt.payments):
                 path = f"payment_terms.alternative_readings[{a}].payments[{i}].amount"
-                expr, comp = self.formula(rule.amount, path, alt_symbols, scope, "a payment amount")
+                setting = self.setting(rule.per, rule.timing, f"payment_terms.alternative_readings[{a}].payments[{i}]")
+                expr, comp = self.formula(rule.amount, path, alt_symbols, scope, "a payment amount", setting)
                 if expr.type is not None and expr.type != NUM:
                     self.issue(path, f"a payment amount must be a number, not a {expr.type}")
                 deps[rule.id] = comp.rules_used

@@ -429,7 +429,9 @@ class ConflictResponse(ErrorResponse):
 
 class PayoutRequest(Input):
     outcomes: dict[str, bool | float] = Field(
-        description="One value per outcome metric the terms read: true/false for binary metrics, numbers otherwise.",
+        description="One value per outcome metric the terms read: true/false for binary metrics, numbers otherwise. "
+                    "A metric measured per period or cohort takes one value per period, keyed metric[label] "
+                    "(e.g. restoration_rate[y1]), or one plain value that every period shares.",
         examples=[{"delivered": True, "savings": 4000000}],
     )
 
@@ -637,17 +639,19 @@ def _check_outcomes(doc: ContractDocument, names: tuple[str, ...], kinds: dict[s
     """Name the field at fault before the terms see the values (their errors name the contract only)."""
     errors: list[FieldError] = []
     known = {m.id for m in doc.outcome_metrics}
+    given = {key.partition("[")[0] for key in outcomes}  # per-period values are named metric[label]
     for name in names:
-        if name not in outcomes:
+        if name not in given:
             errors.append(FieldError(field=f"outcomes.{name}", message="missing outcome value"))
-    for name, value in outcomes.items():
+    for key, value in outcomes.items():
+        name = key.partition("[")[0]
         if name not in known:
-            errors.append(FieldError(field=f"outcomes.{name}",
+            errors.append(FieldError(field=f"outcomes.{key}",
                                      message=f"unknown outcome; this contract's are: {', '.join(sorted(known))}"))
         elif kinds.get(name) == MetricKind.BINARY and not isinstance(value, bool) and value not in (0, 1):
-            errors.append(FieldError(field=f"outcomes.{name}", message="binary outcome: give true or false"))
+            errors.append(FieldError(field=f"outcomes.{key}", message="binary outcome: give true or false"))
         elif not isinstance(value, bool) and not math.isfinite(value):
-            errors.append(FieldError(field=f"outcomes.{name}", message="not a finite number"))
+            errors.append(FieldError(field=f"outcomes.{key}", message="not a finite number"))
     if errors:
         raise ApiError(422, f"{errors[0].field}: {errors[0].message}", errors[0].field, errors)
 
@@ -678,7 +682,7 @@ def contract_payout(contract_id: str, body: PayoutRequest) -> Payout:
         compiled = compile_terms(doc, source=row.id)
     except TermsError as exc:
         raise ApiError(422, f"the payment terms of {contract_id!r} do not compile: {exc}", "contract_id") from None
-    _check_outcomes(doc, compiled.outcome_names, dict(compiled.outcome_kinds), body.outcomes)
+    _check_outcomes(doc, compiled.outcome_names, dict(compiled.metric_kinds), body.outcomes)
     try:
         return compiled.payout(body.outcomes)
     except OutcomeError as exc:

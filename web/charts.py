@@ -131,7 +131,7 @@ def _payer_cost(doc: ContractDocument, result: object, n: int) -> np.ndarray:
     rule_ids = {p.id for p in doc.payment_terms.payments} if doc.payment_terms else set()
     total = np.zeros(n)
     for flow in getattr(result, "flows", []):
-        if flow.id in rule_ids:
+        if (getattr(flow, "rule", None) or flow.id) in rule_ids:  # per-period flows are rule[label]
             total = total + np.broadcast_to(np.asarray(flow.amount, dtype=float), (n,))
     return total
 

@@ -97,3 +97,48 @@ def test_payout_of_an_alternative_reading(cli: CliRunner, tmp_path: Path) -> Non
     assert payout["reading"] == 1 and float(payout["investor_repayment"]) == 3_000_000
     result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings=7e6", "--reading", "2"])
     assert result.exit_code == 1 and "there is no reading 2" in result.output
+
+
+def test_payout_per_period_outcomes(cli: CliRunner, tmp_path: Path) -> None:
+    data = contract_dict()
+    data["outcome_metrics"][0]["kind"] = "rate"
+    data["payment_terms"]["schedules"] = {"year": {"metrics": ["savings"], "periods": [
+        {"label": "2021", "date": "2021-08-31"}, {"label": "2022", "date": "2022-08-31"}]}}
+    data["payment_terms"]["payments"][0].update(per="year", amount="savings * 1000")
+    del data["payment_terms"]["payments"][0]["timing"]
+    write(tmp_path, data)
+    cli.invoke(main, ["seed", str(tmp_path)])
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings[2021]=0.5", "-o", "savings[2022]=2",
+                               "--json"])
+    assert result.exit_code == 0, result.output
+    payout = json.loads(result.output)
+    assert [(p["id"], p["date"], p["amount"]) for p in payout["payments"]] == [
+        ("repayment[2021]", "2021-08-31", "500.00"), ("repayment[2022]", "2022-08-31", "2000.00")]
+    assert payout["outcomes"] == {"savings[2021]": 0.5, "savings[2022]": 2.0}
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings[2023]=1"])
+    assert result.exit_code == 1 and "has no period '2023'; its periods are: 2021, 2022" in result.output
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings[2021]=1"])
+    assert result.exit_code == 1 and "missing period(s) 2022" in result.output
+    result = cli.invoke(main, ["payout", "se-testkommun-2020"])
+    assert result.exit_code == 1 and "savings[2021], savings[2022]" in result.output
+
+
+def test_payout_accepts_every_outcome_of_the_contract_and_says_when_investors_hold_no_position(
+        cli: CliRunner, tmp_path: Path) -> None:
+    # Region Stockholm's HbA1c metric is recorded but not read by its terms: it is still an outcome of the contract
+    data = contract_dict()
+    data["outcome_metrics"].append({"id": "out_of_risk_zone", "name": {"en": "HbA1c below the risk zone"},
+                                    "kind": "rate", "sources": ["report"], "confidence": "verified"})
+    data["payment_terms"]["payments"][0]["payee"] = "testkommun"  # paid to a non-investor: no position
+    write(tmp_path, data)
+    cli.invoke(main, ["seed", str(tmp_path)])
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings=1000", "-o", "out_of_risk_zone=0.54",
+                               "--json"])
+    assert result.exit_code == 0, result.output
+    payout = json.loads(result.output)
+    assert payout["outcomes"] == {"savings": 1000.0, "out_of_risk_zone": 0.54}
+    assert payout["multiple"] is None and payout["irr"] is None
+    assert payout["no_position"].startswith("no payment in these terms reaches an investor")
+    result = cli.invoke(main, ["payout", "se-testkommun-2020", "-o", "savings=1000"])
+    assert "no position: no payment in these terms reaches an investor (they go to testkommun)" in result.output
+    assert "multiple" not in result.output

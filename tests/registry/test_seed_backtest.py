@@ -13,14 +13,7 @@ import pytest
 from registry.backtest import backtest
 from registry.loader import SEED_DIR, read_contract_file
 
-NOT_YET = {
-    "au-newpin-2013": "One restoration rate drives all seven years, so the returns recorded for years 1-3 cannot be "
-                      "set against the terms, which pay every year at once.",
-    "us-nyc-rikers-2012": "The reading 'as it happened' has no parameters of its own, so the guarantee pays the "
-                          "contracted USD 7.2 m where USD 6.0 m was paid (Goldman Sachs recorded 6.0 m back).",
-    "in-educate-girls-2015": "The investor-return cap is not expressible: the terms pay USD 422,000 at 16.05 % "
-                             "IRR against USD 414,085 at 15 % recorded.",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def _with_recorded_payments() -> list[str]:

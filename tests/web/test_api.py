@@ -145,6 +145,20 @@ def test_payout_names_the_outcome_at_fault(client: FlaskClient, seeded: list[str
     assert any(e["field"] == field for e in body["errors"])
 
 
+def test_payout_takes_per_period_outcomes(client: FlaskClient, seeded: list[str]) -> None:
+    # NSW Newpin's restoration rate is recorded per year ('year 1' to 'year 7'); a missing year is named
+    rates = {f"restoration_rate[year {y}]": 0.62 for y in range(1, 8)}
+    response = client.post("/api/v1/contracts/au-newpin-2013/payout", json={"outcomes": rates})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert {p["id"]: p["amount"] for p in body["payments"]}["interest[year 4]"] == "525000.00"
+    assert body["outcomes"]["restoration_rate[year 1]"] == 0.62
+    del rates["restoration_rate[year 7]"]
+    body = assert_error(client.post("/api/v1/contracts/au-newpin-2013/payout", json={"outcomes": rates}), 422,
+                        "outcomes")
+    assert "missing period(s) year 7" in body["message"]
+
+
 def test_payout_body_must_be_json(client: FlaskClient, seeded: list[str]) -> None:
     url = f"/api/v1/contracts/{NORRKOPING}/payout"
     assert_error(client.post(url, data={"outcomes": "x"}), 415, "body")

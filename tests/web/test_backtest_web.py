@@ -22,16 +22,14 @@ def _section(page: str) -> str:
 
 
 def test_contract_page_shows_the_verdict_in_both_languages(client, seeded):
+    # Rikers' "as it happened" reading (7.2 m drawn, 6.0 m from the guarantee) reproduces the recorded result
     en = _section(text(client.get("/contracts/us-nyc-rikers-2012?lang=en")))
-    assert "The terms reproduce what happened: no" in en
-    assert ("Repaid to Goldman Sachs (Urban Investment Group): USD\xa07,200,000 by the terms, "
-            "USD\xa06,000,000 recorded") in en
-    assert "(off by +USD\xa01,200,000, +20.0%)" in en
+    assert "The terms reproduce what happened: yes" in en
+    assert "Repaid to Goldman Sachs (Urban Investment Group): USD\xa06,000,000 by the terms" in en
     assert "realised results</h3>" in en and "capital drawn USD\xa07,200,000" in en
     sv = _section(text(client.get("/contracts/us-nyc-rikers-2012?lang=sv")))
-    assert "Villkoren återger vad som hände: nej" in sv
-    assert "Återbetalt till Goldman Sachs (Urban Investment Group): 7\xa0200\xa0000\xa0US$ enligt villkoren" in sv
-    assert "(skillnad +1\xa0200\xa0000\xa0US$, +20,0\xa0%)" in sv
+    assert "Villkoren återger vad som hände: ja" in sv
+    assert "Återbetalt till Goldman Sachs (Urban Investment Group): 6\xa0000\xa0000\xa0US$ enligt villkoren" in sv
     utah = _section(text(client.get("/contracts/us-utah-preschool-2013?lang=sv")))
     assert "Villkoren återger vad som hände: går inte att avgöra" in utah
     assert "Inget registrerat värde för utfallet ”Special-education savings credited for cohort 1”" in utah
@@ -43,29 +41,30 @@ def test_contract_without_history_has_no_verdict_section(client, add_contract):
 
 
 def test_registry_filters_on_the_verdict(client, seeded):
-    page = text(client.get("/contracts?lang=en&reproduced=no"))
+    page = text(client.get("/contracts?lang=en&reproduced=yes"))
     assert "us-nyc-rikers-2012" in page and "in-educate-girls-2015" in page
     assert "us-utah-preschool-2013" not in page
     assert "us-utah-preschool-2013" in text(client.get("/contracts?lang=en&reproduced=unknown"))
-    assert '<option value="no" selected>no</option>' in text(client.get("/contracts?lang=en&reproduced=no"))
+    assert '<option value="yes" selected>yes</option>' in text(client.get("/contracts?lang=en&reproduced=yes"))
 
 
 def test_api_filter_and_backtest_endpoint(client, seeded):
-    listed = client.get("/api/v1/contracts?reproduced=no&limit=500").get_json()
+    listed = client.get("/api/v1/contracts?reproduced=yes&limit=500").get_json()
     ids = {item["id"] for item in listed["items"]}
     assert {"us-nyc-rikers-2012", "in-educate-girls-2015"} <= ids
-    assert all(item["reproduced"] == "no" for item in listed["items"])
+    assert all(item["reproduced"] == "yes" for item in listed["items"])
     everything = client.get("/api/v1/contracts?limit=500").get_json()["items"]
     by_id = {item["id"]: item for item in everything}
     assert by_id["us-utah-preschool-2013"]["reproduced"] == "unknown"
     assert by_id["us-nyc-rikers-2012"]["links"]["backtest"] == "/api/v1/contracts/us-nyc-rikers-2012/backtest"
     result = client.get("/api/v1/contracts/in-educate-girls-2015/backtest").get_json()
-    assert result["reproduced"] == "no" and result["currency"] == "USD"
+    assert result["reproduced"] == "yes" and result["currency"] == "USD"
     checks = {(c["kind"], c["subject"]): c for c in result["checks"]}
     paid = checks["payer_total", "ciff"]
-    assert (paid["terms"], paid["recorded"], paid["difference"]) == ("422000.00", "414085", "7915.00")
+    # the 15 % IRR cap: 270,000 x 1.15^3 = 410,636.25 by the registry's dates, 414,085 recorded
+    assert (paid["terms"], paid["recorded"]) == ("410636.25", "414085") and paid["ok"]
     irr = checks["irr", "ubs-optimus"]
-    assert irr["recorded"] == 0.15 and not irr["ok"] and abs(irr["terms"] - 0.1605) < 5e-4
+    assert irr["recorded"] == 0.15 and irr["ok"] and abs(irr["terms"] - 0.15) < 1e-6
     assert client.get("/api/v1/contracts?reproduced=maybe").status_code == 422
     assert client.get("/api/v1/contracts/no-such/backtest").status_code == 404
 
@@ -74,19 +73,19 @@ def test_factsheet_shows_the_verdict(app: Flask):
     doc = read_contract_file(SEED_DIR / "us-nyc-rikers-2012.yaml")
     with app.app_context():
         sv, en = factsheet_html(doc, "sv"), factsheet_html(doc, "en")
-    assert "Villkoren återger vad som hände: nej" in sv and "Återbetalt till Goldman Sachs" in sv
-    assert "The terms reproduce what happened: no" in en and "Repaid to Goldman Sachs" in en
+    assert "Villkoren återger vad som hände: ja" in sv and "Återbetalt till Goldman Sachs" in sv
+    assert "The terms reproduce what happened: yes" in en and "Repaid to Goldman Sachs" in en
 
 
 def test_cli_backtest(cli: CliRunner, seeded):
     result = cli.invoke(main, ["backtest", "us-nyc-rikers-2012", "--json"])
     assert result.exit_code == 0, result.output
     [rikers] = json.loads(result.output)
-    assert rikers["reproduced"] == "no" and rikers["reading"] == 1
+    assert rikers["reproduced"] == "yes" and rikers["reading"] == 1
     assert rikers["inputs"] == {"reduction": 0.0}
     result = cli.invoke(main, ["backtest"])
     assert result.exit_code == 0, result.output
     assert "us-utah-preschool-2013: reproduced: cannot tell" in result.output
-    assert "[OFF] repaid to goldman-sachs: terms USD 7,200,000.00, recorded USD 6,000,000.00" in result.output
+    assert "us-nyc-rikers-2012: reproduced: yes" in result.output
     assert "contracts: " in result.output.splitlines()[-1]
     assert cli.invoke(main, ["backtest", "no-such-contract"]).exit_code != 0
