@@ -41,7 +41,7 @@ class Command:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
-    def wait_for(self, pattern: str, timeout: float = 180) -> re.Match[str]:
+    def wait_for(self, pattern: str, timeout: float = 600) -> re.Match[str]:
         """The first line (from here on) matching ``pattern``; fails at the deadline or if the process ends."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
