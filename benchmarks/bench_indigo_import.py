@@ -1,7 +1,7 @@
 """Time the full INDIGO import (2025-12 export) into an empty registry, and a re-import of the same export.
 
 Usage: python benchmarks/bench_indigo_import.py [EXPORT_DIR] [--database URL]
-Default: ../shared/data/indigo/2025-12 into a fresh SQLite file. Aim: under 10 seconds on 2 cores.
+Default: the bundled 2025-12 export (registry/indigo/data) into a fresh SQLite file. Aim: under 10 seconds on 2 cores.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from registry import db  # noqa: E402
+from registry.indigo import BUNDLED_EXPORT  # noqa: E402
 from registry.indigo.importer import import_export  # noqa: E402
 
 TARGET_SECONDS = 10.0
@@ -23,7 +24,7 @@ TARGET_SECONDS = 10.0
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("export", nargs="?", default=str(ROOT.parent / "shared" / "data" / "indigo" / "2025-12"))
+    parser.add_argument("export", nargs="?", default=str(BUNDLED_EXPORT))
     parser.add_argument("--database", help="SQLAlchemy URL (default: a new SQLite file)")
     args = parser.parse_args()
     url = args.database or f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite"

@@ -1,4 +1,4 @@
-"""Closed-form loss distributions used as test oracles for the simulation (portfolio-engine.md §1.2).
+"""Closed-form loss distributions used as test oracles for the simulation (docs/engine.md §1).
 
 Homogeneous binary portfolio: N contracts, each fails with probability ``p``, latent correlation
 ``rho`` through one Gaussian factor (Vasicek / one-factor Gaussian copula).

@@ -2,7 +2,7 @@
 
 When a portfolio file gives no outcome model for a metric the payment terms read, the engine uses the
 sector default below and flags the metric ``default_prior`` in every result table. The numbers are
-judgement calls from thin, survivorship-biased evidence (portfolio-engine.md §3); state your own
+judgement calls from thin, survivorship-biased evidence (listed below); state your own
 model in the portfolio file wherever you know more.
 
 Evidence behind the table

@@ -244,11 +244,6 @@ class _Parser:
         tok = self.tok
         return tok.kind == kind and (not texts or tok.text in texts)
 
-    def expect_op(self, text: str, context: str) -> Token:
-        if not self.at("OP", text):
-            raise FormulaSyntaxError(self.tok.col, f"expected {text!r} {context}, found {_describe(self.tok)}")
-        return self.advance()
-
     def parse(self) -> Node:
         if self.tok.kind == "EOF":
             raise FormulaSyntaxError(1, "empty formula")
@@ -444,26 +439,3 @@ def unparse(node: Node) -> str:
     if isinstance(node, ListLit):
         return f"[{', '.join(unparse(a) for a in node.items)}]"
     raise TypeError(f"not a formula node: {node!r}")  # pragma: no cover
-
-
-def names_in(node: Node) -> set[str]:
-    """Every bare name the formula refers to (not function names)."""
-    found: set[str] = set()
-
-    def walk(n: Node) -> None:
-        if isinstance(n, Name):
-            found.add(n.name)
-        elif isinstance(n, Unary):
-            walk(n.operand)
-        elif isinstance(n, Binary):
-            walk(n.left)
-            walk(n.right)
-        elif isinstance(n, Call):
-            for a in n.args:
-                walk(a)
-        elif isinstance(n, ListLit):
-            for a in n.items:
-                walk(a)
-
-    walk(node)
-    return found

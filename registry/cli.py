@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -257,8 +256,3 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
 def _fmt(value: Any) -> str:
     return f"{Decimal(str(value)):,.2f}" if value is not None else "n/a"
 
-
-commands = [seed_command, validate_command, contracts_group, payout_command]
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(click.Group(commands={c.name: c for c in commands})())

@@ -62,5 +62,3 @@ def backtest_command(contract_ids: tuple[str, ...], as_json: bool, calibration: 
     counts = Counter(r.verdict for r in results)
     click.echo(f"{len(results)} contracts: " + ", ".join(f"{counts[v]} {VERDICT_TEXT[v]}" for v in VERDICT_TEXT))
 
-
-commands = [backtest_command]

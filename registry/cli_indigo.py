@@ -1,4 +1,4 @@
-"""INDIGO commands: ``utfall import indigo DIR``, ``utfall export``, ``utfall market``."""
+"""INDIGO commands: ``utfall import indigo [DIR]``, ``utfall export``, ``utfall market``."""
 
 from __future__ import annotations
 
@@ -19,16 +19,19 @@ def import_group() -> None:
 
 
 @import_group.command("indigo")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--label", help="Name of the export in the change history (default: the folder name, e.g. 2025-12).")
 @click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 @click.option("--allow-shrink", is_flag=True,
               help="Import even if the registry would lose more than 10% of its INDIGO projects, named contracts "
                    "or parties (refused otherwise, as a sign of a damaged export).")
-def import_indigo(directory: Path, label: str | None, as_json: bool, progress: bool | None,
+def import_indigo(directory: Path | None, label: str | None, as_json: bool, progress: bool | None,
                   allow_shrink: bool) -> None:
     """Import an INDIGO Impact Bond Dataset export (GO Lab's CSV download, either file layout).
+
+    Without DIRECTORY, the snapshot shipped with utfall (GO Lab's export of 2025-12-24) is imported; name the
+    folder of a newer download from https://golab.bsg.ox.ac.uk/knowledge-bank/indigo/ to import that instead.
 
     The whole import is one transaction: if it fails, the registry is as it was. Importing the same export
     again changes nothing; a newer export updates what changed and records each change with its label.
@@ -37,7 +40,9 @@ def import_indigo(directory: Path, label: str | None, as_json: bool, progress: b
     """
     from registry.indigo.importer import import_export
     from registry.indigo.reader import IndigoReadError
+    from registry.indigo.values import BUNDLED_EXPORT
 
+    directory = directory or BUNDLED_EXPORT
     show_bar = sys.stderr.isatty() if progress is None else progress
     bar = None
     try:
@@ -125,5 +130,3 @@ def market_command(as_json: bool) -> None:
             click.echo(f"{key} investor return: no data")
     click.echo(f"\n{stats['attribution']}")
 
-
-commands = [import_group, export_command, market_command]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     import portfolio as engine
 
-__all__ = ["simulate", "stress", "commands"]
+__all__ = ["simulate", "stress"]
 
 _PERCENT = {"expected_multiple", "irr_mean", "irr_p5", "irr_p50", "irr_p95", "p_loss"}
 
@@ -177,5 +177,3 @@ def stress(portfolio_file: Path, scenarios: int | None, seed: int | None, sector
     out = pd.DataFrame(table, index=[SUMMARY_LABELS[m] for m in res.table.index])
     click.echo(out.to_string())
 
-
-commands = [simulate, stress]

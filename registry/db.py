@@ -12,19 +12,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def instance_path() -> Path:
-    """The folder for the default SQLite database and other local state (``UTFALL_INSTANCE`` overrides)."""
-    return Path(os.environ.get("UTFALL_INSTANCE") or PROJECT_ROOT / "instance")
+    """The folder for the default SQLite database and other local state (the fact-sheet cache, translations).
+
+    ``UTFALL_INSTANCE`` when set, else ``instance/`` under the working directory: never inside the installed
+    package, which may be read-only site-packages.
+    """
+    configured = os.environ.get("UTFALL_INSTANCE")
+    return Path(configured) if configured else Path.cwd() / "instance"
 
 
 def default_database_url() -> str:
@@ -95,8 +99,15 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def is_migrated(engine: Engine) -> bool:
-    return inspect(engine).has_table("alembic_version")
+def needs_migration(engine: Engine) -> bool:
+    """Whether the database's schema is missing or older than the newest migration."""
+    # Lazy imports for start-up time, as in alembic_config.
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) != heads
 
 
 @contextmanager

@@ -73,13 +73,6 @@ class Contract(ContractBase, table=True):
     updated_by: str = Field(default="system", max_length=120)
 
 
-class ContractPublic(ContractBase):
-    """What lists and the API show of a contract without its whole document."""
-
-    id: str
-    updated_at: datetime
-
-
 class ContractParty(SQLModel, table=True):
     __tablename__ = "contract_party"
     __table_args__ = (UniqueConstraint("contract_id", "organisation_id", "role"),)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from registry.models import ChangeRecord, Contract, ContractParty
@@ -41,20 +41,10 @@ class ContractFilter:
     reproduced: str | None = None  # the back-test's verdict: yes | no | unknown
 
 
-def get_contract_row(*, session: Session, contract_id: str) -> Contract | None:
-    return session.get(Contract, contract_id)
-
-
 def get_contract(*, session: Session, contract_id: str) -> ContractDocument | None:
     """The validated document of a contract, or ``None`` if there is no such contract."""
     row = session.get(Contract, contract_id)
     return ContractDocument.model_validate(row.document) if row else None
-
-
-def get_contract_by_indigo_id(*, session: Session, indigo_id: str) -> Contract | None:
-    """The contract carrying an INDIGO id, preferring a curated one."""
-    rows = session.exec(select(Contract).where(Contract.indigo_id == indigo_id)).all()
-    return sorted(rows, key=lambda r: r.origin != "curated")[0] if rows else None
 
 
 def apply_contract_filter(statement, flt: ContractFilter):  # type: ignore[no-untyped-def]
@@ -120,16 +110,3 @@ def distinct_values(*, session: Session, column: str) -> list[str]:
     """Values present in an indexed column (for filter menus)."""
     attr = {"country": Contract.country, "sector": Contract.policy_sector, "stage": Contract.stage}[column]
     return [v for v in session.exec(select(attr).distinct().order_by(attr)).all() if v]
-
-
-def search_contracts(*, session: Session, text: str, limit: int = 10) -> Sequence[Contract]:
-    """Quick lookup by id, INDIGO id or words of the name."""
-    needle = text.lower().strip()
-    statement = (
-        select(Contract)
-        .where(or_(Contract.id == needle, func.lower(Contract.indigo_id) == needle,
-                   col(Contract.search_text).contains(needle)))
-        .order_by(col(Contract.id))
-        .limit(limit)
-    )
-    return session.exec(statement).all()

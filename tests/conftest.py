@@ -19,17 +19,16 @@ from sqlmodel import Session, SQLModel
 from registry import db
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 
 
 @contextmanager
-def private_postgres_database(server_url: str) -> Iterator[str]:
+def private_postgres_database(server_url: str, suffix: str = "") -> Iterator[str]:
     """A database of this test run's own on the server of ``server_url``, dropped afterwards.
 
     Test runs started at the same time (several developers, one server) then never see each other's rows.
     """
     url = make_url(server_url)
-    name = f"utfall_test_{os.getpid()}"
+    name = f"utfall_test_{os.getpid()}{suffix}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -115,8 +114,3 @@ def cli(db_url: str) -> CliRunner:
 @pytest.fixture(scope="session")
 def seed_dir() -> Path:
     return ROOT / "seed_contracts"
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return SHARED

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,6 @@ from web.extensions import babel, csrf, db
 
 LANGUAGES = ("sv", "en")
 TEMPLATE_DIRS = (Path(__file__).resolve().parent.parent / "templates", Path(__file__).resolve().parent / "_templates")
-# Blueprints written by other parts of the web app; each is registered once its module exists.
-OPTIONAL_BLUEPRINTS = ("web.api", "web.portfolios", "web.factsheets", "web.admin")
 
 
 def select_locale() -> str:
@@ -83,19 +79,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     guards.init_app(app)  # bounded <int:> ids and unstorable text as 4xx; before any blueprint adds routes
 
-    from web import auth, curate, formatting, pages
+    from web import admin, api, auth, curate, factsheets, formatting, pages, portfolios
 
     formatting.init_app(app)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(curate.bp)
-
-    # Other helpers may add their own register line above this loop; the loop then skips that blueprint.
-    for module_name in OPTIONAL_BLUEPRINTS:
-        if importlib.util.find_spec(module_name) is not None:
-            blueprint = importlib.import_module(module_name).bp
-            if blueprint.name not in app.blueprints:
-                app.register_blueprint(blueprint)
+    for blueprint in (pages.bp, auth.bp, curate.bp, api.bp, portfolios.bp, factsheets.bp, admin.bp):
+        app.register_blueprint(blueprint)
     return app
 
 

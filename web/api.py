@@ -40,6 +40,7 @@ from registry.backtest import backtest as run_backtest
 from registry.loader import ContractInputError, StaleEditError, parse_document, save_edit
 from registry.market import REPAYMENT_CLASSES, market_statistics, repayment_class_condition
 from registry.models import Contract, Portfolio, SimulationRun
+from registry.portfolio_file import PortfolioFile
 from registry.queries import SORTABLE, ContractFilter
 from registry.schema import ContractDocument, MetricKind
 from registry.terms import OutcomeError, Payout, TermsError, compile_terms
@@ -484,12 +485,12 @@ class PortfolioDetail(PortfolioSummary):
 
 class PortfolioCreate(Input):
     name: str = Field(min_length=1, max_length=200)
-    spec: pf.PortfolioSpecIn
+    spec: PortfolioFile
 
 
 class PortfolioUpdate(Input):
     name: str | None = Field(None, min_length=1, max_length=200, description="New name (rename).")
-    spec: pf.PortfolioSpecIn | None = Field(None, description="New specification.")
+    spec: PortfolioFile | None = Field(None, description="New specification.")
 
 
 class RunLinks(BaseModel):
@@ -714,12 +715,12 @@ def _spec_error(problem: pf.SpecProblem, prefix: str = "") -> ApiError:
     return ApiError(422, f"{field_}: {reason}" if field_ else reason, field_, errors)
 
 
-@operation("POST", "/simulations", summary="Simulate a portfolio", tag="simulations", body=pf.PortfolioSpecIn,
+@operation("POST", "/simulations", summary="Simulate a portfolio", tag="simulations", body=PortfolioFile,
            auth="optional",
            responses={200: ("Small runs: the result at once.", SimulationResult),
                       202: ("Large runs: started in the background; poll the `Location` URL.", RunStatus),
                       401: ("Large runs need a logged-in user.", ErrorResponse)})
-def simulate(body: pf.PortfolioSpecIn) -> ResponseReturnValue:
+def simulate(body: PortfolioFile) -> ResponseReturnValue:
     """Run a simulation of a portfolio specification (the portfolio-file schema, as JSON).
 
     Up to the synchronous limit of scenarios the result comes back at once (200); larger runs are started
@@ -847,7 +848,7 @@ def run_portfolio(portfolio_id: int, body: RunRequest) -> ResponseReturnValue:
     """Start the simulation in the background; when done, the result is also saved on the portfolio."""
     row = _own_portfolio(portfolio_id)
     try:
-        spec = pf.PortfolioSpecIn.model_validate(row.spec)
+        spec = PortfolioFile.model_validate(row.spec)
     except ValidationError as exc:
         raise validation_error(exc, ("spec",)) from None
     problem = pf.resolve_or_error(spec, db_session())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -177,6 +178,8 @@ def scheduler_command(run_now: bool, wait: bool) -> None:
                 click.echo(f"{name}: {run.status}" + (f" ({run.error})" if run.error else ""))
         for job in scheduler.get_jobs():
             click.echo(f"scheduled {job.id}: {job.trigger}")
+        # A service manager stops the process with SIGTERM: end like Ctrl-C, letting a running job finish.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         click.echo("scheduler running (Europe/Stockholm); stop with Ctrl-C")
         try:
             if not keeper.lost:
@@ -184,11 +187,18 @@ def scheduler_command(run_now: bool, wait: bool) -> None:
         except (KeyboardInterrupt, SystemExit):
             pass
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
         keeper.stop()
         if not keeper.lost:
             release_lease(engine, owner)
     if keeper.lost:
         _fail("stopped: another scheduler took the lease over (this one had stalled past its expiry)")
+    click.echo("scheduler stopped")
+
+
+def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _fail(message: str) -> None:
@@ -325,5 +335,3 @@ def jobs_command(run_name: str | None, limit: int, as_json: bool) -> None:
         error = f"  {r['error'].splitlines()[-1][:100]}" if r["error"] else ""
         click.echo(f"{r['id']:>5}  {r['job']:<11} {start}  {end}  {r['status']:<8}{error}")
 
-
-commands = [factsheet_command, factsheets_command, scheduler_command, reminders_command, jobs_command]

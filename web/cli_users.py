@@ -62,5 +62,3 @@ def list_command() -> None:
         for user in session.exec(select(User).order_by(col(User.username))).all():
             click.echo(f"{user.username:<30} {user.role}")
 
-
-commands = [users_group]

@@ -228,7 +228,7 @@ def _execute(app: Flask, run_id: int) -> None:
             return
         try:
             _set_progress(engine, run_id, status="running", progress=0.0, heartbeat_at=utcnow())
-            spec = PortfolioSpecIn.model_validate(run.spec)
+            spec = PortfolioFile.model_validate(run.spec)
             resolved = resolve_or_error(spec, session)
             if isinstance(resolved, SpecProblem):
                 raise ValueError(resolved.message)
@@ -262,10 +262,6 @@ def _execute(app: Flask, run_id: int) -> None:
 
 
 # --- specifications and simulation -----------------------------------------------------------------------
-
-
-# The API and the builder take the portfolio-file schema itself (registry.portfolio_file).
-PortfolioSpecIn = PortfolioFile
 
 
 @dataclass(frozen=True)

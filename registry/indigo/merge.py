@@ -248,9 +248,3 @@ def get_display_document(*, session: Session, contract_id: str) -> ContractDocum
         if record is not None:
             return merged_document(doc, ContractDocument.model_validate(record.document))
     return doc
-
-
-def indigo_record_document(*, session: Session, indigo_id: str) -> ContractDocument | None:
-    """What INDIGO itself says about a project (as last imported), whether or not it is curated here."""
-    record = session.get(IndigoRecord, indigo_id)
-    return ContractDocument.model_validate(record.document) if record else None

@@ -9,12 +9,16 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from registry.schema import PolicySector, Stage, TrancheType
 
 ATTRIBUTION = "Source: INDIGO Impact Bond Dataset, Government Outcomes Lab (GO Lab), University of Oxford"
 DATASET_URL = "https://golab.bsg.ox.ac.uk/knowledge-bank/indigo/impact-bond-dataset-v2/"
 PUBLISHER = "Government Outcomes Lab (GO Lab), University of Oxford"
+# GO Lab's 2025-12-24 export, shipped as package data so a new installation has the whole dataset (see its README).
+BUNDLED_EXPORT = Path(__file__).resolve().parent / "data" / "2025-12"
+BUNDLED_EXPORT_DATE = "2025-12-24"
 
 _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}

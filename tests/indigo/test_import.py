@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from registry import db
+from registry.indigo import BUNDLED_EXPORT
 from registry.indigo.importer import import_export
 from registry.indigo.mapping import PROJECT_ID
 from registry.indigo.reader import IndigoReadError
@@ -119,16 +121,17 @@ def test_sources_and_kept_values(session: Session, sample_12: Path) -> None:
         assert kept.value is not None and kept.reason
 
 
-def test_may_then_december_updates_and_records_changes(session: Session, export_05: Path,
+def test_may_then_december_updates_and_records_changes(session: Session, sample_05: Path,
                                                         export_12: Path) -> None:
-    first = import_export(export_05, session=session)
+    first = import_export(sample_05, session=session)
     session.commit()
     second = import_export(export_12, session=session)
     session.commit()
-    old_ids = {r["ID"] for r in csv_rows(export_05, "projects")}
+    old_ids = {r["ID"] for r in csv_rows(sample_05, "projects")}
     new_ids = {r["ID"] for r in csv_rows(export_12, "projects")}
-    assert len(first.created) == len(old_ids)
-    assert {c.upper() for c in second.created} == new_ids - old_ids == {"INDIGO-POJ-0340"}
+    assert len(first.created) == len(old_ids) == 6
+    assert {c.upper() for c in second.created} == new_ids - old_ids
+    assert "INDIGO-POJ-0340" in new_ids - old_ids and len(new_ids) == 320
     assert "indigo-poj-0170" in second.updated and "indigo-poj-0195" in second.updated
     assert len(second.updated) + len(second.unchanged) == len(old_ids & new_ids)
     changes = session.exec(select(ChangeRecord).where(ChangeRecord.contract_id == "indigo-poj-0170",
@@ -196,3 +199,13 @@ def test_cli_import_prints_the_report(cli, sample_12: Path) -> None:  # type: ig
         ContractDocument.model_validate(session.get(Contract, "indigo-poj-0340").document)  # type: ignore[union-attr]
     bad = cli.invoke(main, ["import", "indigo", str(sample_12 / "funds")])
     assert bad.exit_code != 0 and "no projects table" in bad.output
+
+
+def test_cli_import_without_a_folder_imports_the_bundled_snapshot(cli) -> None:  # type: ignore[no-untyped-def]
+    from web.cli import main
+
+    result = cli.invoke(main, ["import", "indigo", "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["source"] == str(BUNDLED_EXPORT) and report["label"] == "2025-12"
+    assert len(report["created"]) == 320 and report["layout"] == "2025-12"

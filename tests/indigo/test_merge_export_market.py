@@ -21,6 +21,7 @@ from registry.market import classify_repayment, market_statistics
 from registry.models import Contract, IndigoRecord
 from registry.queries import get_contract
 from registry.schema import ContractDocument
+from registry.terms import compile_terms
 from tests.indigo.helpers import csv_rows, snapshot
 
 CURATED = {
@@ -98,14 +99,13 @@ def test_merge_is_pure_and_keeps_curated_terms() -> None:
 
 
 def test_every_imported_project_has_compiling_derived_terms(session: Session, export_12: Path) -> None:
-    terms = pytest.importorskip("registry.terms")
     import_export(export_12, session=session)
     rows = session.exec(select(IndigoRecord)).all()
     assert len(rows) == len(csv_rows(export_12, "projects"))
     for record in rows:
         doc = ContractDocument.model_validate(record.document)
         assert doc.payment_terms is not None and doc.payment_terms.status == "derived", record.indigo_id
-        compiled = terms.compile_terms(doc, source=record.indigo_id)
+        compiled = compile_terms(doc, source=record.indigo_id)
         p = {k: float(v.value) for k, v in doc.payment_terms.parameters.items() if v.value is not None}
         assert compiled.investor_capital == pytest.approx(p["C"])
         low, high = p["C"] * (1 - p["L"]), p["C"] * (1 + p["R"] * p["T"])

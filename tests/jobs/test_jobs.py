@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -170,7 +169,6 @@ def test_portfolios_are_recomputed(app: Flask, engine: Engine, clock: FixedClock
 
 
 def test_market_statistics_are_stored(app: Flask, engine: Engine, clock: FixedClock) -> None:
-    pytest.importorskip("registry.market", reason="registry/market.py (INDIGO helper) not there yet")
     from registry.models import MarketSnapshot
 
     store(engine, rich_contract())

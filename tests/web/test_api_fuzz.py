@@ -40,8 +40,7 @@ MAX_SCENARIOS = 600
 @pytest.fixture
 def fuzz_app(db_url: str, engine: Engine, seed_dir: Path) -> Iterator[Flask]:
     """The app on the seeded test database, with an owner who has a portfolio, and small simulation limits."""
-    if not any(seed_dir.glob("*.yaml")):
-        pytest.skip("no seed contracts yet")
+    assert any(seed_dir.glob("*.yaml")), f"no seed contracts in {seed_dir}"
     with Session(engine) as s:
         report = load_paths([seed_dir], session=s, actor="seed")
         user = create_user(s, OWNER, PASSWORD, "investor")

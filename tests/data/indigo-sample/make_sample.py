@@ -1,4 +1,9 @@
-"""Rebuild this sample from the full exports in ../shared/data/indigo (run from the repository root)."""
+"""Rebuild this sample from GO Lab's full exports.
+
+Usage: ``python tests/data/indigo-sample/make_sample.py EXPORTS`` where EXPORTS is a folder holding the 2025-05 and
+2025-12 downloads of the INDIGO Impact Bond Dataset in GO Lab's layouts (``EXPORTS/2025-05/all-data-by-type/...``,
+``EXPORTS/2025-12/projects/...``); the 2025-12 one is the copy in ``registry/indigo/data``.
+"""
 
 import csv
 import sys
@@ -6,7 +11,9 @@ from pathlib import Path
 
 PROJECTS = {"INDIGO-POJ-0024", "INDIGO-POJ-0035", "INDIGO-POJ-0077", "INDIGO-POJ-0121", "INDIGO-POJ-0170",
             "INDIGO-POJ-0195", "INDIGO-POJ-0340"}
-SRC = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/indigo")
+if len(sys.argv) != 2:
+    sys.exit(__doc__)
+SRC = Path(sys.argv[1])
 OUT = Path(__file__).resolve().parent
 
 
