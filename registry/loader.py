@@ -205,13 +205,20 @@ def _index_columns(doc: ContractDocument) -> dict[str, Any]:
     }
 
 
-def _sync_parties(session: Session, doc: ContractDocument) -> None:
-    session.exec(delete(ContractParty).where(ContractParty.contract_id == doc.id))  # type: ignore[call-overload]
+def _sync_parties(session: Session, doc: ContractDocument, *, new_contract: bool = False,
+                  organisations: dict[str, OrganisationRow] | None = None) -> None:
+    if not new_contract:  # a contract just created has no party rows yet
+        session.exec(delete(ContractParty).where(ContractParty.contract_id == doc.id))  # type: ignore[call-overload]
     for org in doc.organisations:
-        row = session.get(OrganisationRow, org.id)
+        # A bulk import passes every organisation row, read in one query; looking each one up here would be a
+        # query (and an autoflush) per organisation per contract.
+        row = organisations.get(org.id) if organisations is not None else session.get(OrganisationRow, org.id)
         if row is None:
-            session.add(OrganisationRow(id=org.id, name=org.name, type=str(org.type), country=org.country,
-                                        indigo_id=org.indigo_id))
+            row = OrganisationRow(id=org.id, name=org.name, type=str(org.type), country=org.country,
+                                  indigo_id=org.indigo_id)
+            session.add(row)
+            if organisations is not None:
+                organisations[org.id] = row
         else:
             row.name, row.type = org.name, str(org.type)
             row.country = org.country or row.country
@@ -228,10 +235,20 @@ def _sync_parties(session: Session, doc: ContractDocument) -> None:
                                       organisation_type=str(org.type) if org else "unknown"))
 
 
+def organisation_rows(session: Session) -> dict[str, OrganisationRow]:
+    """Every organisation row by id, in one query (the cache :func:`upsert_contract` takes)."""
+    return {row.id: row for row in session.exec(select(OrganisationRow)).all()}
+
+
 def upsert_contract(
-    doc: ContractDocument, *, session: Session, actor: str, origin_ref: str | None = None
+    doc: ContractDocument, *, session: Session, actor: str, origin_ref: str | None = None,
+    organisations: dict[str, OrganisationRow] | None = None,
 ) -> str:
-    """Write ``doc``; returns ``"created"``, ``"updated"`` or ``"unchanged"``. Does not commit."""
+    """Write ``doc``; returns ``"created"``, ``"updated"`` or ``"unchanged"``. Does not commit.
+
+    ``organisations``: every organisation row of the registry by id (see :func:`organisation_rows`), for callers
+    that write many contracts; rows this call adds are put into it.
+    """
     document = document_json(doc)
     digest = content_hash(document)
     row = session.get(Contract, doc.id)
@@ -260,7 +277,7 @@ def upsert_contract(
             setattr(row, key, value)
         kind = "updated"
     session.flush()
-    _sync_parties(session, doc)
+    _sync_parties(session, doc, new_contract=kind == "created", organisations=organisations)
     session.add(ChangeRecord(contract_id=doc.id, at=now, actor=actor, kind=kind, origin_ref=origin_ref,
                              changes=changes, content_hash=digest))
     session.flush()

@@ -289,6 +289,15 @@ def payoff_chart_svg(doc: ContractDocument, lang: str) -> str | None:
     return render_sweep_svg(sweep, doc, lang)
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, ending in "…" when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
+
+
 def render_sweep_svg(sweep: PayoffSweep, doc: ContractDocument, lang: str) -> str:
     """The SVG for a computed sweep."""
     labels = LABELS[lang]
@@ -303,8 +312,9 @@ def render_sweep_svg(sweep: PayoffSweep, doc: ContractDocument, lang: str) -> st
     def sy(v: float | np.ndarray) -> float | np.ndarray:
         return TOP + plot_h - (np.asarray(v) - y_lo) / (y_hi - y_lo) * plot_h
 
-    metric_name = sweep.metric.name.get(lang)
-    unit = sweep.metric.unit
+    # An axis label has room for a line; a longer name (the schema allows long texts) would run off the chart.
+    metric_name = shorten(sweep.metric.name.get(lang), 90)
+    unit = shorten(sweep.metric.unit, 30) if sweep.metric.unit else sweep.metric.unit
     desc = f"{labels['title']}: {metric_name}"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="payoff-chart" viewBox="0 0 {WIDTH} {HEIGHT}" '

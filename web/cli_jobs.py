@@ -227,6 +227,32 @@ def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) ->
     click.echo(f"wrote {output} ({len(pdf) // 1024} KiB)")
 
 
+_worker_app: Any = None
+
+
+def _factsheet_worker_init() -> None:
+    """A process of ``utfall factsheets``' pool: its own app and database connections."""
+    global _worker_app
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    _worker_app = _app()
+
+
+def _write_factsheet(contract_id: str, lang: str, output: Path, force: bool, app: Any = None) -> str | None:
+    """Render (or take from the cache) one sheet and write it to ``output``; the error text, or ``None``."""
+    from web.factsheets import FactsheetNotFound, render_factsheet
+
+    app = app or _worker_app
+    try:
+        with app.app_context(), db.session_scope(migrate_first=False) as session:
+            pdf = render_factsheet(contract_id, lang, session=session, force=force)
+    except FactsheetNotFound:
+        return f"{contract_id}: no such contract"
+    except Exception as exc:  # report and carry on with the other contracts
+        return f"{contract_id}/{lang}: {type(exc).__name__}: {exc}"
+    (output / f"{contract_id}-{lang}.pdf").write_bytes(pdf)
+    return None
+
+
 @click.command("factsheets")
 @click.argument("contract_ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every contract in the registry.")
@@ -236,38 +262,49 @@ def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) ->
               help="The folder to write <id>-<lang>.pdf files into.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 @click.option("--force", is_flag=True, help="Render again even where the cached sheet is current.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes rendering at once (default: one per CPU core).")
 def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[str, ...], output: Path,
-                       progress: bool | None, force: bool) -> None:
-    """Write fact sheets for several contracts (or --all) into a folder."""
+                       progress: bool | None, force: bool, jobs: int | None) -> None:
+    """Write fact sheets for several contracts (or --all) into a folder, on every CPU core."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
     from sqlmodel import col, select
     from tqdm import tqdm
 
     from registry.models import Contract
-    from web.factsheets import FactsheetNotFound, render_factsheet
 
     if all_ == bool(contract_ids):
         _fail("give contract ids or --all (not both)")
     langs = langs or ("sv", "en")
     output.mkdir(parents=True, exist_ok=True)
-    failed: list[str] = []
-    with _short_lived_app() as app, db.session_scope() as session, app.app_context():
+    with db.session_scope() as session:  # migrates the database before any worker starts
         ids = list(contract_ids) or list(session.exec(select(Contract.id).order_by(col(Contract.id))).all())
-        work = [(cid, lang) for cid in ids for lang in langs]
-        bar = tqdm(work, unit="sheet", disable=not (sys.stderr.isatty() if progress is None else progress),
-                   file=sys.stderr)
-        for cid, lang in bar:
-            bar.set_postfix_str(f"{cid}/{lang}", refresh=False)
-            try:
-                pdf = render_factsheet(cid, lang, session=session, force=force)
-                session.commit()
-            except FactsheetNotFound:
-                failed.append(f"{cid}: no such contract")
-                continue
-            except Exception as exc:  # report and carry on with the other contracts
-                session.rollback()
-                failed.append(f"{cid}/{lang}: {type(exc).__name__}: {exc}")
-                continue
-            (output / f"{cid}-{lang}.pdf").write_bytes(pdf)
+    work = [(cid, lang) for cid in ids for lang in langs]
+    workers = min(jobs or os.cpu_count() or 1, len(work))
+    bar = tqdm(total=len(work), unit="sheet", disable=not (sys.stderr.isatty() if progress is None else progress),
+               file=sys.stderr)
+    failed: list[str] = []
+    if workers <= 1:
+        with _short_lived_app() as app:
+            for cid, lang in work:
+                bar.set_postfix_str(f"{cid}/{lang}", refresh=False)
+                error = _write_factsheet(cid, lang, output, force, app)
+                failed.extend([error] if error else [])
+                bar.update()
+    else:
+        # Rendering is CPU-bound Python (WeasyPrint), so processes, not threads; spawned, not forked, so that no
+        # worker inherits this process's database connections.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_factsheet_worker_init) as pool:
+            futures = [pool.submit(_write_factsheet, cid, lang, output, force) for cid, lang in work]
+            for future in futures:
+                error = future.result()
+                failed.extend([error] if error else [])
+                bar.update()
+    bar.close()
     click.echo(f"wrote {len(work) - len(failed)} fact sheets to {output}")
     if failed:
         _fail("failed:\n  " + "\n  ".join(failed))

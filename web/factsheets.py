@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import mimetypes
 import tomllib
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
+from html.parser import HTMLParser
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from registry.loader import document_json
 from registry.models import Contract, Factsheet, Portfolio, utcnow
 from registry.schema import ContractDocument, Role
 from web.backtest_view import BacktestView, backtest_view
-from web.charts import PayoffSweep, payoff_sweep, render_sweep_svg
+from web.charts import PayoffSweep, payoff_sweep, render_sweep_svg, shorten
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,7 @@ LABELS: dict[str, dict[str, str]] = {
         "summary": "Sammanfattning", "estimate": "Skattning", "std_error": "Medelfel",
         "holdings": "Innehav", "computed": "Beräknad", "concentration": "Koncentration",
         "terms_derived": "Villkoren är härledda ur INDIGO-data och ej granskade.", "more": "och {n} till",
+        "shortened": "Texter som slutar med … är förkortade; hela texten finns på kontraktets sida i registret.",
     },
     "en": {
         "factsheet": "Fact sheet", "status": "Status", "parties": "Parties", "key_figures": "Key figures",
@@ -200,6 +203,7 @@ LABELS: dict[str, dict[str, str]] = {
         "estimate": "Estimate", "std_error": "Std. error", "holdings": "Holdings", "computed": "Computed",
         "concentration": "Concentration",
         "terms_derived": "The terms are derived from INDIGO data and have not been reviewed.", "more": "and {n} more",
+        "shortened": "Texts ending in … are shortened; the full text is on the contract's page in the registry.",
     },
 }
 
@@ -439,6 +443,141 @@ def plain_number(value: Any) -> str:
     return number(dec, max(0, -exponent) if isinstance(exponent, int) else 0)
 
 
+# --- choosing the form before layout ----------------------------------------------------------------
+# WeasyPrint's layout is most of a sheet's time, so the full and compact forms are not both laid out: the
+# full form's HTML is measured with a rough model of the stylesheet (text width per font size, margins,
+# side-by-side cells) and the compact form is chosen when the estimate runs past ``max_pages``.
+
+_PAGE_WIDTH_MM, _PAGE_HEIGHT_MM = 182.0, 267.0  # A4 less the @page margins in factsheet.css
+_PT = 0.3528  # mm per point
+_CHAR_EM = 0.56  # mean advance of DejaVu Sans in text like ours, in em
+# The model above overestimates (it ignores that short lines leave room and that cells share rows); this factor
+# brings it to the page counts WeasyPrint lays out for the seed contracts and INDIGO 2025-12 sheets
+# (tests/factsheets/test_factsheet_form.py checks the choice on both).
+_CALIBRATION = 0.665
+_FONT_PT = {"h1": 17.0, "h2": 10.5, "h3": 9.0}
+_CLASS_FONT_PT = {"small": 7.5, "note": 7.5, "kicker": 7.5, "terms-summary": 8.0, "metrics": 8.0,
+                  "sheet-footer": 7.0, "sources": 7.2}
+_BLOCK_MARGIN_MM = {"p": 1.4, "h1": 1.0, "h2": 6.1, "h3": 3.0, "li": 0.8, "tr": 1.4, "ul": 0.0, "ol": 0.0}
+_SIDE_BY_SIDE = {"two-col", "timeline-section"}
+_CELL_SHARES = {"figures": (0.44, 0.35, 0.21), "parties": (0.4, 0.6), "timeline": (0.22, 0.78),
+                "metrics": (0.34, 0.22, 0.18, 0.16, 0.10)}
+_BLOCKS = {"p", "li", "h1", "h2", "h3", "tr", "ul", "ol", "div", "section", "header", "footer", "table",
+           "thead", "tbody", "body", "td", "th"}
+_VOID = {"br", "meta", "link", "img", "hr"}
+
+
+@dataclass
+class _Node:
+    tag: str
+    classes: frozenset[str]
+    children: list[Any]
+
+
+class _Tree(HTMLParser):
+    """The sheet's body as a tree of elements and text (the SVG chart kept as one leaf)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = _Node("body", frozenset(), [])
+        self.stack = [self.root]
+        self.in_body = False
+        self.svg_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self.in_body = True
+            return
+        if not self.in_body:
+            return
+        if self.svg_depth or tag == "svg":
+            if tag == "svg" and not self.svg_depth:
+                self.stack[-1].children.append(_Node("svg", frozenset(), []))
+            self.svg_depth += 1
+            return
+        node = _Node(tag, frozenset((dict(attrs).get("class") or "").split()), [])
+        self.stack[-1].children.append(node)
+        if tag not in _VOID:
+            self.stack.append(node)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.svg_depth:
+            self.svg_depth -= 1
+            return
+        if tag in _VOID or not self.in_body or len(self.stack) == 1:
+            return
+        while len(self.stack) > 1 and self.stack.pop().tag != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        if self.in_body and not self.svg_depth:
+            self.stack[-1].children.append(data)
+
+
+def _font_of(node: _Node, inherited: float) -> float:
+    size = _FONT_PT.get(node.tag, inherited)
+    for cls in node.classes:
+        size = _CLASS_FONT_PT.get(cls, size)
+    return size
+
+
+def _height_mm(node: _Node, width: float, font: float, table: str = "") -> float:
+    """Estimated height of ``node`` laid out at ``width`` mm (``table``: the class of the enclosing table)."""
+    if "running-footer" in node.classes:
+        return 0.0
+    font = _font_of(node, font)
+    line = font * _PT * (1.15 if node.tag == "h1" else 1.3)
+    if node.tag == "svg":
+        return width * 0.74 * 300 / 640
+    if node.tag == "tr":
+        cells = [c for c in node.children if isinstance(c, _Node)]
+        shares = _CELL_SHARES.get(table)
+        if shares is None or len(shares) != len(cells):
+            shares = tuple(1 / max(1, len(cells)) for _ in cells)
+        return max((_height_mm(c, width * s, font) for c, s in zip(cells, shares, strict=True)), default=0.0) + 1.4
+    if node.classes & _SIDE_BY_SIDE:
+        cols = [c for c in node.children if isinstance(c, _Node)]
+        return max((_height_mm(c, width / max(1, len(cols)), font) for c in cols), default=0.0)
+    if node.tag == "table":
+        table = next((cls for cls in node.classes if cls in _CELL_SHARES), "")
+    total = _BLOCK_MARGIN_MM.get(node.tag, 0.0)
+    chars_per_line = max(1.0, width / (font * _PT * _CHAR_EM))
+    run = 0
+
+    def flush() -> float:
+        nonlocal run
+        lines = math.ceil(run / chars_per_line) if run else 0
+        run = 0
+        return lines * line
+
+    for child in node.children:
+        if isinstance(child, str):
+            run += len(" ".join(child.split())) + (1 if child[:1].isspace() else 0)
+        elif child.tag == "br":
+            total += flush() if run else line
+        elif child.tag in _BLOCKS or child.tag == "svg":
+            total += flush()
+            total += _height_mm(child, width, font, table)
+        else:  # inline element: its text joins the run
+            run += sum(len(" ".join(t.split())) for t in _texts(child))
+    return total + flush()
+
+
+def _texts(node: _Node) -> Iterator[str]:
+    for child in node.children:
+        if isinstance(child, str):
+            yield child
+        else:
+            yield from _texts(child)
+
+
+def estimated_pages(html: str) -> float:
+    """How many A4 pages the sheet's HTML fills, estimated without laying it out (for choosing the form)."""
+    tree = _Tree()
+    tree.feed(html)
+    return _height_mm(tree.root, _PAGE_WIDTH_MM, 8.4) / _PAGE_HEIGHT_MM * _CALIBRATION
+
+
 # --- rendering ------------------------------------------------------------------------------------
 
 
@@ -481,11 +620,17 @@ def html_to_pdf(html: str, *, fetcher: Any = None, compact_html: Callable[[], st
                 max_pages: int = 2) -> bytes:
     """Render HTML with the restricted fetcher, embedding fonts.
 
-    When the result is longer than ``max_pages`` and a ``compact_html`` variant is given, that is used instead.
+    When the result would be longer than ``max_pages`` and a ``compact_html`` variant is given, that is used
+    instead. Which one is chosen from the HTML before layout (:func:`estimated_pages`), so a sheet is laid out
+    once; only when the estimate chose the full form and layout finds it too long is it laid out again.
     """
     fetcher = fetcher or make_fetcher()
+    if compact_html is not None and estimated_pages(html) > max_pages:
+        html, compact_html = compact_html(), None
     document = _render_document(html, fetcher)
     if compact_html is not None and len(document.pages) > max_pages:
+        log.info("fact sheet estimated at %.2f pages laid out on %d; laying out the compact form",
+                 estimated_pages(html), len(document.pages))
         document = _render_document(compact_html(), fetcher)
     pdf = document.write_pdf()
     if fetcher.refused:
@@ -502,6 +647,22 @@ def _render(template: str, **context: Any) -> str:
     return current_app.jinja_env.get_template(template).render(**context)
 
 
+class Clipper:
+    """The template's ``clip(text, limit)``: ``text`` shortened to ``limit`` characters (ending in "…"), and a
+    record that something was shortened, so that the sheet says where the full text is. Every text from the
+    document goes through it: a field of any length (the schema allows long ones) still gives a short sheet."""
+
+    def __init__(self) -> None:
+        self.shortened = 0
+
+    def __call__(self, value: Any, limit: int, killwords: bool = False) -> str:
+        text = "" if value is None else str(value)
+        if len(text) <= limit:
+            return text
+        self.shortened += 1
+        return text[: limit - 1] + "…" if killwords else shorten(text, limit)
+
+
 def factsheet_html(doc: ContractDocument, lang: str, *, generated: datetime | None = None,
                    compact: bool = False, context: dict[str, Any] | None = None) -> str:
     """The sheet's HTML (needs an app context: templates and number formatting).
@@ -512,7 +673,7 @@ def factsheet_html(doc: ContractDocument, lang: str, *, generated: datetime | No
     lang = lang if lang in LANGS else "sv"
     context = context or factsheet_context(doc, lang, generated=generated)
     with force_locale(lang):
-        return _render("factsheet/contract.html", compact=compact, **context)
+        return _render("factsheet/contract.html", compact=compact, clip=Clipper(), **context)
 
 
 def build_factsheet_pdf(doc: ContractDocument, lang: str, *, fetcher: Any = None,

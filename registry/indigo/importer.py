@@ -29,7 +29,14 @@ from registry.indigo.reader import (
 )
 from registry.indigo.report import ENTITY_TABLES, ImportReport
 from registry.indigo.values import ATTRIBUTION, clean, slug_of
-from registry.loader import content_hash, delete_contract, document_json, upsert_contract, validation_issues
+from registry.loader import (
+    content_hash,
+    delete_contract,
+    document_json,
+    organisation_rows,
+    upsert_contract,
+    validation_issues,
+)
 from registry.models import Contract, ContractParty, ImportRun, IndigoRecord, OrganisationRow, utcnow
 from registry.schema import ContractDocument
 from registry.terms import check_terms
@@ -109,8 +116,9 @@ def _group(export: IndigoExport, report: ImportReport, projects: set[str]) -> di
 
 
 def _upsert_organisations(session: Session, export: IndigoExport, report: ImportReport,
-                          index: dict[str, Any]) -> None:
-    existing = {row.id: row for row in session.exec(select(OrganisationRow)).all()}
+                          index: dict[str, Any]) -> dict[str, OrganisationRow]:
+    """Write the export's organisations; returns every organisation row of the registry by id (one query)."""
+    existing = organisation_rows(session)
     seen: set[str] = set()
     for i, row in enumerate(export.rows("organisations")):
         oid = clean(row.get("ID", ""))
@@ -132,11 +140,14 @@ def _upsert_organisations(session: Session, export: IndigoExport, report: Import
         slug = slug_of(oid)
         current = existing.get(slug)
         if current is None:
-            session.add(OrganisationRow(id=slug, name=info.name, type=info.type, country=info.country, indigo_id=oid))
+            existing[slug] = OrganisationRow(id=slug, name=info.name, type=info.type, country=info.country,
+                                             indigo_id=oid)
+            session.add(existing[slug])
         elif (current.name, current.type, current.country, current.indigo_id) != (info.name, info.type, info.country,
                                                                                   oid):
             current.name, current.type, current.country, current.indigo_id = info.name, info.type, info.country, oid
         report.count("organisations", "imported")
+    return existing
 
 
 def import_export(path: str | Path, *, session: Session, label: str | None = None,
@@ -186,7 +197,7 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
     orgs = organisation_index(export.rows("organisations"), role_rows)
     funds = {clean(r.get("ID", "")): clean(r.get("Fund - Name", "")) for r in export.rows("funds") if r.get("ID")}
     fund_rows = {clean(r.get("ID", "")): r for r in export.rows("funds")}
-    _upsert_organisations(session, export, report, orgs)
+    organisations = _upsert_organisations(session, export, report, orgs)
     session.flush()
 
     records = {r.indigo_id: r for r in session.exec(select(IndigoRecord)).all()}
@@ -233,7 +244,8 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
                 delete_contract(doc.id, session=session, actor=actor)
                 report.superseded.append(doc.id)
         else:
-            outcome = upsert_contract(doc, session=session, actor=actor, origin_ref=str(root))
+            outcome = upsert_contract(doc, session=session, actor=actor, origin_ref=str(root),
+                                      organisations=organisations)
             getattr(report, outcome).append(doc.id)
         if progress:
             progress(done, total, pid)

@@ -9,9 +9,11 @@ display (``get_display_document``) and export.
 from __future__ import annotations
 
 import copy
+import threading
+from collections import OrderedDict
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from registry.loader import document_json
 from registry.models import Contract, IndigoRecord
@@ -237,8 +239,42 @@ def merged_document(curated: ContractDocument, indigo: ContractDocument) -> Cont
     return ContractDocument.model_validate(merged)
 
 
+# Display documents by (contract id, contract content hash, INDIGO record content hash): validating and merging
+# is most of a contract page's time, and the hashes change with every write, so an entry is never stale.
+DISPLAY_CACHE_SIZE = 512
+_display_cache: OrderedDict[tuple[str, str, str | None], ContractDocument] = OrderedDict()
+_display_cache_lock = threading.Lock()
+
+
 def get_display_document(*, session: Session, contract_id: str) -> ContractDocument | None:
-    """The document to show for a contract: merged with INDIGO for a linked curated contract, else as stored."""
+    """The document to show for a contract: merged with INDIGO for a linked curated contract, else as stored.
+
+    The result may be shared with other callers (it is cached by content hash): read it, do not change it.
+    """
+    head = session.exec(select(Contract.content_hash, Contract.origin, Contract.indigo_id)
+                        .where(Contract.id == contract_id)).first()
+    if head is None:
+        return None
+    content_hash, origin, indigo_id = head
+    record_hash = None
+    if origin == "curated" and indigo_id:
+        record_hash = session.exec(select(IndigoRecord.content_hash)
+                                   .where(IndigoRecord.indigo_id == indigo_id)).first()
+    key = (contract_id, content_hash, record_hash)
+    with _display_cache_lock:
+        if key in _display_cache:
+            _display_cache.move_to_end(key)
+            return _display_cache[key]
+    doc = _build_display_document(session=session, contract_id=contract_id)
+    if doc is not None:
+        with _display_cache_lock:
+            _display_cache[key] = doc
+            while len(_display_cache) > DISPLAY_CACHE_SIZE:
+                _display_cache.popitem(last=False)
+    return doc
+
+
+def _build_display_document(*, session: Session, contract_id: str) -> ContractDocument | None:
     row = session.get(Contract, contract_id)
     if row is None:
         return None
