@@ -97,7 +97,10 @@ def check_text(doc: ContractDocument, check: Check) -> str:
 def reason_text(doc: ContractDocument, reason: Reason, lang: str) -> str:
     """Why the back-test cannot tell, or a caveat; curated details (English in the sources) follow a colon."""
     subject = reason.subject
-    metric = _metric(doc, subject, lang)
+    # A per-period outcome's subject is "metric_id [label, ...]": the metric by its name, the labels (data, not
+    # language) after the sentence's quoted name.
+    metric_id, _bracket, labels = (subject or "").partition(" [")
+    metric = _metric(doc, metric_id or subject, lang)
     base = {
         "no_history": _("No realised history is recorded"),
         "no_terms": _("The contract has no executable payment terms"),
@@ -113,6 +116,8 @@ def reason_text(doc: ContractDocument, reason: Reason, lang: str) -> str:
         "bound_input": _("The outcome “%(metric)s” is a bound, not an exact figure", metric=metric),
         "recorded_unknown": _("Unknown"),
     }[reason.kind]
+    if labels and reason.kind == "missing_outcome":
+        base += f" [{labels}"
     return f"{base}: {reason.detail}" if reason.detail else base
 
 

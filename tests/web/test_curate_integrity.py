@@ -149,13 +149,13 @@ def test_form_values_round_trip_every_contract_of_the_full_indigo_export(engine,
     """
     from werkzeug.datastructures import MultiDict
 
+    from registry.indigo import BUNDLED_EXPORT
     from registry.indigo.importer import import_export
     from registry.loader import document_json
-    from tests.indigo.conftest import data_root
     from web.curate import document_values, form_to_document
 
     with Session(engine) as s:
-        import_export(data_root() / "2025-12", session=s)
+        import_export(BUNDLED_EXPORT, session=s)
         s.commit()
         rows = s.exec(select(Contract)).all()
         assert rows
