@@ -180,8 +180,10 @@ def scheduler_command(run_now: bool, wait: bool) -> None:
             click.echo(f"scheduled {job.id}: {job.trigger}")
         # A service manager stops the process with SIGTERM: end like Ctrl-C, letting a running job finish.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        click.echo("scheduler running (Europe/Stockholm); stop with Ctrl-C")
         try:
+            # Announced inside the try: a stop that arrives as soon as the line is out (the signal is raised when
+            # echo returns) must end the same clean way.
+            click.echo("scheduler running (Europe/Stockholm); stop with Ctrl-C")
             if not keeper.lost:
                 scheduler.start()
         except (KeyboardInterrupt, SystemExit):
