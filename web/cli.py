@@ -76,10 +76,6 @@ for _command in (
     main.add_command(_command)
 
 
-def _shown_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def _first_start(session: Session, *, seed: bool, indigo: bool) -> None:
     """Fill an empty registry: the seed contracts, then GO Lab's INDIGO snapshot shipped with the package."""
     from registry.indigo import ATTRIBUTION, BUNDLED_EXPORT, BUNDLED_EXPORT_DATE
@@ -115,7 +111,7 @@ def serve_command(host: str, port: int, no_seed: bool, no_indigo: bool) -> None:
     from web.portfolios import fail_interrupted_runs
 
     url = db.database_url()
-    click.echo(f"database: {_shown_url(url)}")
+    click.echo(f"database: {safe_database_url()}")
     engine = db.shared_engine(url)
     if db.needs_migration(engine):
         click.echo("migrating the database to the current schema …")
