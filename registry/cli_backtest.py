@@ -11,7 +11,7 @@ from registry import db
 from registry.backtest import backtest
 from registry.cli import echo_json
 from registry.models import Contract
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 
 VERDICT_TEXT = {"yes": "yes", "no": "no", "unknown": "cannot tell"}
 
