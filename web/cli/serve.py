@@ -47,8 +47,8 @@ def serve_command(host: str, port: int, no_seed: bool, no_indigo: bool) -> None:
     (the snapshot shipped with utfall) are loaded; later starts load nothing.
     """
     from registry.models import Contract, User
+    from registry.services.runs import fail_interrupted_runs
     from web import create_app
-    from web.portfolios import fail_interrupted_runs
 
     url = db.database_url()
     click.echo(f"database: {safe_database_url()}")
