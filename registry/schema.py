@@ -429,6 +429,11 @@ class Parameter(Provenanced):
     )
     unit: str | None = None
     description: str | None = None
+    derived: bool = Field(
+        default=False,
+        description="The value is worked back from a recorded result because no source gives it: a back-test "
+                    "that reproduces that result with it is circular, so it cannot say yes.",
+    )
 
     @model_validator(mode="after")
     def _value_or_card(self) -> Parameter:
