@@ -38,9 +38,11 @@ from sqlmodel import Session, select
 from registry.backtest import backtest
 from registry.loader import document_json
 from registry.models import Contract, Factsheet, Portfolio, utcnow
+from registry.payoff import PayoffSweep, payoff_sweep
 from registry.schema import ContractDocument, Role
 from web.backtest_view import BacktestView, backtest_view
-from web.charts import PayoffSweep, payoff_sweep, render_sweep_svg, shorten
+from web.charts import render_sweep_svg
+from web.formatting import shorten
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ LAYOUT_FILES = (
     Path(__file__).resolve().parent.parent / "templates" / "factsheet",
     STATIC_DIR / "factsheet.css",
     Path(__file__).resolve().parent / "charts.py",
+    Path(__file__).resolve().parent / "svg.py",
+    Path(__file__).resolve().parent.parent / "registry" / "payoff.py",
     Path(__file__),
 )
 STATIC_SCHEME = "utfall-static:"

@@ -124,6 +124,25 @@ def number(value: Number | None, digits: int = 0) -> str:
     return format_decimal(_decimal(value), format=pattern, locale=_reader_locale())
 
 
+def figure(value: Number) -> str:
+    """A chart's figure: as many decimals as its size needs, at most two (``1 234``, ``12,5``, ``0,25``)."""
+    exact = _decimal(value)
+    if exact == 0:
+        return "0"
+    size = abs(exact)
+    digits = 0 if size >= 100 or exact == exact.to_integral_value() else (1 if size >= 10 else 2)
+    return format_decimal(exact, format="#,##0" + ("." + "#" * digits if digits else ""), locale=_reader_locale())
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, ending in "…" when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
+
+
 def percent(value: Number | None, digits: int = 0) -> str:
     """``0.3`` → ``30 %`` (sv) / ``30%`` (en)."""
     if value is None or value == "":

@@ -1,6 +1,6 @@
 """Scheduled jobs, each run recorded in ``JobRun`` (job, start, end, status, error, detail).
 
-The jobs run in one dedicated process (``utfall scheduler``, see ``web.cli_jobs``) so that several web
+The jobs run in one dedicated process (``utfall scheduler``, see ``web.cli.jobs``) so that several web
 workers never run a job twice. :func:`run_job` is what the scheduler calls: it records the start, runs the
 job in its own app context and session, and records the end with ``success`` or ``failed`` and the error.
 It never raises for a job's failure, so a failing job cannot stop the scheduler; the job simply runs
@@ -170,7 +170,7 @@ def run_job(name: str, *, app: Flask | None = None, now: Clock | None = None,
     if name not in registry:
         raise KeyError(f"unknown job {name!r}; jobs: {', '.join(registry)}")
     if app is None:
-        from web.cli_jobs import _short_lived_app
+        from web.cli.jobs import _short_lived_app
 
         with _short_lived_app() as fresh:
             return run_job(name, app=fresh, now=now, jobs=jobs)

@@ -32,7 +32,6 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -43,6 +42,7 @@ from registry.models import Contract, OrganisationRow, Portfolio, SimulationRun,
 from registry.portfolio_file import PortfolioFile, PortfolioFileError, build_portfolio
 from registry.queries import get_contract
 from web.auth import current_user, login_required
+from web.charts import histogram_svg
 from web.extensions import db
 from web.extensions import session as db_session
 from web.formatting import percent_pattern
@@ -637,58 +637,6 @@ def summary_labels() -> dict[str, str]:
         "irr_mean": _("IRR, mean"),
         "npv_hurdle": _("Expected NPV at the hurdle rate"),
     }
-
-
-def histogram_svg(hist: dict[str, Any], *, title: str, edge_label: Callable[[float], str],
-                  marker: float | None = None, marker_label: str = "") -> Markup:
-    """An inline SVG bar chart of a histogram (share of scenarios per bin), readable without scripts."""
-    edges, counts = hist.get("edges") or [], hist.get("counts") or []
-    total = sum(counts)
-    if not counts or total == 0:
-        return Markup("")
-    width, height, left, right, top, bottom = 640, 230, 46, 12, 14, 44
-    plot_w, plot_h = width - left - right, height - top - bottom
-    lo, hi = edges[0], edges[-1]
-    peak = max(counts) / total
-    bar_w = plot_w / len(counts)
-
-    def x_of(value: float) -> float:
-        return left + (value - lo) / (hi - lo) * plot_w if hi > lo else left
-
-    parts = [Markup('<svg class="histogram" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="{t}" '
-                    'xmlns="http://www.w3.org/2000/svg"><title>{t}</title>').format(w=width, h=height, t=title)]
-    parts.append(Markup('<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#555"/>').format(
-        l=left, r=width - right, b=top + plot_h))
-    for frac in (0.5, 1.0):
-        y = top + plot_h - frac * plot_h
-        parts.append(Markup('<text x="{x}" y="{y:.1f}" font-size="11" text-anchor="end" fill="#444">{v}</text>'
-                            '<line x1="{l}" y1="{y:.1f}" x2="{r}" y2="{y:.1f}" stroke="#ddd"/>').format(
-            x=left - 4, y=y + 4, v=percent_pattern(peak * frac, "#,##0.#"),
-            l=left, r=width - right))
-    for i, count in enumerate(counts):
-        share = count / total
-        h = share / peak * plot_h if peak else 0
-        parts.append(Markup(
-            '<rect x="{x:.2f}" y="{y:.2f}" width="{w:.2f}" height="{h:.2f}" fill="#2b6c8f">'
-            '<title>{a} – {b}: {s}</title></rect>').format(
-            x=left + i * bar_w + 0.5, y=top + plot_h - h, w=max(bar_w - 1, 0.5), h=h,
-            a=edge_label(edges[i]), b=edge_label(edges[i + 1]),
-            s=percent_pattern(share, "#,##0.0")))
-    ticks = 5
-    for k in range(ticks + 1):
-        value = lo + (hi - lo) * k / ticks
-        parts.append(Markup('<text x="{x:.1f}" y="{y}" font-size="11" text-anchor="middle" fill="#444">{v}</text>')
-                     .format(x=x_of(value), y=top + plot_h + 16, v=edge_label(value)))
-    if marker is not None and lo <= marker <= hi:
-        x = x_of(marker)
-        parts.append(Markup('<line x1="{x:.1f}" y1="{t}" x2="{x:.1f}" y2="{b}" stroke="#b3261e" '
-                            'stroke-dasharray="4 3"/><text x="{tx:.1f}" y="{ty}" font-size="11" fill="#b3261e">'
-                            '{label}</text>').format(x=x, t=top, b=top + plot_h, tx=x + 4, ty=top + 10,
-                                                     label=marker_label))
-    parts.append(Markup('<text x="{x}" y="{y}" font-size="11" text-anchor="middle" fill="#444">{t}</text>').format(
-        x=left + plot_w / 2, y=height - 6, t=title))
-    parts.append(Markup("</svg>"))
-    return Markup("").join(parts)
 
 
 def organisation_names(session: Session, ids: list[str]) -> dict[str, str]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.commands.conftest import Command
-from web.cli_jobs import SCHEDULE
+from web.cli.jobs import SCHEDULE
 from web.jobs import JOBS
 
 pytestmark = pytest.mark.slow

@@ -1,18 +1,24 @@
-"""The payoff chart: real numbers from the compiled terms, real text, safe escaping, None without terms."""
+"""The payoff chart: real numbers from the compiled terms, real text, safe escaping, None without terms.
+
+Charts are drawn with the gettext catalogue and the formatting module, so those tests run in the app's context.
+"""
 
 from __future__ import annotations
 
 import copy
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from flask import Flask
 
 from registry.loader import parse_document
+from registry.payoff import payoff_sweep
 from registry.schema import ContractDocument
 from tests.registry.factories import contract_dict
-from web.charts import nice_ticks, payoff_chart_svg, payoff_sweep
+from web.charts import payoff_chart_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -48,6 +54,12 @@ def doc_of(data: dict[str, Any]) -> ContractDocument:
     return parse_document(data, "test")
 
 
+@pytest.fixture
+def in_app(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+
+
 def test_sweep_follows_the_terms_over_a_range_that_shows_every_kink() -> None:
     sweep = payoff_sweep(doc_of(norrkoping_like()))
     assert sweep is not None and not sweep.binary
@@ -65,7 +77,7 @@ def test_sweep_follows_the_terms_over_a_range_that_shows_every_kink() -> None:
     assert sweep.capital == pytest.approx(10e6)
 
 
-def test_svg_is_well_formed_with_text_elements_in_both_languages() -> None:
+def test_svg_is_well_formed_with_text_elements_in_both_languages(in_app: None) -> None:
     doc = doc_of(norrkoping_like())
     for lang, words in (("sv", ["Återbetalning till investerare", "Minskade kostnader för socialtjänsten", "mn"]),
                         ("en", ["Investor repayment", "Social-services savings", "Outcome payer cost"])):
@@ -79,7 +91,7 @@ def test_svg_is_well_formed_with_text_elements_in_both_languages() -> None:
         assert "<script" not in svg and "href" not in svg
 
 
-def test_text_from_the_document_is_escaped() -> None:
+def test_text_from_the_document_is_escaped(in_app: None) -> None:
     data = norrkoping_like()
     data["outcome_metrics"][1]["name"] = {"en": '<img src="http://127.0.0.1:9/x.png"> & "savings"'}
     svg = payoff_chart_svg(doc_of(data), "en")
@@ -89,7 +101,7 @@ def test_text_from_the_document_is_escaped() -> None:
     assert "<img" not in svg
 
 
-def test_binary_only_terms_give_two_bar_groups() -> None:
+def test_binary_only_terms_give_two_bar_groups(in_app: None) -> None:
     data = contract_dict()
     data["outcome_metrics"] = [{"id": "delivered", "name": {"en": "Delivered"}, "kind": "binary",
                                 "confidence": "unverified"}]
@@ -103,7 +115,7 @@ def test_binary_only_terms_give_two_bar_groups() -> None:
     assert svg is not None and "Uppnått" in svg and svg.count("<rect") == 5
 
 
-def test_rate_outcome_is_swept_within_zero_to_one_past_the_last_band() -> None:
+def test_rate_outcome_is_swept_within_zero_to_one_past_the_last_band(in_app: None) -> None:
     data = contract_dict()
     data["outcome_metrics"] = [{"id": "rate", "name": {"en": "Restoration rate"}, "kind": "rate",
                                 "targets": [{"value": "0.55"}, {"value": "0.65"}], "confidence": "unverified"}]
@@ -121,17 +133,10 @@ def test_rate_outcome_is_swept_within_zero_to_one_past_the_last_band() -> None:
     assert sweep is not None and sweep.x[-1] == 1.0
 
 
-def test_no_terms_no_chart() -> None:
+def test_no_terms_no_chart(in_app: None) -> None:
     data = contract_dict()
     data.pop("payment_terms")
     assert payoff_chart_svg(doc_of(data), "sv") is None
     empty = copy.deepcopy(contract_dict())
     empty["payment_terms"] = {"confidence": "unverified", "payments": []}
     assert payoff_chart_svg(doc_of(empty), "en") is None
-
-
-def test_nice_ticks_are_round_and_cover_the_range() -> None:
-    assert nice_ticks(0, 12.6) == [0, 5, 10, 15]
-    assert nice_ticks(0, 10) == [0, 2, 4, 6, 8, 10]
-    assert nice_ticks(-1.2, 4.1) == [-2, 0, 2, 4, 6]
-    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]

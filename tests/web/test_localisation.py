@@ -28,9 +28,9 @@ def test_every_extracted_message_has_a_swedish_translation():
     with PO.open("rb") as fh:
         catalogue = read_po(fh)
     missing = []
-    for filename, _line, message, _comments, _context in extract_from_dir(str(ROOT), method_map, options_map):
+    for filename, _line, message, _comments, context in extract_from_dir(str(ROOT), method_map, options_map):
         msgid = message[0] if isinstance(message, tuple) else message
-        entry = catalogue.get(msgid)
+        entry = catalogue.get(msgid, context)
         strings = entry.string if entry else None
         if not strings or (isinstance(strings, tuple) and not all(strings)):
             missing.append(f"{filename}: {msgid}")

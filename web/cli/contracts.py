@@ -1,8 +1,7 @@
-"""Registry commands: seed, validate, contracts list/show, payout."""
+"""Registry commands: ``utfall seed``, ``validate``, ``contracts list/show``, ``payout``."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from decimal import Decimal
@@ -14,16 +13,13 @@ import click
 from registry import db
 from registry.queries import ContractFilter, get_contract, list_contracts
 from registry.schema import MetricKind
+from web.cli.common import echo_json
 
 # ASCII digits only: float() and Decimal() also read other scripts' digits ("１２３" would be 123).
 OUTCOME_NUMBER_RE = re.compile(r"[+-]?(?:[0-9](?:_?[0-9])*(?:\.(?:[0-9](?:_?[0-9])*)?)?|\.[0-9](?:_?[0-9])*)"
                                r"(?:[eE][+-]?[0-9]+)?", re.ASCII)
 TRUE_WORDS = {"true", "yes", "1", "ja", "sant"}
 FALSE_WORDS = {"false", "no", "0", "nej", "falskt"}
-
-
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _fail(issues: list[Any]) -> None:

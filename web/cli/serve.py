@@ -1,4 +1,4 @@
-"""The ``utfall`` command: registry, portfolio and web commands in one group."""
+"""``utfall serve``: the web app for one person's use, filling an empty registry on its first start."""
 
 from __future__ import annotations
 
@@ -8,72 +8,12 @@ import time
 from typing import Any
 
 import click
-from sqlalchemy import func, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import func
 from sqlmodel import Session, select
 from werkzeug.serving import make_server
 
 from registry import db
-from registry.cli import contracts_group, payout_command, seed_command, validate_command
-from registry.cli_backtest import backtest_command
-from registry.cli_indigo import export_command, import_group, market_command
-from registry.cli_portfolio import simulate, stress
-from web.cli_jobs import factsheet_command, factsheets_command, jobs_command, reminders_command, scheduler_command
-from web.cli_users import users_group
-
-
-def safe_database_url() -> str:
-    """The configured database URL with its password masked, for messages."""
-    url = db.database_url()
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is shown without anything after a '@'
-        return url.rpartition("@")[2]
-
-
-def one_line_error(exc: BaseException) -> str:
-    """What went wrong, in one line: which database could not be reached, or the exception's first line."""
-    if isinstance(exc, DBAPIError):
-        detail = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-        # SQLAlchemy leaves ``statement`` unset when the error came while connecting.
-        if exc.statement is None or exc.connection_invalidated:
-            return f"cannot reach the database at {safe_database_url()}: {detail}"
-        return f"database error at {safe_database_url()}: {detail}"
-    lines = str(exc).strip().splitlines()
-    message = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return f"{message} (run 'utfall --debug ...' to see the traceback)"
-
-
-class UtfallGroup(click.Group):
-    """The ``utfall`` group: an unexpected error is one line on stderr and exit status 1, not a traceback
-    (``utfall --debug`` lets it through)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except Exception as exc:
-            if ctx.params.get("debug"):
-                raise
-            raise click.ClickException(one_line_error(exc)) from None
-
-
-@click.group(cls=UtfallGroup)
-@click.version_option(package_name="utfall")
-@click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")
-def main(debug: bool) -> None:
-    """utfall: the open registry and portfolio engine for social outcomes contracts."""
-
-
-for _command in (
-    seed_command, validate_command, contracts_group, payout_command,
-    import_group, export_command, market_command,
-    simulate, stress, backtest_command,
-    users_group,
-    factsheet_command, factsheets_command, scheduler_command, reminders_command, jobs_command,
-):
-    main.add_command(_command)
+from web.cli.common import safe_database_url
 
 
 def _first_start(session: Session, *, seed: bool, indigo: bool) -> None:
@@ -95,7 +35,7 @@ def _first_start(session: Session, *, seed: bool, indigo: bool) -> None:
                    f"({len(indigo_report.linked)} linked to seed contracts). {ATTRIBUTION}")
 
 
-@main.command("serve")
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-seed", is_flag=True, help="Do not load the seed contracts into an empty registry.")
