@@ -38,7 +38,7 @@ class ContractFilter:
     max_capital_usd: Decimal | None = None
     year_from: int | None = None
     year_to: int | None = None
-    reproduced: str | None = None  # the back-test's verdict: yes | no | unknown
+    reproduced: str | None = None  # the back-test's verdict: yes | partly | no | unknown
 
 
 def get_contract(*, session: Session, contract_id: str) -> ContractDocument | None:
