@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from portfolio.contract import ContractModel, Holding, Portfolio, add_months, payment_day
-from portfolio.models import Bernoulli, LatentTransform
+from portfolio.outcomes import Bernoulli, LatentTransform
 from portfolio.risk import irr as irr_fn
 from portfolio.risk import tail_rank
 

@@ -13,7 +13,7 @@ from payoffs import Evaluation, Flow, GuaranteedNote, NorrkopingLike
 
 import portfolio as P
 from portfolio import risk
-from portfolio.models import LatentTransform, latent_cdf
+from portfolio.outcomes import LatentTransform, latent_cdf
 
 
 def _norrkoping(**kw) -> P.ContractModel:
@@ -294,8 +294,34 @@ def test_result_to_dict_is_json():
     assert d["summary"]["es99"]["estimate"] == pytest.approx(r.value("es99"))
 
 
+STRESS_TWICE = """
+import portfolio
+from helpers import homogeneous
+
+holdings = homogeneous(3, 0.1, 0.2)
+first = portfolio.stress(holdings, n_scenarios=500, seed=1)
+second = portfolio.stress(holdings, n_scenarios=500, seed=1)
+assert first.table.equals(second.table), "the second call gave other numbers"
+print("ok")
+"""
+
+
+def test_stress_can_be_called_twice_in_a_fresh_interpreter():
+    # A submodule named like the function (portfolio.stress) replaced the function on its first import, so
+    # in a new process the second call failed; only a fresh interpreter shows the first-import behaviour.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    done = subprocess.run([sys.executable, "-c", STRESS_TWICE], cwd=here.parents[1], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(here)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
 def test_stress_can_be_called_twice():
-    # The first call used to import the submodule portfolio.stress, which replaced the function.
     import portfolio
 
     pf = homogeneous(3, 0.1, 0.2)

@@ -157,7 +157,7 @@ def stress(portfolio_file: Path, scenarios: int | None, seed: int | None, sector
     import pandas as pd  # lazy imports for start-up time (see _load)
 
     from portfolio.results import SUMMARY_LABELS
-    from portfolio.stress import default_stresses, run_stresses
+    from portfolio.stresses import default_stresses, run_stresses
 
     pf = _load(portfolio_file)
     n = scenarios or pf.n_scenarios
