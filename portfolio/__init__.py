@@ -4,7 +4,7 @@ Pure numpy/pandas/scipy. Contracts arrive through :class:`portfolio.contract.Con
 registry's glue (``registry.portfolio_file``) builds them from contract documents and portfolio files.
 
 >>> from portfolio import simulate          # doctest: +SKIP
->>> result = simulate(pf, n_scenarios=100_000, seed=1)
+>>> result = simulate(portfolio, n_scenarios=100_000, seed=1)
 >>> result.summary, result.contracts, result.exposures, result.concentration
 """
 
