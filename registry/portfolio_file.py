@@ -1,7 +1,7 @@
 """Portfolio files (YAML): parse, validate, and turn into a :class:`portfolio.Portfolio`.
 
 The file format is documented in docs/portfolio.md (worked example: docs/examples/nordic-portfolio.yaml).
-Holdings refer to registry contracts by id (looked up with ``registry.queries.get_contract``) or to
+Holdings refer to registry contracts by id (looked up with ``registry.services.contracts.get_contract``) or to
 inline contracts written in the seed-file schema (for what-if analysis; an inline contract with the same
 id as a registry contract replaces it in this portfolio). Outcome models are assumptions kept in the
 portfolio file; metrics without one get the sector's documented default prior
@@ -543,7 +543,7 @@ def build_portfolio(
 ) -> Portfolio:
     """Resolve holdings (inline contracts first, then ``get_contract``) and build the portfolio.
 
-    ``get_contract`` is usually ``lambda cid: registry.queries.get_contract(session=s, contract_id=cid)``;
+    ``get_contract`` is usually ``lambda cid: registry.services.contracts.get_contract(session=s, contract_id=cid)``;
     ``priors`` (usually ``CalibratedPriors.from_session(s)``) calibrates default outcome models on the
     recorded results of comparable contracts (never a contract's own).
     Every problem is collected and raised at once as a :class:`PortfolioFileError`.

@@ -29,27 +29,23 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import func
-from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
-from registry import queries as registry_queries
 from registry.backtest import VERDICTS
 from registry.backtest import backtest as run_backtest
 from registry.loader import ContractInputError, StaleEditError, parse_document, save_edit
-from registry.market import REPAYMENT_CLASSES, market_statistics, repayment_class_condition
+from registry.market import REPAYMENT_CLASSES, SIZE_BANDS, market_statistics
 from registry.models import Contract, Portfolio, SimulationRun
 from registry.portfolio_file import PortfolioFile
-from registry.queries import SORTABLE, ContractFilter
 from registry.schema import ContractDocument, MetricKind
+from registry.services.contracts import SORTABLE, ContractFilter, list_contracts
 from registry.terms import OutcomeError, Payout, TermsError, compile_terms
 from web import portfolios as pf
 from web.auth import current_user, has_role
 from web.extensions import csrf
 from web.extensions import session as db_session
 from web.guards import MAX_ID
-from web.pages import SIZES
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -278,7 +274,7 @@ class ContractQuery(Input):
     payer_type: str | None = Field(None, max_length=40, description="Organisation type of an outcome payer.")
     min_capital_usd: float | None = Field(None, ge=0, description="Smallest committed capital in USD.")
     max_capital_usd: float | None = Field(None, ge=0, description="Largest committed capital in USD.")
-    size: Literal[tuple(SIZES)] | None = Field(  # type: ignore[valid-type]
+    size: Literal[tuple(SIZE_BANDS)] | None = Field(  # type: ignore[valid-type]
         None, description="Size class on committed capital in USD: small < 1 m ≤ medium < 5 m ≤ large.")
     result: Literal[REPAYMENT_CLASSES] | None = Field(  # type: ignore[valid-type]
         None, description="Investor repayment as stated, in classes (as on the registry page).")
@@ -293,7 +289,7 @@ class ContractQuery(Input):
     offset: int = Field(0, ge=0, le=MAX_ID, description="Items to skip.")
 
     def contract_filter(self) -> ContractFilter:
-        low, high = SIZES.get(self.size or "", (None, None))
+        low, high = SIZE_BANDS.get(self.size or "", (None, None))
         if self.min_capital_usd is not None:
             low = max(low or Decimal(0), Decimal(str(self.min_capital_usd)))
         if self.max_capital_usd is not None:
@@ -301,7 +297,7 @@ class ContractQuery(Input):
         return ContractFilter(
             text=self.q, country=self.country, sector=self.sector, stage=self.stage, origin=self.origin,
             payer_type=self.payer_type, min_capital_usd=low, max_capital_usd=high, year_from=self.year_from,
-            year_to=self.year_to, reproduced=self.reproduced,
+            year_to=self.year_to, reproduced=self.reproduced, repayment=self.result,
         )
 
 
@@ -338,7 +334,8 @@ class ContractSummary(BaseModel):
     links: ContractLinks
 
     @classmethod
-    def of(cls, row: Contract) -> ContractSummary:
+    def of(cls, row: Any) -> ContractSummary:
+        """From a `Contract` or a row of `registry.services.contracts.LIST_COLUMNS`."""
         def num(v: Any) -> float | None:
             return None if v is None else float(v)
 
@@ -551,21 +548,10 @@ NOT_FOUND = ("No such contract.", ErrorResponse)
            responses={200: ("A page of contracts.", ContractList)})
 def list_contracts_view(query: ContractQuery) -> ContractList:
     """Contracts matching the filters (the same as the registry page's), sorted and paged."""
-    session = db_session()
-    flt = query.contract_filter()
-    # The registry page's filters (registry.queries) and repayment classes (registry.market), so that the
-    # API, the page and the market statistics always select the same contracts.
-    # The list shows the indexed columns only; loading every whole document would cost more than the rest.
-    statement = registry_queries.apply_contract_filter(
-        select(Contract).options(defer(Contract.document), defer(Contract.search_text)), flt)  # type: ignore[arg-type]
-    counter = registry_queries.apply_contract_filter(select(func.count()).select_from(Contract), flt)
-    if query.result:
-        condition = repayment_class_condition(session=session, cls=query.result)
-        statement, counter = statement.where(condition), counter.where(condition)
-    key = col(SORTABLE[query.sort])
-    statement = statement.order_by((key.desc() if query.desc else key.asc()).nulls_last(), col(Contract.id))
-    rows = session.exec(statement.offset(query.offset).limit(query.limit)).all()
-    total = int(session.exec(counter).one())
+    # The registry page's query (registry.services.contracts), so that the API, the page and the CLI always
+    # select the same contracts in the same order; names sort in English, the Swedish name where there is none.
+    rows, total = list_contracts(session=db_session(), filters=query.contract_filter(), sort=query.sort,
+                                 descending=query.desc, lang="en", limit=query.limit, offset=query.offset)
     return ContractList(total=total, limit=query.limit, offset=query.offset,
                         items=[ContractSummary.of(r) for r in rows])
 

@@ -98,7 +98,7 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
     from portfolio import simulate
     from registry.calibration import CalibratedPriors
     from registry.portfolio_file import build_portfolio, parse_portfolio
-    from registry.queries import get_contract
+    from registry.services.contracts import get_contract
 
     done: list[int] = []
     failed: dict[str, str] = {}

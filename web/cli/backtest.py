@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from registry import db
 from registry.backtest import backtest
 from registry.models import Contract
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 from web.cli.common import echo_json
 
 VERDICT_TEXT = {"yes": "yes", "no": "no", "unknown": "cannot tell"}

@@ -28,7 +28,7 @@ def _load(path: Path) -> Portfolio:
     from registry import db
     from registry.calibration import CalibratedPriors
     from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
-    from registry.queries import get_contract
+    from registry.services.contracts import get_contract
 
     try:
         spec = load_portfolio_file(path)
