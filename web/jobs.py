@@ -95,7 +95,7 @@ def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
 
 def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
     """Simulate every saved portfolio again with the current registry and store its results."""
-    import portfolio as pf
+    from portfolio import simulate
     from registry.calibration import CalibratedPriors
     from registry.portfolio_file import build_portfolio, parse_portfolio
     from registry.services.contracts import get_contract
@@ -109,7 +109,7 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
             built = build_portfolio(spec, source=f"portfolio {row.id}",
                                     get_contract=lambda cid: get_contract(session=session, contract_id=cid),
                                     priors=CalibratedPriors.from_session(session))
-            row.result = pf.simulate(built).to_dict()
+            row.result = simulate(built).to_dict()
             row.result_computed_at = now
             session.add(row)
             session.commit()

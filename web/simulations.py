@@ -17,7 +17,8 @@ import numpy as np
 from flask import current_app
 from sqlmodel import Session
 
-import portfolio as engine
+from portfolio import Portfolio as SimulatedPortfolio
+from portfolio import simulate
 from registry.calibration import CalibratedPriors
 from registry.portfolio_file import PortfolioFile, PortfolioFileError, build_portfolio
 from registry.services.contracts import get_contract
@@ -37,7 +38,7 @@ class SpecProblem:
     errors: tuple[tuple[str, str], ...] = ()
 
 
-def resolve_or_error(spec: PortfolioFile, session: Session) -> engine.Portfolio | SpecProblem:
+def resolve_or_error(spec: PortfolioFile, session: Session) -> SimulatedPortfolio | SpecProblem:
     """The engine's portfolio for ``spec`` (holdings looked up in the registry), or what is wrong with it."""
     limit = int(current_app.config.get("UTFALL_MAX_SCENARIOS", MAX_SCENARIOS))
     if spec.scenarios > limit:
@@ -63,9 +64,9 @@ def scenarios_of(spec: PortfolioFile) -> int:
     return spec.scenarios
 
 
-def simulate_now(resolved: engine.Portfolio, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def simulate_now(resolved: SimulatedPortfolio, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Simulate and return the JSON result: every table, plus histograms of the return distribution."""
-    result = engine.simulate(resolved, progress=progress)
+    result = simulate(resolved, progress=progress)
     data = result.to_dict()
     capital = float(result.raw.capital)
     data["distributions"] = {
