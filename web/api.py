@@ -736,7 +736,7 @@ def simulate(body: PortfolioFile) -> ResponseReturnValue:
     in the background for the logged-in user and answered with 202 and the run's status URL.
     """
     session = db_session()
-    resolved = resolve_or_error(body, session)
+    resolved = resolve_or_error(body, session=session)
     if isinstance(resolved, SpecProblem):
         raise _spec_error(resolved)
     if scenarios_of(body) <= current_app.config.get("UTFALL_SYNC_SCENARIOS", SYNC_SCENARIOS):
@@ -786,7 +786,7 @@ def create_portfolio(body: PortfolioCreate) -> ResponseReturnValue:
     """Save a portfolio specification under a name; the holdings must name contracts in the registry."""
     owner = _require_user_id()
     session = db_session()
-    problem = resolve_or_error(body.spec, session)
+    problem = resolve_or_error(body.spec, session=session)
     if isinstance(problem, SpecProblem):
         raise _spec_error(problem, "spec")
     row = portfolio_store.create_portfolio(session=session, owner_id=owner, name=body.name, spec=spec_json(body.spec))
@@ -811,7 +811,7 @@ def update_portfolio(portfolio_id: int, body: PortfolioUpdate) -> PortfolioDetai
     session = db_session()
     spec = None
     if body.spec is not None:
-        problem = resolve_or_error(body.spec, session)
+        problem = resolve_or_error(body.spec, session=session)
         if isinstance(problem, SpecProblem):
             raise _spec_error(problem, "spec")
         spec = spec_json(body.spec)
@@ -843,7 +843,7 @@ def run_portfolio(portfolio_id: int, body: RunRequest) -> ResponseReturnValue:
         spec = PortfolioFile.model_validate(row.spec)
     except ValidationError as exc:
         raise validation_error(exc, ("spec",)) from None
-    problem = resolve_or_error(spec, db_session())
+    problem = resolve_or_error(spec, session=db_session())
     if isinstance(problem, SpecProblem):
         raise _spec_error(problem, "spec")
     run = start_run(row.spec, owner_id=row.owner_id, portfolio_id=row.id)

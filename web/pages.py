@@ -370,11 +370,6 @@ def registry_download(fmt: str) -> ResponseReturnValue:
 # --- contract page ------------------------------------------------------------------------------------------
 
 
-def display_document(session: Session, contract_id: str) -> ContractDocument | None:
-    """The document to show: a curated contract merged with its INDIGO record where there is one."""
-    return get_display_document(session=session, contract_id=contract_id)
-
-
 def _timeline(doc: ContractDocument, lang: str) -> list[dict[str, Any]]:
     """Dates, amendments, measurements, payments, milestones and results in date order."""
     events: list[dict[str, Any]] = []
@@ -447,7 +442,8 @@ def _factsheet_url(contract_id: str, lang: str) -> str | None:
 def contract(contract_id: str) -> str:
     """One contract: parties, money, payoff, outcomes, timeline, results, sources and history."""
     session = db_session()
-    doc = found(display_document(session, contract_id), message=f"no contract {contract_id!r}", field="contract_id")
+    doc = found(get_display_document(session=session, contract_id=contract_id),
+                message=f"no contract {contract_id!r}", field="contract_id")
     lang = _lang()
     roles_in_order = ["outcome_payer", "investor", "provider", "intermediary", "evaluator", "guarantor",
                       "technical_adviser", "other"]
@@ -543,7 +539,7 @@ def compare() -> str:
     docs: list[ContractDocument] = []
     missing: list[str] = []
     for contract_id in wanted[:COMPARE_MAX]:
-        doc = display_document(session, contract_id)
+        doc = get_display_document(session=session, contract_id=contract_id)
         (docs.append(doc) if doc else missing.append(contract_id))
     options = sorted(((row.id, reader_name(row, lang), row.country) for row in contract_names(session=session)),
                      key=lambda t: t[1].lower())

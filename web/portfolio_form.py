@@ -223,7 +223,7 @@ def _problem_errors(problem_errors: list[tuple[str, str]], row_of: list[int]) ->
     return out
 
 
-def validate_form(form: BuilderForm, session: Session) -> PortfolioFile | None:
+def validate_form(form: BuilderForm, *, session: Session) -> PortfolioFile | None:
     """Check the merged specification against the file schema and the registry; errors go on ``form``."""
     if form.errors:
         return None
@@ -232,7 +232,7 @@ def validate_form(form: BuilderForm, session: Session) -> PortfolioFile | None:
     except ValidationError as exc:
         form.errors.extend(_problem_errors([(_loc(e["loc"]), e["msg"]) for e in exc.errors()], form.row_of))
         return None
-    problem = resolve_or_error(spec, session)
+    problem = resolve_or_error(spec, session=session)
     if isinstance(problem, SpecProblem):
         form.errors.extend(_problem_errors(list(problem.errors) or [(problem.field or "", problem.message)],
                                            form.row_of))
@@ -249,7 +249,7 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return out
 
 
-def contract_choices(session: Session, spec: dict[str, Any]) -> list[dict[str, str]]:
+def contract_choices(spec: dict[str, Any], *, session: Session) -> list[dict[str, str]]:
     """Contracts that can be held (their payment terms are recorded), named in the reader's language."""
     lang = str(get_locale() or "sv")
     choices = []

@@ -42,7 +42,7 @@ def summary_labels() -> dict[str, str]:
     }
 
 
-def result_view(result: dict[str, Any], session: Session) -> dict[str, Any]:
+def result_view(result: dict[str, Any], *, session: Session) -> dict[str, Any]:
     """What the results part of the page shows, prepared from the stored JSON result."""
     settings = result.get("settings", {})
     base = settings.get("base_currency", "SEK")

@@ -49,9 +49,9 @@ def _user() -> User:
 
 def _render_builder(form: BuilderForm, row: Portfolio | None, status: int = 200) -> ResponseReturnValue:
     session = db_session()
-    choices = contract_choices(session, form.spec)
+    choices = contract_choices(form.spec, session=session)
     run = active_run(row.id) if row is not None and row.id is not None else None
-    results = result_view(row.result, session) if row is not None and row.result else None
+    results = result_view(row.result, session=session) if row is not None and row.result else None
     return render_template(
         "portfolios/show.html", form=form, portfolio=row, choices=choices,
         currencies=currencies(choices, form.spec), scenario_choices=SCENARIO_CHOICES,
@@ -80,7 +80,7 @@ def create() -> ResponseReturnValue:
     """Save a new portfolio from the builder (and run it if asked)."""
     session = db_session()
     form = form_from_request(request.form, None)
-    spec = validate_form(form, session)
+    spec = validate_form(form, session=session)
     if spec is None:
         return _render_builder(form, None, 422)
     row = create_portfolio(session=session, owner_id=_user().id or 0, name=form.name, spec=spec_json(spec))
@@ -108,7 +108,7 @@ def save(portfolio_id: int) -> ResponseReturnValue:
     row = own_portfolio_or_404(portfolio_id)
     session = db_session()
     form = form_from_request(request.form, row.spec)
-    spec = validate_form(form, session)
+    spec = validate_form(form, session=session)
     if spec is None:
         return _render_builder(form, row, 422)
     update_portfolio(session=session, portfolio=row, name=form.name, spec=spec_json(spec))

@@ -163,7 +163,7 @@ def _execute(app: Flask, run_id: int) -> None:
         try:
             _set_progress(engine, run_id, status="running", progress=0.0, heartbeat_at=utcnow())
             spec = PortfolioFile.model_validate(run.spec)
-            resolved = resolve_or_error(spec, session)
+            resolved = resolve_or_error(spec, session=session)
             if isinstance(resolved, SpecProblem):
                 raise ValueError(resolved.message)
             total = max(scenarios_of(spec), 1)

@@ -38,7 +38,7 @@ class SpecProblem:
     errors: tuple[tuple[str, str], ...] = ()
 
 
-def resolve_or_error(spec: PortfolioFile, session: Session) -> SimulatedPortfolio | SpecProblem:
+def resolve_or_error(spec: PortfolioFile, *, session: Session) -> SimulatedPortfolio | SpecProblem:
     """The engine's portfolio for ``spec`` (holdings looked up in the registry), or what is wrong with it."""
     limit = int(current_app.config.get("UTFALL_MAX_SCENARIOS", MAX_SCENARIOS))
     if spec.scenarios > limit:
