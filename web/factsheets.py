@@ -152,7 +152,7 @@ def display_document(*, session: Session, contract_id: str) -> ContractDocument 
     try:
         from registry.indigo.merge import get_display_document
     except ImportError:
-        from registry.queries import get_contract
+        from registry.services.contracts import get_contract
 
         return get_contract(session=session, contract_id=contract_id)
     return get_display_document(session=session, contract_id=contract_id)

@@ -34,7 +34,7 @@ from sqlmodel import Session, col, select
 from registry.calibration import CalibratedPriors
 from registry.market import market_statistics
 from registry.models import JobRun, MarketSnapshot, Portfolio, SchedulerLease
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 from web import offline_app
 from web.extensions import db as app_db
 from web.extensions import session as app_session
@@ -101,7 +101,7 @@ def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
 def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
     """Simulate every saved portfolio again with the current registry and store its results."""
     # lazy: the engine (numpy, scipy, pandas) loads in the process that runs the job (see regenerate_factsheets)
-    import portfolio as pf
+    from portfolio import simulate
     from registry.portfolio_file import build_portfolio, parse_portfolio
 
     done: list[int] = []
@@ -113,7 +113,7 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
             built = build_portfolio(spec, source=f"portfolio {row.id}",
                                     get_contract=lambda cid: get_contract(session=session, contract_id=cid),
                                     priors=CalibratedPriors.from_session(session))
-            row.result = pf.simulate(built).to_dict()
+            row.result = simulate(built).to_dict()
             row.result_computed_at = now
             session.add(row)
             session.commit()

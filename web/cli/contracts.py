@@ -12,8 +12,8 @@ import click
 
 from registry import db
 from registry.describe import describe_contract
-from registry.queries import ContractFilter, get_contract, list_contracts
 from registry.schema import MetricKind
+from registry.services.contracts import SORTABLE, ContractFilter, get_contract, list_contracts, reader_name
 from registry.terms import OutcomeError, TermsError, compile_terms
 from web.cli.common import echo_json
 
@@ -83,17 +83,20 @@ def contracts_group() -> None:
 @click.option("--stage", help="Stage, e.g. complete")
 @click.option("--origin", type=click.Choice(["curated", "indigo"]))
 @click.option("--search", "text", help="Words in the name, parties or id")
+@click.option("--sort", type=click.Choice(list(SORTABLE)), default="id", show_default=True,
+              help="Sort key (name: the English name, the Swedish one where there is none)")
+@click.option("--desc", "descending", is_flag=True, help="Sort descending")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
 def contracts_list(country: str | None, sector: str | None, stage: str | None, origin: str | None,
-                   text: str | None, as_json: bool) -> None:
+                   text: str | None, sort: str, descending: bool, as_json: bool) -> None:
     """List contracts, optionally filtered."""
     flt = ContractFilter(text=text, country=country, sector=sector, stage=stage, origin=origin)
     with db.session_scope() as session:
-        rows, total = list_contracts(session=session, filters=flt, sort="id")
+        rows, total = list_contracts(session=session, filters=flt, sort=sort, descending=descending, lang="en")
         items = [
             {
                 "id": r.id,
-                "name": r.name_en or r.name_sv,
+                "name": reader_name(r, "en"),
                 "name_sv": r.name_sv,
                 "country": r.country,
                 "sector": r.policy_sector,

@@ -15,19 +15,19 @@ from tqdm import tqdm
 
 from registry import db
 from registry.calibration import CalibratedPriors
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    import portfolio as engine
+    from portfolio import Portfolio, SimulationResult
 
 __all__ = ["simulate", "stress"]
 
 _PERCENT = {"expected_multiple", "irr_mean", "irr_p5", "irr_p50", "irr_p95", "p_loss"}
 
 
-def _load(path: Path) -> engine.Portfolio:
+def _load(path: Path) -> Portfolio:
     # lazy: the engine (numpy, scipy, pandas) loads only when a portfolio is run, not for every ``utfall`` command
     from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
 
@@ -59,7 +59,7 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:,.0f}"
 
 
-def _print_summary(result: engine.SimulationResult) -> None:
+def _print_summary(result: SimulationResult) -> None:
     s = result.settings
     click.echo(f"{s['name'] or 'portfolio'}: {s['scenarios']:,} scenarios, seed {s['seed']}, "
                f"{s['copula']} copula" + (f" (df {s['df']:g})" if s["df"] else "")
@@ -86,7 +86,7 @@ def _table(df: pd.DataFrame, columns: dict[str, str], money: set[str]) -> None:
     click.echo(out.to_string())
 
 
-def _print_result(result: engine.SimulationResult) -> None:
+def _print_result(result: SimulationResult) -> None:
     _print_summary(result)
     click.echo("\nContracts (ES contributions add up to the portfolio ES):")
     _table(result.contracts, {"capital": "capital", "expected_repayment": "E[repayment]",
@@ -122,10 +122,10 @@ def _print_result(result: engine.SimulationResult) -> None:
 def simulate(portfolio_file: Path, scenarios: int | None, seed: int | None, threads: int | None,
              as_json: bool, cluster: str | None) -> None:
     """Simulate a portfolio file: returns, losses, ES contributions, payer exposure, concentration."""
-    import portfolio as engine  # lazy import for start-up time (see _load)
+    from portfolio import simulate as simulate_portfolio  # lazy import for start-up time (see _load)
 
-    pf = _load(portfolio_file)
-    n = scenarios or pf.n_scenarios
+    portfolio = _load(portfolio_file)
+    n = scenarios or portfolio.n_scenarios
     if cluster:
         from portfolio.cluster import cluster_available  # lazy: the engine (see _load)
 
@@ -133,8 +133,8 @@ def simulate(portfolio_file: Path, scenarios: int | None, seed: int | None, thre
             raise click.ClickException("--cluster needs the optional extra: pip install 'utfall[distributed]'")
     with _progress(n, True) as progress:
         try:
-            result = engine.simulate(pf, n_scenarios=n, seed=seed, threads=threads, progress=progress,
-                                     cluster=cluster or None)
+            result = simulate_portfolio(portfolio, n_scenarios=n, seed=seed, threads=threads, progress=progress,
+                                        cluster=cluster or None)
         except OSError as exc:  # no scheduler at that address
             raise click.ClickException(f"--cluster {cluster}: {exc}") from None
     if as_json:
@@ -156,17 +156,17 @@ def stress(portfolio_file: Path, scenarios: int | None, seed: int | None, sector
     import pandas as pd  # lazy imports for start-up time (see _load)
 
     from portfolio.results import SUMMARY_LABELS
-    from portfolio.stress import default_stresses, run_stresses
+    from portfolio.stresses import default_stresses, run_stresses
 
-    pf = _load(portfolio_file)
-    n = scenarios or pf.n_scenarios
-    stresses = default_stresses(pf, sector=sector, payer=payer)
+    portfolio = _load(portfolio_file)
+    n = scenarios or portfolio.n_scenarios
+    stresses = default_stresses(portfolio, sector=sector, payer=payer)
     with _progress(n * (len(stresses) + 1), True) as progress:
-        res = run_stresses(pf, stresses, n_scenarios=n, seed=seed, progress=progress)
+        res = run_stresses(portfolio, stresses, n_scenarios=n, seed=seed, progress=progress)
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo(f"{pf.name or 'portfolio'}: {n:,} scenarios per column, amounts in {pf.base_currency}\n")
+    click.echo(f"{portfolio.name or 'portfolio'}: {n:,} scenarios per column, amounts in {portfolio.base_currency}\n")
     for name, desc in res.descriptions.items():
         click.echo(f"  {name}: {desc}")
     click.echo("")
