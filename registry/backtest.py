@@ -36,6 +36,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from registry.plain_text import amount_text, percent_text
 from registry.schema import ContractDocument, OutcomeValue, PaymentMade, partial_date_start
 from registry.terms import CompiledTerms, OutcomeError, TermsError, compile_terms, partial_date_end
 
@@ -88,7 +89,7 @@ class Check:
         mark = "ok" if self.ok else "OFF"
         label = {"payer_total": "paid by", "investor_repaid": "repaid to", "irr": "IRR of",
                  "multiple": "multiple of", "payment_date": "payment date of"}[self.kind]
-        terms, recorded = _fmt(self.terms, self.currency), _fmt(self.recorded, self.currency)
+        terms, recorded = _shown(self.terms, self.currency), _shown(self.recorded, self.currency)
         if self.kind == "irr" and self.bound != "exact":
             recorded = {"min": "at least ", "max": "at most ", "about": "about "}[self.bound] + recorded
         period = f" [{self.period}]" if self.period else ""
@@ -96,7 +97,7 @@ class Check:
         if not self.ok and self.kind == "irr":
             line += f" (off by {self.difference * 100:+.2f} percentage points)"
         elif not self.ok and self.difference is not None:
-            line += f" (off by {_fmt(self.difference, self.currency, signed=True)}"
+            line += f" (off by {_shown(self.difference, self.currency, signed=True)}"
             line += f", {self.relative:+.1%})" if self.relative is not None else ")"
         return line
 
@@ -181,13 +182,14 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _fmt(value: Any, currency: str | None, signed: bool = False) -> str:
+def _shown(value: Any, currency: str | None, signed: bool = False) -> str:
+    """A compared figure in a message: an amount in its currency, an IRR as a percentage, a date gap in days."""
     if isinstance(value, Decimal) and currency:
-        return f"{currency} {value:+,.2f}" if signed else f"{currency} {value:,.2f}"
+        return amount_text(value, currency=currency, signed=signed)
     if isinstance(value, float):
-        return f"{value:+.2%}" if signed else f"{value:.2%}"
+        return percent_text(value, signed=signed)
     if isinstance(value, Decimal):
-        return f"{value:+.3f}" if signed else f"{value:.3f}"
+        return amount_text(value, digits=3, signed=signed)
     if isinstance(value, timedelta):
         return f"{value.days} days"
     return str(value)
