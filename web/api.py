@@ -281,8 +281,8 @@ class ContractQuery(Input):
     year_from: int | None = Field(None, ge=1900, le=2200, description="Signed or started in this year or later.")
     year_to: int | None = Field(None, ge=1900, le=2200, description="Signed or started in this year or earlier.")
     reproduced: Literal[VERDICTS] | None = Field(  # type: ignore[valid-type]
-        None, description="Whether the terms reproduce the realised history (back-test): yes, no or unknown "
-        "(cannot tell).")
+        None, description="Whether the terms reproduce the realised history (back-test): yes, partly (some "
+        "payments reproduced, the rest depend on unrecorded outcomes), no or unknown (cannot tell).")
     sort: Literal[tuple(SORTABLE)] = Field("name", description="Sort key.")  # type: ignore[valid-type]
     desc: bool = Field(False, description="Sort descending.")
     limit: int = Field(50, ge=1, le=500, description="Page size.")
@@ -372,14 +372,26 @@ class BacktestCheck(BaseModel):
     kind: Literal["payer_total", "investor_repaid", "irr", "multiple", "payment_date"]
     subject: str = Field(description="Organisation id: the payer or the investor.")
     period: str | None = Field(description="The cohort or period of the recorded payment, if it is for one.")
-    ok: bool = Field(description="Whether the terms agree with the record within the tolerances.")
+    status: Literal["yes", "no", "unknown"] = Field(
+        description="yes: the terms give this figure within the tolerances; no: they are off, or the recorded "
+        "figure lies outside every value they give over the unrecorded outcomes; unknown (cannot tell): it depends "
+        "on outcomes not recorded (depends_on) and lies inside that range, or rests on a derived parameter.")
+    ok: bool = Field(description="Whether the terms agree with the record within the tolerances (status yes).")
     currency: str | None
-    terms: str | float | None = Field(description="What the terms give: an amount (decimal string), IRR or date.")
+    terms: str | float | None = Field(
+        description="What the terms give: an amount (decimal string), IRR or date; null when it depends on "
+        "unrecorded outcomes (then low and high).")
     recorded: str | float | None = Field(description="What is recorded (a partial ISO date for payment dates).")
     difference: str | float | int | None = Field(
         description="Terms minus recorded where they disagree (days outside the recorded period for dates).")
     relative: float | None = Field(description="The difference as a share of the recorded amount.")
     bound: str = Field(description="For IRRs: exact, min, max or about, as the source states it.")
+    low: str | float | None = Field(None, description="The least the terms give over the unrecorded outcomes.")
+    high: str | float | None = Field(None, description="The most the terms give over the unrecorded outcomes.")
+    depends_on: list[str] = Field(
+        default_factory=list, description="Unrecorded outcomes the figure depends on (metric[period] keys).")
+    derived: list[str] = Field(
+        default_factory=list, description="Parameters it uses that are worked back from the result (circular).")
 
 
 class BacktestReason(BaseModel):
@@ -398,7 +410,13 @@ class BacktestResult(BaseModel):
     reading: int | None = Field(description="The alternative reading of the terms that was evaluated.")
     inputs: dict[str, float] = Field(description="The recorded outcome values the terms were evaluated on.")
     checks: list[BacktestCheck]
-    cannot_tell: list[BacktestReason] = Field(description="Why nothing could be compared (verdict unknown).")
+    expected: list[BacktestCheck] = Field(
+        default_factory=list, description="What the terms give each payer where nothing is recorded to compare.")
+    blocked_by: list[str] = Field(
+        default_factory=list, description="The unknown figures that keep a partly or unknown verdict from yes or "
+        "no: outcomes (periods in brackets) and derived parameters.")
+    cannot_tell: list[BacktestReason] = Field(
+        description="What blocks a partly or unknown verdict (or why nothing could be compared).")
     caveats: list[BacktestReason] = Field(description="What qualifies a yes or no.")
     tolerances: dict[str, Any]
 
@@ -649,7 +667,7 @@ def _check_outcomes(doc: ContractDocument, names: tuple[str, ...], kinds: dict[s
            path_params={"contract_id": "The contract's id."})
 def contract_backtest(contract_id: str) -> BacktestResult:
     """The terms evaluated on the recorded outcomes, compared with the recorded payments and investor results:
-    reproduced yes, no (each difference) or unknown (the figure that is missing)."""
+    reproduced yes, partly, no (each difference) or unknown, per payment, naming the figures that block it."""
     row = _contract_row(contract_id)
     doc = ContractDocument.model_validate(row.document)
     return BacktestResult.model_validate(run_backtest(doc, source=row.id).as_dict())

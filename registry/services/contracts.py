@@ -49,7 +49,7 @@ class ContractFilter:
     max_capital_usd: Decimal | None = None
     year_from: int | None = None
     year_to: int | None = None
-    reproduced: str | None = None  # the back-test's verdict: yes | no | unknown
+    reproduced: str | None = None  # the back-test's verdict: yes | partly | no | unknown
     repayment: str | None = None  # the stated investor repayment's class (registry.market.REPAYMENT_CLASSES)
 
 
