@@ -52,6 +52,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from registry.plain_text import amount_text, percent_text
 from registry.schema import ContractDocument, MetricKind, OutcomeValue, PaymentMade, partial_date_start
 from registry.terms import (
     CompiledTerms,
@@ -283,12 +284,13 @@ def _json(value: Any) -> Any:
 
 
 def _fmt(value: Any, currency: str | None, signed: bool = False) -> str:
+    """A compared figure in a message: an amount in its currency, an IRR as a percentage, a date gap in days."""
     if isinstance(value, Decimal) and currency:
-        return f"{currency} {value:+,.2f}" if signed else f"{currency} {value:,.2f}"
+        return amount_text(value, currency=currency, signed=signed)
     if isinstance(value, float):
-        return f"{value:+.2%}" if signed else f"{value:.2%}"
+        return percent_text(value, signed=signed)
     if isinstance(value, Decimal):
-        return f"{value:+.3f}" if signed else f"{value:.3f}"
+        return amount_text(value, digits=3, signed=signed)
     if isinstance(value, timedelta):
         return f"{value.days} days"
     return str(value)

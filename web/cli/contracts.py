@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from registry import db
+from registry.plain_text import amount_text
 from registry.schema import MetricKind
 from registry.services.contracts import SORTABLE, ContractFilter, get_contract, list_contracts, reader_name
 from web.cli.common import echo_json
@@ -241,17 +242,13 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
         alternative = doc.payment_terms.alternative_readings[reading - 1]
         click.echo(f"  alternative reading {reading}: {alternative.description}")
     for p in data["payments"]:
-        click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {_fmt(p['amount'])}")
-    click.echo(f"  investor capital     {_fmt(data['investor_capital'])}")
-    click.echo(f"  investor repayment   {_fmt(data['investor_repayment'])}")
+        click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {amount_text(p['amount'])}")
+    click.echo(f"  investor capital     {amount_text(data['investor_capital'])}")
+    click.echo(f"  investor repayment   {amount_text(data['investor_repayment'])}")
     if data.get("no_position"):
         click.echo(f"  investors            no position: {data['no_position']}")
     if data.get("multiple") is not None:
         click.echo(f"  multiple             {float(data['multiple']):.3f}")
     if data.get("irr") is not None:
         click.echo(f"  IRR                  {float(data['irr']) * 100:.2f} % a year")
-
-
-def _fmt(value: Any) -> str:
-    return f"{Decimal(str(value)):,.2f}" if value is not None else "n/a"
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from registry.plain_text import amount_text, percent_text
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -52,12 +54,13 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[int], None] | Non
         yield bar.update
 
 
-def _fmt(metric: str, value: float) -> str:
+def _summary_value(metric: str, value: float) -> str:
+    """A summary estimate as the commands print it: shares as percentages, the multiple to four decimals."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    if metric in _PERCENT:
-        return f"{value * 100:.2f} %" if metric != "expected_multiple" else f"{value:.4f}"
-    return f"{value:,.0f}"
+    if metric == "expected_multiple":
+        return amount_text(value, digits=4)
+    return percent_text(value) if metric in _PERCENT else amount_text(value, digits=0)
 
 
 def _print_summary(result: SimulationResult) -> None:
@@ -68,8 +71,8 @@ def _print_summary(result: SimulationResult) -> None:
     click.echo("")
     width = max(len(v) for v in result.summary["label"])
     for metric, row in result.summary.iterrows():
-        se = "" if row.std_error == 0 else f"  ± {_fmt(str(metric), row.std_error)}"
-        click.echo(f"  {row.label:<{width}}  {_fmt(str(metric), row.estimate):>16}{se}")
+        se = "" if row.std_error == 0 else f"  ± {_summary_value(str(metric), row.std_error)}"
+        click.echo(f"  {row.label:<{width}}  {_summary_value(str(metric), row.estimate):>16}{se}")
     if s.get("irr_undefined_scenarios"):
         click.echo(f"  (IRR undefined in {s['irr_undefined_scenarios']} scenarios, left out of the IRR figures)")
 
@@ -173,7 +176,7 @@ def stress(portfolio_file: Path, scenarios: int | None, seed: int | None, sector
     click.echo("")
     table: dict[str, Any] = {}
     for name in res.table.columns:
-        table[name] = [_fmt(str(m), v) for m, v in res.table[name].items()]
+        table[name] = [_summary_value(str(m), v) for m, v in res.table[name].items()]
     out = pd.DataFrame(table, index=[SUMMARY_LABELS[m] for m in res.table.index])
     click.echo(out.to_string())
 
