@@ -47,6 +47,11 @@ def user_named(*, session: Session, username: str) -> User | None:
     return session.exec(select(User).where(User.username == username)).first()
 
 
+def any_users(*, session: Session) -> bool:
+    """Whether any user account exists."""
+    return session.exec(select(User.id).limit(1)).first() is not None
+
+
 def list_users(*, session: Session) -> Sequence[User]:
     """Every user, by username."""
     return session.exec(select(User).order_by(col(User.username))).all()

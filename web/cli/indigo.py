@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
+from tqdm import tqdm
 
 from registry import db
-from registry.indigo.values import ATTRIBUTION
+from registry.indigo.values import ATTRIBUTION, BUNDLED_EXPORT
+from registry.market import market_statistics
+from registry.plain_text import millions_text
 
 
 @click.group("import")
@@ -38,9 +40,9 @@ def import_indigo(directory: Path | None, label: str | None, as_json: bool, prog
     An export missing a required file or column, or with cut-off rows or damaged text, is refused with a
     report naming file, line and column, before anything is written.
     """
+    # lazy: the importer and the reader bring pandas, which the other commands do not need
     from registry.indigo.importer import import_export
     from registry.indigo.reader import IndigoReadError
-    from registry.indigo.values import BUNDLED_EXPORT
 
     directory = directory or BUNDLED_EXPORT
     show_bar = sys.stderr.isatty() if progress is None else progress
@@ -49,8 +51,6 @@ def import_indigo(directory: Path | None, label: str | None, as_json: bool, prog
         with db.session_scope() as session:
             callback = None
             if show_bar:
-                from tqdm import tqdm
-
                 bar = tqdm(total=0, unit="project", desc="INDIGO import", file=sys.stderr)
 
                 def callback(done: int, total: int, pid: str) -> None:
@@ -79,7 +79,7 @@ def import_indigo(directory: Path | None, label: str | None, as_json: bool, prog
               help="Folder (indigo-csv, csv, json) or file (xlsx, or json ending in .json).")
 def export_command(fmt: str, contracts: tuple[str, ...], output: Path) -> None:
     """Export contracts as INDIGO-shaped CSV, JSON documents, or flat CSV/XLSX tables."""
-    from registry.indigo.exporter import export_contracts
+    from registry.indigo.exporter import export_contracts  # lazy: brings pandas (see import_indigo)
 
     with db.session_scope() as session:
         try:
@@ -90,16 +90,10 @@ def export_command(fmt: str, contracts: tuple[str, ...], output: Path) -> None:
     click.echo(ATTRIBUTION + " (for the INDIGO facts included)")
 
 
-def _fmt_money(value: Any) -> str:
-    return f"{float(value) / 1e6:,.1f}M" if value else "-"
-
-
 @click.command("market")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def market_command(as_json: bool) -> None:
     """The market at a glance: contracts and capital by year, country, sector and stage; repayment base rates."""
-    from registry.market import market_statistics
-
     with db.session_scope() as session:
         stats = market_statistics(session=session)
     if as_json:
@@ -107,7 +101,7 @@ def market_command(as_json: bool) -> None:
         return
     totals = stats["totals"]
     click.echo(f"{totals['contracts']} contracts ({totals['curated']} curated, {totals['indigo']} from INDIGO) "
-               f"in {totals['countries']} countries; capital USD {_fmt_money(totals['capital_usd'])} "
+               f"in {totals['countries']} countries; capital USD {millions_text(totals['capital_usd'])} "
                f"(known for {totals['with_capital_usd']})")
     for key, title in (("by_year", "year"), ("by_country", "country"), ("by_sector", "policy sector"),
                        ("by_stage", "stage")):
@@ -116,7 +110,7 @@ def market_command(as_json: bool) -> None:
         if key == "by_country":
             items = dict(sorted(items.items(), key=lambda kv: -kv[1]["contracts"])[:15])
         for name, row in items.items():
-            click.echo(f"  {name:<28}{row['contracts']:>5}  USD {_fmt_money(row['capital_usd']):>9}")
+            click.echo(f"  {name:<28}{row['contracts']:>5}  USD {millions_text(row['capital_usd']):>9}")
     click.echo("\ninvestor repayment of completed contracts, by sector (full / partial / none / not known):")
     for sector, row in stats["repayment_by_sector"].items():
         click.echo(f"  {sector:<28}{row['full']:>4}{row['partial']:>4}{row['none']:>4}{row['unknown']:>5}")

@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from tqdm import tqdm
+
+from registry import db
+from registry.calibration import CalibratedPriors
+from registry.plain_text import amount_text, percent_text
+from registry.services.contracts import get_contract
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,12 +29,8 @@ _PERCENT = {"expected_multiple", "irr_mean", "irr_p5", "irr_p50", "irr_p95", "p_
 
 
 def _load(path: Path) -> Portfolio:
-    # Lazy imports for start-up time: the engine (numpy, scipy, pandas) loads only when a portfolio is run,
-    # not for every ``utfall`` command.
-    from registry import db
-    from registry.calibration import CalibratedPriors
+    # lazy: the engine (numpy, scipy, pandas) loads only when a portfolio is run, not for every ``utfall`` command
     from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
-    from registry.services.contracts import get_contract
 
     try:
         spec = load_portfolio_file(path)
@@ -46,18 +48,17 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[int], None] | Non
     if not (enabled and sys.stderr.isatty()):
         yield None
         return
-    from tqdm import tqdm
-
     with tqdm(total=total, unit="scen", unit_scale=True, file=sys.stderr, leave=False) as bar:
         yield bar.update
 
 
-def _fmt(metric: str, value: float) -> str:
+def _summary_value(metric: str, value: float) -> str:
+    """A summary estimate as the commands print it: shares as percentages, the multiple to four decimals."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    if metric in _PERCENT:
-        return f"{value * 100:.2f} %" if metric != "expected_multiple" else f"{value:.4f}"
-    return f"{value:,.0f}"
+    if metric == "expected_multiple":
+        return amount_text(value, digits=4)
+    return percent_text(value) if metric in _PERCENT else amount_text(value, digits=0)
 
 
 def _print_summary(result: SimulationResult) -> None:
@@ -68,8 +69,8 @@ def _print_summary(result: SimulationResult) -> None:
     click.echo("")
     width = max(len(v) for v in result.summary["label"])
     for metric, row in result.summary.iterrows():
-        se = "" if row.std_error == 0 else f"  ± {_fmt(str(metric), row.std_error)}"
-        click.echo(f"  {row.label:<{width}}  {_fmt(str(metric), row.estimate):>16}{se}")
+        se = "" if row.std_error == 0 else f"  ± {_summary_value(str(metric), row.std_error)}"
+        click.echo(f"  {row.label:<{width}}  {_summary_value(str(metric), row.estimate):>16}{se}")
     if s.get("irr_undefined_scenarios"):
         click.echo(f"  (IRR undefined in {s['irr_undefined_scenarios']} scenarios, left out of the IRR figures)")
 
@@ -128,7 +129,7 @@ def simulate(portfolio_file: Path, scenarios: int | None, seed: int | None, thre
     portfolio = _load(portfolio_file)
     n = scenarios or portfolio.n_scenarios
     if cluster:
-        from portfolio.cluster import cluster_available
+        from portfolio.cluster import cluster_available  # lazy: the engine (see _load)
 
         if not cluster_available():
             raise click.ClickException("--cluster needs the optional extra: pip install 'utfall[distributed]'")
@@ -173,7 +174,7 @@ def stress(portfolio_file: Path, scenarios: int | None, seed: int | None, sector
     click.echo("")
     table: dict[str, Any] = {}
     for name in res.table.columns:
-        table[name] = [_fmt(str(m), v) for m, v in res.table[name].items()]
+        table[name] = [_summary_value(str(m), v) for m, v in res.table[name].items()]
     out = pd.DataFrame(table, index=[SUMMARY_LABELS[m] for m in res.table.index])
     click.echo(out.to_string())
 
