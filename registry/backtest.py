@@ -92,11 +92,12 @@ TOLERANCES = Tolerances()
 class Check:
     """One comparison of the terms with the record (or, with ``recorded`` None, what the terms give alone).
 
-    ``kind``: ``payer_total``, ``investor_repaid``, ``irr``, ``multiple`` or ``payment_date``; ``subject`` is
-    the organisation id. ``terms`` and ``recorded`` are Decimals (amounts, multiples), floats (IRR) or dates
-    (ISO strings for recorded partial dates). ``terms`` is None when the terms' figure depends on unrecorded
-    outcomes (``depends_on``, outcome keys such as ``rate[year 2]``); ``low`` and ``high`` are then the least
-    and most it comes to over their values. ``derived`` names parameters worked back from the result.
+    ``kind``: ``payer_total`` (``payee_total`` where the record does not say who paid), ``investor_repaid``,
+    ``irr``, ``multiple`` or ``payment_date``; ``subject`` is the organisation id. ``terms`` and ``recorded``
+    are Decimals (amounts, multiples), floats (IRR) or dates (ISO strings for recorded partial dates).
+    ``terms`` is None when the terms' figure depends on unrecorded outcomes (``depends_on``, outcome keys such
+    as ``rate[year 2]``); ``low`` and ``high`` are then the least and most it comes to over their values.
+    ``derived`` names parameters worked back from the result.
     """
 
     kind: str
@@ -136,7 +137,7 @@ class Check:
     def text(self) -> str:
         """The check in English, for the command line."""
         mark = "--" if self.recorded is None else {"yes": "ok", "no": "OFF", "unknown": "??"}[self.status]
-        label = {"payer_total": "paid by", "investor_repaid": "repaid to", "irr": "IRR of",
+        label = {"payer_total": "paid by", "payee_total": "paid to", "investor_repaid": "repaid to", "irr": "IRR of",
                  "multiple": "multiple of", "payment_date": "payment date of"}[self.kind]
         period = f" [{self.period}]" if self.period else ""
         if self.depends_on and self.low is not None:
@@ -651,7 +652,7 @@ def _flows_for(evaluation: TermsEvaluation, org: str, by_payer: bool, cohort: st
     same = [f for f in flows if f.period == cohort]
     if same:
         return same
-    if when is not None and any(f.period == cohort for f in evaluation.flows) is False:
+    if when is not None and not any(f.period == cohort for f in evaluation.flows):
         start, end = partial_date_start(when), partial_date_end(when)
         dated = [f for f in flows if f.period is not None and f.date is not None and start <= f.date <= end]
         if dated:
@@ -680,7 +681,7 @@ def _targets(doc: ContractDocument, compiled: CompiledTerms, evaluation: TermsEv
             continue
         ids = [f.id for f in flows]
         options = [sum(amounts, Decimal(0)) for amounts in _alternative_totals(payments)]
-        targets.append(_Target("payer_total", org, options, ids, cohort))
+        targets.append(_Target("payer_total" if by_payer else "payee_total", org, options, ids, cohort))
         for p in payments:
             if p.date and p.amount != 0 and flows and all(f.date is not None for f in flows):
                 targets.append(_Target("payment_date", org, [p.date], ids, cohort, date=p.date))
