@@ -129,8 +129,9 @@ class ContractDetail(ContractSummary):
 
 
 class BacktestCheck(BaseModel):
-    kind: Literal["payer_total", "investor_repaid", "irr", "multiple", "payment_date"]
-    subject: str = Field(description="Organisation id: the payer or the investor.")
+    kind: Literal["payer_total", "payee_total", "investor_repaid", "irr", "multiple", "payment_date"]
+    subject: str = Field(description="Organisation id: the payer (the payee for payee_total, where the record "
+                         "does not say who paid) or the investor.")
     period: str | None = Field(description="The cohort or period of the recorded payment, if it is for one.")
     status: Literal["yes", "no", "unknown"] = Field(
         description="yes: the terms give this figure within the tolerances; no: they are off, or the recorded "
