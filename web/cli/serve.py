@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from registry import db
 from registry.indigo import ATTRIBUTION, BUNDLED_EXPORT, BUNDLED_EXPORT_DATE
+from registry.loader import SEED_DIR, load_paths
 from registry.models import Contract, User
 from web import create_app
 from web.cli.common import safe_database_url
@@ -22,9 +23,7 @@ from web.security import instance_secret_key
 
 def _first_start(session: Session, *, seed: bool, indigo: bool) -> None:
     """Fill an empty registry: the seed contracts, then GO Lab's INDIGO snapshot shipped with the package."""
-    # lazy: the INDIGO importer brings pandas and the loader YAML, needed only on the first start
-    from registry.indigo.importer import import_export
-    from registry.loader import SEED_DIR, load_paths
+    from registry.indigo.importer import import_export  # lazy: brings pandas, needed only on the first start
 
     if seed:
         click.echo("loading the seed contracts …")
