@@ -47,6 +47,7 @@ from web.extensions import db
 from web.extensions import session as db_session
 from web.formatting import percent_pattern
 from web.problems import localise
+from web.vocabulary import label
 
 log = logging.getLogger(__name__)
 
@@ -620,23 +621,7 @@ SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
 
 
 def summary_labels() -> dict[str, str]:
-    return {
-        "capital": _("Capital invested"),
-        "expected_repayment": _("Expected repayment"),
-        "expected_multiple": _("Expected multiple (repayment / capital)"),
-        "p_loss": _("Probability of losing capital"),
-        "expected_loss": _("Expected loss"),
-        "mean_net_loss": _("Mean net loss (capital − repayment)"),
-        "var95": _("Value at risk, 95 %"),
-        "es95": _("Expected shortfall, 95 %"),
-        "var99": _("Value at risk, 99 %"),
-        "es99": _("Expected shortfall, 99 %"),
-        "irr_p5": _("IRR, 5th percentile"),
-        "irr_p50": _("IRR, median"),
-        "irr_p95": _("IRR, 95th percentile"),
-        "irr_mean": _("IRR, mean"),
-        "npv_hurdle": _("Expected NPV at the hurdle rate"),
-    }
+    return {key: label("summary", key) for key, _kind in SUMMARY_ROWS}
 
 
 def organisation_names(session: Session, ids: list[str]) -> dict[str, str]:

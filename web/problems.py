@@ -16,7 +16,8 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-from web.formatting import N_, _locale, _reader_locale, translate, vocab
+from web.formatting import N_, _locale, _reader_locale, translate
+from web.vocabulary import vocab
 
 Transform = Callable[[str], str]
 
