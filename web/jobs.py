@@ -63,7 +63,7 @@ def local_date(now: datetime) -> date:
 
 def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
     """Render every missing or out-of-date fact sheet (both languages); commits sheet by sheet."""
-    from web.factsheets import render_factsheet, stale_factsheets
+    from web.factsheet_service import render_factsheet, stale_factsheets
 
     stale = stale_factsheets(session=session)
     done: list[str] = []
@@ -116,7 +116,7 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
 
 def milestone_reminders(session: Session, now: datetime) -> dict[str, Any]:
     """Milestones due within 30 days of today (Stockholm), kept in the run's detail for the admin page."""
-    from web.reminders import DEFAULT_DAYS, reminders_due
+    from registry.reminders import DEFAULT_DAYS, reminders_due
 
     today = local_date(now)
     due = reminders_due(session=session, today=today, days=DEFAULT_DAYS)

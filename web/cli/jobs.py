@@ -216,7 +216,7 @@ def _fail(message: str) -> None:
 @click.option("--force", is_flag=True, help="Render again even if the cached sheet is current.")
 def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) -> None:
     """Write one contract's PDF fact sheet."""
-    from web.factsheets import FactsheetNotFound, render_factsheet
+    from web.factsheet_service import FactsheetNotFound, render_factsheet
 
     with _short_lived_app() as app, db.session_scope() as session, app.app_context():
         try:
@@ -241,7 +241,7 @@ def _factsheet_worker_init() -> None:
 
 def _write_factsheet(contract_id: str, lang: str, output: Path, force: bool, app: Any = None) -> str | None:
     """Render (or take from the cache) one sheet and write it to ``output``; the error text, or ``None``."""
-    from web.factsheets import FactsheetNotFound, render_factsheet
+    from web.factsheet_service import FactsheetNotFound, render_factsheet
 
     app = app or _worker_app
     try:
@@ -320,8 +320,10 @@ def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[s
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def reminders_command(on: Any, days: int, lang: str, as_json: bool) -> None:
     """Milestones due soon: measurements, insatsråd meetings, evaluations and payment dates."""
+    from registry.reminders import reminders_due
+    from web.i18n import in_language
     from web.jobs import local_date, system_clock
-    from web.reminders import KIND_LABELS, reminders_due
+    from web.vocabulary import label
 
     today: date = on.date() if on else local_date(system_clock())
     with db.session_scope() as session:
@@ -332,10 +334,11 @@ def reminders_command(on: Any, days: int, lang: str, as_json: bool) -> None:
     if not due:
         click.echo(f"nothing due from {today} to {days} days ahead")
         return
+    with in_language(lang):
+        kinds = {r.kind: label("milestone_kind", r.kind) for r in due}
     for r in due:
-        kind = KIND_LABELS[lang].get(r.kind, r.kind)
         text = f"  {r.description}" if r.description else ""
-        click.echo(f"{r.date_text:<10}  {r.contract_id:<32}  {kind}{text}")
+        click.echo(f"{r.date_text:<10}  {r.contract_id:<32}  {kinds[r.kind]}{text}")
 
 
 @click.command("jobs")
