@@ -117,9 +117,9 @@ def terms_portfolio(n: int) -> P.Portfolio:
     return P.Portfolio(tuple(hs), copula="t", df=5.0, base_currency="SEK")
 
 
-def rng_floor(pf: P.Portfolio, n: int, threads: int, block: int = DEFAULT_BLOCK_SIZE) -> tuple[float, float]:
+def rng_floor(portfolio: P.Portfolio, n: int, threads: int, block: int = DEFAULT_BLOCK_SIZE) -> tuple[float, float]:
     """Wall and CPU seconds to draw exactly the engine's random numbers (same generators, blocks, threads)."""
-    k = _Kernel(pf, None, 0, 1000, block)
+    k = _Kernel(portfolio, None, 0, 1000, block)
     rows = [(u.key, u.n_draws) for u in k.units] + [(key, 1) for key in k.factor_keys]
 
     def chunk(b: int) -> None:
@@ -127,7 +127,7 @@ def rng_floor(pf: P.Portfolio, n: int, threads: int, block: int = DEFAULT_BLOCK_
         for key, r in rows:
             out = np.empty((r, width), dtype=np.float32)
             _generator(1, key, b).standard_normal(out=out, dtype=np.float32)
-        _generator(1, contract_key("chi2"), b).chisquare(pf.df, width)
+        _generator(1, contract_key("chi2"), b).chisquare(portfolio.df, width)
 
     blocks = range(-(-n // block))
     t, c = time.perf_counter(), time.process_time()
@@ -136,23 +136,23 @@ def rng_floor(pf: P.Portfolio, n: int, threads: int, block: int = DEFAULT_BLOCK_
     return time.perf_counter() - t, time.process_time() - c
 
 
-def _measure(name: str, pf: P.Portfolio, n: int, threads: int, repeats: int) -> dict[str, float]:
+def _measure(name: str, portfolio: P.Portfolio, n: int, threads: int, repeats: int) -> dict[str, float]:
     """Engine and floor times (median of ``repeats``, interleaved) and this process's peak RSS."""
-    P.simulate(pf, n_scenarios=2 * DEFAULT_BLOCK_SIZE, seed=0, threads=threads)  # warm-up (tables, caches)
+    P.simulate(portfolio, n_scenarios=2 * DEFAULT_BLOCK_SIZE, seed=0, threads=threads)  # warm-up (tables, caches)
     load0 = os.getloadavg()[0]
     times, cpus, floors, floor_cpus = [], [], [], []
     res = None
     for _ in range(repeats):
         t, c = time.perf_counter(), time.process_time()
-        res = P.simulate(pf, n_scenarios=n, seed=1, threads=threads)
+        res = P.simulate(portfolio, n_scenarios=n, seed=1, threads=threads)
         times.append(time.perf_counter() - t)
         cpus.append(time.process_time() - c)
-        fw, fc = rng_floor(pf, n, threads)
+        fw, fc = rng_floor(portfolio, n, threads)
         floors.append(fw)
         floor_cpus.append(fc)
     assert res is not None
     return {
-        "contracts": len(pf.holdings), "scenarios": n, "threads": threads, "repeats": repeats,
+        "contracts": len(portfolio.holdings), "scenarios": n, "threads": threads, "repeats": repeats,
         "engine_s": statistics.median(times), "floor_s": statistics.median(floors),
         "engine_cpu_s": statistics.median(cpus), "floor_cpu_s": statistics.median(floor_cpus),
         "load_before": load0, "load_after": os.getloadavg()[0],
@@ -163,8 +163,8 @@ def _measure(name: str, pf: P.Portfolio, n: int, threads: int, repeats: int) -> 
 
 def _one(payoff: str, contracts: int, n: int, threads: int, repeats: int) -> None:
     """One configuration in this process (the parent runs each in its own process for its peak RSS)."""
-    pf = terms_portfolio(contracts) if payoff == "terms" else numpy_portfolio(contracts)
-    print(json.dumps(_measure(payoff, pf, n, threads, repeats)))
+    portfolio = terms_portfolio(contracts) if payoff == "terms" else numpy_portfolio(contracts)
+    print(json.dumps(_measure(payoff, portfolio, n, threads, repeats)))
 
 
 AIMS = {(10, 100_000): 10.0, (10, 1_000_000): 10.0, (300, 100_000): 3.0, (300, 1_000_000): 4.0,

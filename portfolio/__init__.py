@@ -4,7 +4,7 @@ Pure numpy/pandas/scipy. Contracts arrive through :class:`portfolio.contract.Con
 registry's glue (``registry.portfolio_file``) builds them from contract documents and portfolio files.
 
 >>> from portfolio import simulate          # doctest: +SKIP
->>> result = simulate(pf, n_scenarios=100_000, seed=1)
+>>> result = simulate(portfolio, n_scenarios=100_000, seed=1)
 >>> result.summary, result.contracts, result.exposures, result.concentration
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from portfolio.contract import ContractModel, FactorLoadings, Holding, Portfolio
 from portfolio.engine import DEFAULT_BLOCK_SIZE, Stress, run
-from portfolio.models import (
+from portfolio.outcomes import (
     Bernoulli,
     Beta,
     DelayModel,
@@ -25,11 +25,7 @@ from portfolio.models import (
     PointMassMixture,
 )
 from portfolio.results import SimulationResult, build_result
-
-# Loaded here, before the function ``stress`` below is defined: importing a submodule for the first time
-# binds it as an attribute of its package, so a first import inside ``stress()`` replaced the function
-# ``portfolio.stress`` by the module ``portfolio.stress`` and a second call failed.
-from portfolio.stress import StressResult, run_stresses  # noqa: E402  (after the modules it needs)
+from portfolio.stresses import StressResult, run_stresses
 
 __all__ = [
     "simulate",
@@ -98,7 +94,7 @@ def simulate(
 
 
 def stress(portfolio: Portfolio, stresses: list[Stress] | None = None, **kwargs: Any) -> StressResult:
-    """Base case and named stresses side by side (default: :func:`portfolio.stress.default_stresses`).
+    """Base case and named stresses side by side (default: :func:`portfolio.stresses.default_stresses`).
 
     Keyword arguments go to :func:`simulate` for every run (same seed: common random numbers).
     """

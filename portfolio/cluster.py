@@ -27,9 +27,9 @@ def cluster_available() -> bool:
     return True
 
 
-def _span(pf: Portfolio, stress: Stress | None, seed: int, n: int, block_size: int, chunk: int, start: int,
+def _span(portfolio: Portfolio, stress: Stress | None, seed: int, n: int, block_size: int, chunk: int, start: int,
           stop: int) -> Accumulator:
-    kernel = _Kernel(pf, stress, seed, n, block_size)
+    kernel = _Kernel(portfolio, stress, seed, n, block_size)
     acc = kernel.accumulator(start, stop)
     with _blas_single_thread():
         for s in range(start, stop, chunk):
@@ -39,7 +39,7 @@ def _span(pf: Portfolio, stress: Stress | None, seed: int, n: int, block_size: i
 
 
 def run_on_cluster(
-    pf: Portfolio,
+    portfolio: Portfolio,
     cluster: Any,
     *,
     n: int,
@@ -62,14 +62,14 @@ def run_on_cluster(
     own = not isinstance(cluster, Client)
     client = Client(cluster) if own else cluster
     try:
-        kernel = _Kernel(pf, stress, seed, n, block_size)
+        kernel = _Kernel(portfolio, stress, seed, n, block_size)
         n_chunks = -(-n // chunk)
         if tasks is None:
             threads = sum(client.nthreads().values()) or 1
             tasks = 4 * threads
         per = -(-n_chunks // max(1, min(tasks, n_chunks)))
         spans = [(c * chunk, min((c + per) * chunk, n)) for c in range(0, n_chunks, per)]
-        futures = [client.submit(_span, pf, stress, seed, n, block_size, chunk, s, e, pure=False)
+        futures = [client.submit(_span, portfolio, stress, seed, n, block_size, chunk, s, e, pure=False)
                    for s, e in spans]
         acc = kernel.accumulator(0, n)
         for fut in futures:  # in span order: merging needs no particular order, progress reads better

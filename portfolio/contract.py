@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from portfolio.models import DelayModel, OutcomeModel
+from portfolio.outcomes import DelayModel, OutcomeModel
 
 __all__ = [
     "FlowLike",
@@ -97,7 +97,7 @@ class ContractModel:
     Attributes
     ----------
     outcomes
-        Metric id -> outcome model (binary metrics need a :class:`~portfolio.models.Bernoulli`).
+        Metric id -> outcome model (binary metrics need a :class:`~portfolio.outcomes.Bernoulli`).
     default_prior
         Metric ids whose model is the registry's default prior for the sector rather than a stated
         assumption; reported as such.

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from portfolio.contract import ContractModel, Holding, Portfolio, add_months, payment_day
-from portfolio.models import Bernoulli, LatentTransform
+from portfolio.outcomes import Bernoulli, LatentTransform
 from portfolio.risk import irr as irr_fn
 from portfolio.risk import tail_rank
 
@@ -243,10 +243,10 @@ def _factor_names(
     return names, load, terms
 
 
-def _prepare_units(pf: Portfolio, stress: Stress | None, df: float | None) -> list[_Unit]:
+def _prepare_units(portfolio: Portfolio, stress: Stress | None, df: float | None) -> list[_Unit]:
     units = []
     seen: set[str] = set()
-    for i, h in enumerate(pf.holdings):
+    for i, h in enumerate(portfolio.holdings):
         c = h.contract
         unknown = set(stress.forced.get(c.id, {})) - set(c.outcomes) if stress else set()
         if unknown:
@@ -302,11 +302,11 @@ def _max_delay(u: _Unit) -> int:
 
 
 class _Kernel:
-    def __init__(self, pf: Portfolio, stress: Stress | None, seed: int, n: int, block_size: int) -> None:
-        self.pf, self.stress, self.seed, self.n, self.block_size = pf, stress, seed, n, block_size
-        self.df = pf.df if pf.copula == "t" else None
-        self.units = _prepare_units(pf, stress, self.df)
-        self.factor_names, self.load, self.terms = _factor_names(pf.holdings)
+    def __init__(self, portfolio: Portfolio, stress: Stress | None, seed: int, n: int, block_size: int) -> None:
+        self.portfolio, self.stress, self.seed, self.n, self.block_size = portfolio, stress, seed, n, block_size
+        self.df = portfolio.df if portfolio.copula == "t" else None
+        self.units = _prepare_units(portfolio, stress, self.df)
+        self.factor_names, self.load, self.terms = _factor_names(portfolio.holdings)
         self.factor_keys = [contract_key("factor:" + f) for f in self.factor_names]
         shift = np.zeros(len(self.factor_names), dtype=_F32)
         for name, value in (stress.factor_shift.items() if stress else ()):
@@ -441,7 +441,7 @@ class _Kernel:
         batch = (np.stack([np.sort(acc.org_batch[b], axis=1) for b in range(acc.nb)]) if n_orgs
                  else np.empty((acc.nb, 0, 0)))
         return RawRun(
-            portfolio=self.pf, stress=self.stress, n=self.n, seed=self.seed, block_size=self.block_size,
+            portfolio=self.portfolio, stress=self.stress, n=self.n, seed=self.seed, block_size=self.block_size,
             loss=acc.loss, irr=acc.irr, pv_stats=acc.pv, org_stats=acc.org, org_top=org_top,
             org_batch_top=batch, org_keys=self.org_keys, org_max=self.org_max, block_stats=acc.stats,
             tail_rows=tail_rows, tail_loss=tail_loss, tail_index=tail_index,
@@ -650,7 +650,7 @@ class _Kernel:
         # whole slice has converged, so a slice must hold the same scenarios whatever the chunk size.
         irr = np.empty(width)
         pv = np.empty(width)
-        disc_h = ((1.0 + self.pf.hurdle_rate) ** -times)[:, None]
+        disc_h = ((1.0 + self.portfolio.hurdle_rate) ** -times)[:, None]
         for _, sl in blocks:
             for lo in range(sl.start, sl.stop, 2048):
                 hi = min(lo + 2048, sl.stop)
@@ -959,7 +959,7 @@ class Accumulator:
 
 
 def run(
-    pf: Portfolio,
+    portfolio: Portfolio,
     *,
     n_scenarios: int | None = None,
     seed: int | None = None,
@@ -974,8 +974,8 @@ def run(
 
     ``cluster``: a Dask scheduler address or ``distributed.Client`` to run the chunks on (same results).
     """
-    n = int(n_scenarios if n_scenarios is not None else pf.n_scenarios)
-    seed = int(seed if seed is not None else pf.seed)
+    n = int(n_scenarios if n_scenarios is not None else portfolio.n_scenarios)
+    seed = int(seed if seed is not None else portfolio.seed)
     if n < 100:
         raise ValueError("n_scenarios must be at least 100")
     if block_size < 64:
@@ -986,11 +986,11 @@ def run(
     if cluster is not None:
         from portfolio.cluster import run_on_cluster
 
-        return run_on_cluster(pf, cluster, n=n, seed=seed, stress=stress, block_size=block_size, chunk=chunk,
+        return run_on_cluster(portfolio, cluster, n=n, seed=seed, stress=stress, block_size=block_size, chunk=chunk,
                               progress=progress)
     threads = int(threads or min(os.cpu_count() or 1, 8))
     _fixed_mmap_threshold()
-    kernel = _Kernel(pf, stress, seed, n, block_size)
+    kernel = _Kernel(portfolio, stress, seed, n, block_size)
     acc = kernel.accumulator(0, n)
     spans = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
 
@@ -1058,10 +1058,10 @@ class _blas_single_thread:
             self._ctx.__exit__(*exc)
 
 
-def worst_case_outcomes(pf: Portfolio) -> dict[str, dict[str, Any]]:
+def worst_case_outcomes(portfolio: Portfolio) -> dict[str, dict[str, Any]]:
     """Per contract, the extreme outcome combination with the lowest investor repayment."""
     out: dict[str, dict[str, Any]] = {}
-    for h in pf.holdings:
+    for h in portfolio.holdings:
         c = h.contract
         if c.id in out:
             continue

@@ -36,7 +36,7 @@ import numpy as np
 from scipy import special
 
 from portfolio.contract import FactorLoadings
-from portfolio.models import Bernoulli, Beta, Normal, OutcomeModel, PointMassMixture
+from portfolio.outcomes import Bernoulli, Beta, Normal, OutcomeModel, PointMassMixture
 
 __all__ = ["SectorPrior", "SECTOR_PRIORS", "DEFAULT_LOADINGS", "default_model", "sector_prior", "DefaultPayoff",
            "DEFAULT_TARGET_RETURN", "DEFAULT_MAX_LOSS"]

@@ -130,7 +130,7 @@ def _pct_rows(q: float) -> Callable[[np.ndarray], np.ndarray]:
 
 def build_result(raw: RawRun) -> SimulationResult:
     """Turn a raw run into tables."""
-    pf, n = raw.portfolio, raw.n
+    portfolio, n = raw.portfolio, raw.n
     cap = raw.capital
     loss, rep, irr = raw.loss, raw.repayment, raw.irr
     sqrt_n = math.sqrt(n)
@@ -167,12 +167,13 @@ def build_result(raw: RawRun) -> SimulationResult:
     assumptions = _assumptions(raw)
     irr_nan = int(np.count_nonzero(~np.isfinite(irr)))
     settings = {
-        "name": pf.name, "base_currency": pf.base_currency, "scenarios": n, "seed": raw.seed,
-        "copula": pf.copula, "df": pf.df if pf.copula == "t" else None, "block_size": raw.block_size,
-        "hurdle_rate": pf.hurdle_rate, "stress": raw.stress.name if raw.stress else None,
-        "fx_rates": dict(pf.fx_rates), "factors": raw.factor_names, "irr_undefined_scenarios": irr_nan,
+        "name": portfolio.name, "base_currency": portfolio.base_currency, "scenarios": n, "seed": raw.seed,
+        "copula": portfolio.copula, "df": portfolio.df if portfolio.copula == "t" else None,
+        "block_size": raw.block_size, "hurdle_rate": portfolio.hurdle_rate,
+        "stress": raw.stress.name if raw.stress else None,
+        "fx_rates": dict(portfolio.fx_rates), "factors": raw.factor_names, "irr_undefined_scenarios": irr_nan,
         "holdings_without_investor_flows": [label for label, h, paid in zip(
-            _holding_labels(raw), pf.holdings, raw.paid_positions, strict=True) if h.position and not paid],
+            _holding_labels(raw), portfolio.holdings, raw.paid_positions, strict=True) if h.position and not paid],
         "loss_convention": "loss = capital - repayment, undiscounted, base currency; alpha = confidence",
     }
     return SimulationResult(summary=summary, contracts=contracts, exposures=exposures,

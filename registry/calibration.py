@@ -325,7 +325,7 @@ def predict_at_signing(doc: ContractDocument, priors: CalibratedPriors, *, scena
 
     Returns the probability and whether any calibrated prior was used.
     """
-    import portfolio as pf
+    from portfolio import Holding, Portfolio, simulate
     from registry.portfolio_file import contract_model
     from registry.terms import compile_terms
 
@@ -333,9 +333,9 @@ def predict_at_signing(doc: ContractDocument, priors: CalibratedPriors, *, scena
     as_of = partial_date_start(signed) if signed else None
     terms = compile_terms(doc, source=f"registry:{doc.id}")
     model = contract_model(doc, terms, priors=priors, as_of=as_of, exclude=doc.id)
-    portfolio = pf.Portfolio(holdings=(pf.Holding(model, weight=1.0),), base_currency=doc.finance.currency,
-                             n_scenarios=scenarios, seed=seed, name=doc.id)
-    result = pf.simulate(portfolio, threads=1)
+    portfolio = Portfolio(holdings=(Holding(model, weight=1.0),), base_currency=doc.finance.currency,
+                          n_scenarios=scenarios, seed=seed, name=doc.id)
+    result = simulate(portfolio, threads=1)
     p_loss = float(result.contracts["p_loss"].iloc[0])
     calibrated = any("calibrated prior" in getattr(m, "label", "") for m in model.outcomes.values())
     return 1.0 - p_loss, calibrated

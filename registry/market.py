@@ -19,6 +19,13 @@ from registry.indigo.values import ATTRIBUTION
 from registry.models import Contract
 
 REPAYMENT_CLASSES = ("full", "partial", "none", "unknown")
+# Size bands on committed capital in USD, so contracts in different currencies are comparable: (smallest,
+# largest) as the list filters' bounds.
+SIZE_BANDS: dict[str, tuple[Decimal | None, Decimal | None]] = {
+    "small": (None, Decimal("1000000")),
+    "medium": (Decimal("1000000"), Decimal("5000000")),
+    "large": (Decimal("5000000"), None),
+}
 PRIOR_WEIGHT = 2.0  # pseudo-contracts pulling a sector's rate towards the market-wide rate
 
 # Checked in this order: the first class with a matching phrase wins. Partial comes before the bare word

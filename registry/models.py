@@ -54,7 +54,8 @@ class ContractBase(SQLModel):
     investor_repayment: str | None = None
     has_terms: bool = False
     terms_status: str | None = Field(default=None, max_length=16)
-    # Whether the terms reproduce the realised history (registry.backtest): yes | no | unknown; NULL without one
+    # Whether the terms reproduce the realised history (registry.backtest): yes | partly | no | unknown;
+    # NULL without one
     reproduced: str | None = Field(default=None, max_length=8, index=True)
 
 

@@ -1,7 +1,7 @@
 """Portfolio files (YAML): parse, validate, and turn into a :class:`portfolio.Portfolio`.
 
 The file format is documented in docs/portfolio.md (worked example: docs/examples/nordic-portfolio.yaml).
-Holdings refer to registry contracts by id (looked up with ``registry.queries.get_contract``) or to
+Holdings refer to registry contracts by id (looked up with ``registry.services.contracts.get_contract``) or to
 inline contracts written in the seed-file schema (for what-if analysis; an inline contract with the same
 id as a registry contract replaces it in this portfolio). Outcome models are assumptions kept in the
 portfolio file; metrics without one get the sector's documented default prior
@@ -19,7 +19,19 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-import portfolio as pf
+from portfolio import (
+    Bernoulli,
+    Beta,
+    ContractModel,
+    DelayModel,
+    Empirical,
+    FactorLoadings,
+    Holding,
+    LogNormal,
+    Normal,
+    PointMassMixture,
+    Portfolio,
+)
 from portfolio.priors import DEFAULT_LOADINGS, default_model
 from registry.schema import ContractDocument, PartialDate, Role, TrancheType, partial_date_start
 from registry.yaml_input import YamlInputError, read_yaml_file
@@ -253,24 +265,24 @@ def load_portfolio_file(path: str | Path) -> PortfolioFile:
 
 # -- outcome models -------------------------------------------------------------------------------------
 
-def _model(spec: Any) -> pf.Normal | pf.LogNormal | pf.Beta | pf.Bernoulli | pf.Empirical | pf.PointMassMixture:
+def _model(spec: Any) -> Normal | LogNormal | Beta | Bernoulli | Empirical | PointMassMixture:
     if isinstance(spec, NormalSpec):
-        return pf.Normal(spec.mean, spec.sd, label=spec.label)
+        return Normal(spec.mean, spec.sd, label=spec.label)
     if isinstance(spec, LogNormalSpec):
         if spec.median is not None:
-            return pf.LogNormal(spec.median, spec.sigma, spec.loc, label=spec.label)  # type: ignore[arg-type]
-        return pf.LogNormal.from_mean_sd(spec.mean, spec.sd, spec.loc, label=spec.label)  # type: ignore[arg-type]
+            return LogNormal(spec.median, spec.sigma, spec.loc, label=spec.label)  # type: ignore[arg-type]
+        return LogNormal.from_mean_sd(spec.mean, spec.sd, spec.loc, label=spec.label)  # type: ignore[arg-type]
     if isinstance(spec, BetaSpec):
         if spec.a is not None:
-            return pf.Beta(spec.a, spec.b, spec.low, spec.high, label=spec.label)  # type: ignore[arg-type]
-        return pf.Beta.from_mean_sd(spec.mean, spec.sd, spec.low, spec.high, label=spec.label)  # type: ignore[arg-type]
+            return Beta(spec.a, spec.b, spec.low, spec.high, label=spec.label)  # type: ignore[arg-type]
+        return Beta.from_mean_sd(spec.mean, spec.sd, spec.low, spec.high, label=spec.label)  # type: ignore[arg-type]
     if isinstance(spec, BernoulliSpec):
-        return pf.Bernoulli(spec.p, label=spec.label)
+        return Bernoulli(spec.p, label=spec.label)
     if isinstance(spec, EmpiricalSpec):
-        return pf.Empirical(tuple(spec.probs), tuple(spec.values), label=spec.label)
+        return Empirical(tuple(spec.probs), tuple(spec.values), label=spec.label)
     if isinstance(spec, MixtureSpec):
         base = _model(spec.base)
-        return pf.PointMassMixture(spec.point_mass.p, spec.point_mass.value, base, label=spec.label)  # type: ignore[arg-type]
+        return PointMassMixture(spec.point_mass.p, spec.point_mass.value, base, label=spec.label)  # type: ignore[arg-type]
     raise TypeError(spec)
 
 
@@ -361,7 +373,7 @@ def contract_model(
     priors: CalibratedPriors | None = None,
     as_of: date | None = None,
     exclude: str | None = None,
-) -> pf.ContractModel:
+) -> ContractModel:
     """A :class:`portfolio.ContractModel` from a contract document and its compiled terms.
 
     ``models`` maps metric ids to model specs (or to ready outcome models); metrics the terms read
@@ -404,7 +416,7 @@ def contract_model(
             defaults.append(name)
         else:
             model = spec if not isinstance(spec, BaseModel) else _model(spec)
-            if (kind == "binary") != isinstance(model, pf.Bernoulli):
+            if (kind == "binary") != isinstance(model, Bernoulli):
                 raise ValueError(f"{doc.id}: metric {name!r} is {kind}: "
                                  + ("give a bernoulli model" if kind == "binary" else "a bernoulli model fits only "
                                     "binary metrics"))
@@ -423,19 +435,19 @@ def contract_model(
     delay_model = None
     if delay is not None:
         months = _model(delay.months)
-        if isinstance(months, pf.Bernoulli):
+        if isinstance(months, Bernoulli):
             raise ValueError(f"{doc.id}: a delay distribution cannot be bernoulli")
         bad = sorted(set(delay.metrics) - set(terms.outcome_names))
         if bad:
             raise ValueError(f"{doc.id}: delay metrics {', '.join(bad)} are not read by the payment terms")
-        delay_model = pf.DelayModel(months, delay.effect, delay.window_months, tuple(delay.metrics),
+        delay_model = DelayModel(months, delay.effect, delay.window_months, tuple(delay.metrics),
                                     tuple(delay.components), delay.label)
     lo = loadings or LoadingsSpec()
-    return pf.ContractModel(
+    return ContractModel(
         id=doc.id, payoff=terms, outcomes=outcomes, capital=capital, currency=doc.finance.currency,
         country=doc.classification.country, sector=sector, start=start, default_payment_date=pay_date,
         payers=tuple(payers), guarantors=tuple(guarantors), investors=investors, drawdowns=draws,
-        name=doc.name("en"), loadings=pf.FactorLoadings(lo.global_, lo.country, lo.payer, lo.sector),
+        name=doc.name("en"), loadings=FactorLoadings(lo.global_, lo.country, lo.payer, lo.sector),
         delay=delay_model, metric_correlation=metric_correlation, default_prior=tuple(defaults),
         documented_max_loss=_max_loss(doc.finance.max_potential_loss), notes=(note,) if note else (),
     )
@@ -453,7 +465,7 @@ def _default_payoff_model(
     priors: CalibratedPriors | None = None,
     as_of: date | None = None,
     exclude: str | None = None,
-) -> pf.ContractModel:
+) -> ContractModel:
     from portfolio.priors import DEFAULT_MAX_LOSS, DEFAULT_TARGET_RETURN, DefaultPayoff, sector_prior
 
     unused = sorted(set(models) - {"success"})
@@ -492,25 +504,25 @@ def _default_payoff_model(
         calibrated = priors.repayment(sector, doc.classification.country, before=as_of,
                                       exclude=exclude) if priors else None
         if calibrated is not None:
-            model: Any = pf.Bernoulli(calibrated.p, label=calibrated.label("investors repaid in full"))
+            model: Any = Bernoulli(calibrated.p, label=calibrated.label("investors repaid in full"))
         else:
-            model = pf.Bernoulli(sector_prior(sector).p_success, label=f"default prior for sector {sector}")
+            model = Bernoulli(sector_prior(sector).p_success, label=f"default prior for sector {sector}")
         defaults.append("success")
     else:
         model = spec if not isinstance(spec, BaseModel) else _model(spec)
-        if not isinstance(model, pf.Bernoulli):
+        if not isinstance(model, Bernoulli):
             raise ValueError(f"{doc.id}: 'success' is binary: give a bernoulli model")
     lo = loadings or LoadingsSpec()
-    return pf.ContractModel(
+    return ContractModel(
         id=doc.id, payoff=payoff, outcomes={"success": model}, capital=capital, currency=doc.finance.currency,
         country=doc.classification.country, sector=sector, start=start, default_payment_date=pay_date,
         payers=tuple(payers), investors=(payee,), drawdowns=draws, name=doc.name("en"),
-        loadings=pf.FactorLoadings(lo.global_, lo.country, lo.payer, lo.sector), default_prior=tuple(defaults),
+        loadings=FactorLoadings(lo.global_, lo.country, lo.payer, lo.sector), default_prior=tuple(defaults),
         documented_max_loss=max_loss, notes=tuple(notes),
     )
 
 
-def _check_reaches_investors(model: pf.ContractModel) -> None:
+def _check_reaches_investors(model: ContractModel) -> None:
     """An investor holding whose contract never pays its investors is a data gap, not a 100 % loss."""
     from portfolio.engine import evaluate_outcomes, extreme_outcomes, position_repayment
 
@@ -528,10 +540,10 @@ def build_portfolio(
     source: str = "<portfolio>",
     get_contract: Callable[[str], ContractDocument | None] | None = None,
     priors: CalibratedPriors | None = None,
-) -> pf.Portfolio:
+) -> Portfolio:
     """Resolve holdings (inline contracts first, then ``get_contract``) and build the portfolio.
 
-    ``get_contract`` is usually ``lambda cid: registry.queries.get_contract(session=s, contract_id=cid)``;
+    ``get_contract`` is usually ``lambda cid: registry.services.contracts.get_contract(session=s, contract_id=cid)``;
     ``priors`` (usually ``CalibratedPriors.from_session(s)``) calibrates default outcome models on the
     recorded results of comparable contracts (never a contract's own).
     Every problem is collected and raised at once as a :class:`PortfolioFileError`.
@@ -553,7 +565,7 @@ def build_portfolio(
         except TermsError as exc:
             errors.extend((f"{loc}.{issue.path}", issue.reason) for issue in exc.errors)
     cache: dict[str, tuple[ContractDocument, Any] | None] = dict(inline)
-    holdings: list[pf.Holding] = []
+    holdings: list[Holding] = []
     for i, h in enumerate(spec.holdings):
         loc = f"holdings[{i}]"
         if h.contract not in cache:
@@ -593,14 +605,14 @@ def build_portfolio(
                 priors=priors, exclude=doc.id,
             )
             if h.role == "payer":
-                holdings.append(pf.Holding(model, fx_rate=rate, label=h.label, position=False))
+                holdings.append(Holding(model, fx_rate=rate, label=h.label, position=False))
                 continue
             if not model.capital > 0:
                 raise ValueError(f"{h.contract}: the contract states no investor capital: hold it as role: payer "
                                  "(exposure of its payers only)")
             _check_reaches_investors(model)
             weight = h.share if h.share is not None else h.amount / model.capital  # type: ignore[operator]
-            holdings.append(pf.Holding(model, weight=weight, fx_rate=rate, label=h.label))
+            holdings.append(Holding(model, weight=weight, fx_rate=rate, label=h.label))
         except ValueError as exc:
             errors.append((loc, str(exc)))
     for cid in spec.outcome_models:
@@ -608,7 +620,7 @@ def build_portfolio(
             errors.append((f"outcome_models.{cid}", "no holding refers to this contract"))
     if errors:
         raise PortfolioFileError(source, errors)
-    return pf.Portfolio(
+    return Portfolio(
         holdings=tuple(holdings), base_currency=spec.base_currency, copula=spec.copula.family, df=spec.copula.df,
         n_scenarios=spec.scenarios, seed=spec.seed, name=spec.name, hurdle_rate=spec.hurdle_rate,
         fx_rates=dict(spec.fx),
@@ -618,7 +630,7 @@ def build_portfolio(
 def load_portfolio(
     path: str | Path, *, get_contract: Callable[[str], ContractDocument | None] | None = None,
     priors: CalibratedPriors | None = None,
-) -> pf.Portfolio:
+) -> Portfolio:
     """Read, validate and build a portfolio file in one call."""
     spec = load_portfolio_file(path)
     return build_portfolio(spec, source=str(path), get_contract=get_contract, priors=priors)

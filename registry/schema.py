@@ -139,6 +139,20 @@ MAX_TITLE_LENGTH = 2_000  # INDIGO source titles carry their citation and reach 
 
 Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
 
+MAX_ABS_NUMBER = Decimal("1e15")
+"""The largest magnitude any stated number may have: above every amount in any currency INDIGO records, and
+small enough that it stays finite and exact as a float in the simulation (``1e400`` once became infinity)."""
+
+
+def _check_magnitude(value: Decimal) -> Decimal:
+    if abs(value) > MAX_ABS_NUMBER:
+        raise ValueError(f"{value} is larger in magnitude than {MAX_ABS_NUMBER:,f}, more than any real figure")
+    return value
+
+
+ExactNumber = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_check_magnitude)]
+"""An exact decimal figure (an amount, a rate, a count) stated in a document."""
+
 
 class Strict(BaseModel):
     """Base for every document part: unknown keys are errors, so a typo never passes silently; no text
@@ -302,19 +316,19 @@ class LocalizedText(Strict):
 class Money(Strict):
     """An exact amount in a currency. ``currency`` defaults to the contract's currency."""
 
-    amount: Decimal
+    amount: ExactNumber
     currency: CurrencyCode | None = None
 
 
 class MoneyFact(Provenanced):
-    amount: Decimal
+    amount: ExactNumber
     currency: CurrencyCode | None = None
-    amount_usd: Decimal | None = None
+    amount_usd: ExactNumber | None = None
     bound: Literal["exact", "min", "max"] = "exact"
 
 
 class NumberFact(Provenanced):
-    value: Decimal
+    value: ExactNumber
     unit: str | None = None
 
 
@@ -377,7 +391,7 @@ class Party(Provenanced):
 
 class Drawdown(Strict):
     date: PartialDate
-    amount: Decimal
+    amount: ExactNumber
 
 
 class Investment(Provenanced):
@@ -390,7 +404,7 @@ class Investment(Provenanced):
     drawn: Money | None = None
     amount_bound: Literal["exact", "min", "max"] = "exact"
     drawdowns: list[Drawdown] = Field(default_factory=list)
-    target_return: Decimal | None = Field(default=None, description="Annual rate, e.g. 0.05 for 5 %.")
+    target_return: ExactNumber | None = Field(default=None, description="Annual rate, e.g. 0.05 for 5 %.")
     description: str | None = None
 
 
@@ -403,7 +417,7 @@ class TargetPopulation(Provenanced):
 
 
 class Threshold(Strict):
-    value: Decimal
+    value: ExactNumber
     description: str | None = None
 
 
@@ -423,12 +437,17 @@ class OutcomeMetric(Provenanced):
 class Parameter(Provenanced):
     """A named constant the payment terms refer to: a number, an amount or a rate card."""
 
-    value: Decimal | None = None
-    rate_card: dict[str, Decimal] | None = Field(
+    value: ExactNumber | None = None
+    rate_card: dict[str, ExactNumber] | None = Field(
         default=None, description="Price per unit of each outcome metric, for rate_card(name)."
     )
     unit: str | None = None
     description: str | None = None
+    derived: bool = Field(
+        default=False,
+        description="The value is worked back from a recorded result because no source gives it: a back-test "
+                    "that reproduces that result with it is circular, so it cannot say yes.",
+    )
 
     @model_validator(mode="after")
     def _value_or_card(self) -> Parameter:
@@ -573,7 +592,7 @@ class AlternativeTerms(Strict):
     description: str
     sources: list[str] = Field(default_factory=list)
     payments: list[PaymentRule] = Field(default_factory=list)
-    parameters: dict[Identifier, Decimal] = Field(default_factory=dict)
+    parameters: dict[Identifier, ExactNumber] = Field(default_factory=dict)
 
 
 class PaymentTerms(Provenanced):
@@ -619,7 +638,7 @@ class Amendment(Provenanced):
 class Measurement(Provenanced):
     metric: Identifier | None = None
     date: PartialDate
-    value: Decimal | None = None
+    value: ExactNumber | None = None
     n: int | None = None
     description: str | None = None
 
@@ -637,7 +656,7 @@ class OutcomeValue(Provenanced):
     period_start: PartialDate | None = None
     period_end: PartialDate | None = None
     date: PartialDate | None = Field(default=None, description="When the value was measured or published.")
-    value: Decimal
+    value: ExactNumber
     bound: Literal["exact", "min", "max"] = "exact"
     n: int | None = Field(default=None, ge=0, description="Number of people (or units) measured.")
     description: str | None = None
@@ -649,7 +668,7 @@ class PaymentMade(Provenanced):
     date: PartialDate | None = None
     payer: Slug | None = None
     payee: Slug | None = None
-    amount: Decimal
+    amount: ExactNumber
     currency: CurrencyCode
     component: PaymentComponent | None = None
     cohort: str | None = Field(default=None, max_length=80, description="Cohort or period the payment is for.")
@@ -664,9 +683,9 @@ class InvestorResult(Provenanced):
     date: PartialDate | None = Field(default=None, description="When the result was settled or published.")
     capital_drawn: Money | None = None
     repaid: Money | None = Field(default=None, description="Everything the investor got back, principal included.")
-    irr: Decimal | None = Field(default=None, description="Annual internal rate of return, e.g. 0.15 for 15 %.")
+    irr: ExactNumber | None = Field(default=None, description="Annual internal rate of return, e.g. 0.15 for 15 %.")
     irr_bound: Literal["exact", "min", "max", "about"] = "exact"
-    multiple: Decimal | None = Field(default=None, ge=0, description="Repaid / capital drawn.")
+    multiple: ExactNumber | None = Field(default=None, ge=0, description="Repaid / capital drawn.")
     description: str | None = None
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ from flask import Flask, request, session
 from sqlalchemy import event
 
 from registry.db import database_url, instance_path
+from registry.yaml_input import MAX_YAML_BYTES
 from web.extensions import babel, csrf, db
 
 LANGUAGES = ("sv", "en")
@@ -46,6 +47,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SQLALCHEMY_ENGINES={"default": database_url()},
         BABEL_DEFAULT_LOCALE="sv",
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        # Werkzeug keeps form fields to 500 kB; the YAML editor's field may hold a whole contract file, so the
+        # loader's own cap (a clear message naming the size) applies instead of a bare 413.
+        MAX_FORM_MEMORY_SIZE=MAX_YAML_BYTES + 64 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )

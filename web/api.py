@@ -29,27 +29,23 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import func
-from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
-from registry import queries as registry_queries
 from registry.backtest import VERDICTS
 from registry.backtest import backtest as run_backtest
 from registry.loader import ContractInputError, StaleEditError, parse_document, save_edit
-from registry.market import REPAYMENT_CLASSES, market_statistics, repayment_class_condition
+from registry.market import REPAYMENT_CLASSES, SIZE_BANDS, market_statistics
 from registry.models import Contract, Portfolio, SimulationRun
 from registry.portfolio_file import PortfolioFile
-from registry.queries import SORTABLE, ContractFilter
 from registry.schema import ContractDocument, MetricKind
+from registry.services.contracts import SORTABLE, ContractFilter, list_contracts
 from registry.terms import OutcomeError, Payout, TermsError, compile_terms
 from web import portfolios as pf
 from web.auth import current_user, has_role
 from web.extensions import csrf
 from web.extensions import session as db_session
 from web.guards import MAX_ID
-from web.pages import SIZES
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -278,22 +274,22 @@ class ContractQuery(Input):
     payer_type: str | None = Field(None, max_length=40, description="Organisation type of an outcome payer.")
     min_capital_usd: float | None = Field(None, ge=0, description="Smallest committed capital in USD.")
     max_capital_usd: float | None = Field(None, ge=0, description="Largest committed capital in USD.")
-    size: Literal[tuple(SIZES)] | None = Field(  # type: ignore[valid-type]
+    size: Literal[tuple(SIZE_BANDS)] | None = Field(  # type: ignore[valid-type]
         None, description="Size class on committed capital in USD: small < 1 m ≤ medium < 5 m ≤ large.")
     result: Literal[REPAYMENT_CLASSES] | None = Field(  # type: ignore[valid-type]
         None, description="Investor repayment as stated, in classes (as on the registry page).")
     year_from: int | None = Field(None, ge=1900, le=2200, description="Signed or started in this year or later.")
     year_to: int | None = Field(None, ge=1900, le=2200, description="Signed or started in this year or earlier.")
     reproduced: Literal[VERDICTS] | None = Field(  # type: ignore[valid-type]
-        None, description="Whether the terms reproduce the realised history (back-test): yes, no or unknown "
-        "(cannot tell).")
+        None, description="Whether the terms reproduce the realised history (back-test): yes, partly (some "
+        "payments reproduced, the rest depend on unrecorded outcomes), no or unknown (cannot tell).")
     sort: Literal[tuple(SORTABLE)] = Field("name", description="Sort key.")  # type: ignore[valid-type]
     desc: bool = Field(False, description="Sort descending.")
     limit: int = Field(50, ge=1, le=500, description="Page size.")
     offset: int = Field(0, ge=0, le=MAX_ID, description="Items to skip.")
 
     def contract_filter(self) -> ContractFilter:
-        low, high = SIZES.get(self.size or "", (None, None))
+        low, high = SIZE_BANDS.get(self.size or "", (None, None))
         if self.min_capital_usd is not None:
             low = max(low or Decimal(0), Decimal(str(self.min_capital_usd)))
         if self.max_capital_usd is not None:
@@ -301,7 +297,7 @@ class ContractQuery(Input):
         return ContractFilter(
             text=self.q, country=self.country, sector=self.sector, stage=self.stage, origin=self.origin,
             payer_type=self.payer_type, min_capital_usd=low, max_capital_usd=high, year_from=self.year_from,
-            year_to=self.year_to, reproduced=self.reproduced,
+            year_to=self.year_to, reproduced=self.reproduced, repayment=self.result,
         )
 
 
@@ -338,7 +334,8 @@ class ContractSummary(BaseModel):
     links: ContractLinks
 
     @classmethod
-    def of(cls, row: Contract) -> ContractSummary:
+    def of(cls, row: Any) -> ContractSummary:
+        """From a `Contract` or a row of `registry.services.contracts.LIST_COLUMNS`."""
         def num(v: Any) -> float | None:
             return None if v is None else float(v)
 
@@ -375,14 +372,26 @@ class BacktestCheck(BaseModel):
     kind: Literal["payer_total", "investor_repaid", "irr", "multiple", "payment_date"]
     subject: str = Field(description="Organisation id: the payer or the investor.")
     period: str | None = Field(description="The cohort or period of the recorded payment, if it is for one.")
-    ok: bool = Field(description="Whether the terms agree with the record within the tolerances.")
+    status: Literal["yes", "no", "unknown"] = Field(
+        description="yes: the terms give this figure within the tolerances; no: they are off, or the recorded "
+        "figure lies outside every value they give over the unrecorded outcomes; unknown (cannot tell): it depends "
+        "on outcomes not recorded (depends_on) and lies inside that range, or rests on a derived parameter.")
+    ok: bool = Field(description="Whether the terms agree with the record within the tolerances (status yes).")
     currency: str | None
-    terms: str | float | None = Field(description="What the terms give: an amount (decimal string), IRR or date.")
+    terms: str | float | None = Field(
+        description="What the terms give: an amount (decimal string), IRR or date; null when it depends on "
+        "unrecorded outcomes (then low and high).")
     recorded: str | float | None = Field(description="What is recorded (a partial ISO date for payment dates).")
     difference: str | float | int | None = Field(
         description="Terms minus recorded where they disagree (days outside the recorded period for dates).")
     relative: float | None = Field(description="The difference as a share of the recorded amount.")
     bound: str = Field(description="For IRRs: exact, min, max or about, as the source states it.")
+    low: str | float | None = Field(None, description="The least the terms give over the unrecorded outcomes.")
+    high: str | float | None = Field(None, description="The most the terms give over the unrecorded outcomes.")
+    depends_on: list[str] = Field(
+        default_factory=list, description="Unrecorded outcomes the figure depends on (metric[period] keys).")
+    derived: list[str] = Field(
+        default_factory=list, description="Parameters it uses that are worked back from the result (circular).")
 
 
 class BacktestReason(BaseModel):
@@ -401,7 +410,13 @@ class BacktestResult(BaseModel):
     reading: int | None = Field(description="The alternative reading of the terms that was evaluated.")
     inputs: dict[str, float] = Field(description="The recorded outcome values the terms were evaluated on.")
     checks: list[BacktestCheck]
-    cannot_tell: list[BacktestReason] = Field(description="Why nothing could be compared (verdict unknown).")
+    expected: list[BacktestCheck] = Field(
+        default_factory=list, description="What the terms give each payer where nothing is recorded to compare.")
+    blocked_by: list[str] = Field(
+        default_factory=list, description="The unknown figures that keep a partly or unknown verdict from yes or "
+        "no: outcomes (periods in brackets) and derived parameters.")
+    cannot_tell: list[BacktestReason] = Field(
+        description="What blocks a partly or unknown verdict (or why nothing could be compared).")
     caveats: list[BacktestReason] = Field(description="What qualifies a yes or no.")
     tolerances: dict[str, Any]
 
@@ -551,21 +566,10 @@ NOT_FOUND = ("No such contract.", ErrorResponse)
            responses={200: ("A page of contracts.", ContractList)})
 def list_contracts_view(query: ContractQuery) -> ContractList:
     """Contracts matching the filters (the same as the registry page's), sorted and paged."""
-    session = db_session()
-    flt = query.contract_filter()
-    # The registry page's filters (registry.queries) and repayment classes (registry.market), so that the
-    # API, the page and the market statistics always select the same contracts.
-    # The list shows the indexed columns only; loading every whole document would cost more than the rest.
-    statement = registry_queries.apply_contract_filter(
-        select(Contract).options(defer(Contract.document), defer(Contract.search_text)), flt)  # type: ignore[arg-type]
-    counter = registry_queries.apply_contract_filter(select(func.count()).select_from(Contract), flt)
-    if query.result:
-        condition = repayment_class_condition(session=session, cls=query.result)
-        statement, counter = statement.where(condition), counter.where(condition)
-    key = col(SORTABLE[query.sort])
-    statement = statement.order_by((key.desc() if query.desc else key.asc()).nulls_last(), col(Contract.id))
-    rows = session.exec(statement.offset(query.offset).limit(query.limit)).all()
-    total = int(session.exec(counter).one())
+    # The registry page's query (registry.services.contracts), so that the API, the page and the CLI always
+    # select the same contracts in the same order; names sort in English, the Swedish name where there is none.
+    rows, total = list_contracts(session=db_session(), filters=query.contract_filter(), sort=query.sort,
+                                 descending=query.desc, lang="en", limit=query.limit, offset=query.offset)
     return ContractList(total=total, limit=query.limit, offset=query.offset,
                         items=[ContractSummary.of(r) for r in rows])
 
@@ -663,7 +667,7 @@ def _check_outcomes(doc: ContractDocument, names: tuple[str, ...], kinds: dict[s
            path_params={"contract_id": "The contract's id."})
 def contract_backtest(contract_id: str) -> BacktestResult:
     """The terms evaluated on the recorded outcomes, compared with the recorded payments and investor results:
-    reproduced yes, no (each difference) or unknown (the figure that is missing)."""
+    reproduced yes, partly, no (each difference) or unknown, per payment, naming the figures that block it."""
     row = _contract_row(contract_id)
     doc = ContractDocument.model_validate(row.document)
     return BacktestResult.model_validate(run_backtest(doc, source=row.id).as_dict())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date as date_type
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from registry.backtest import Backtest, Check, Reason
@@ -16,20 +18,26 @@ from web.formatting import date as format_date
 
 HEADLINES = {
     "yes": N_("The terms reproduce what happened: yes"),
+    "partly": N_("The terms reproduce what happened: partly"),
     "no": N_("The terms reproduce what happened: no"),
     "unknown": N_("The terms reproduce what happened: cannot tell"),
 }
-SHORT = {"yes": N_("yes"), "no": N_("no"), "unknown": N_("cannot tell")}
+SHORT = {"yes": N_("yes"), "partly": N_("partly"), "no": N_("no"), "unknown": N_("cannot tell")}
 
 
 @dataclass
 class BacktestView:
+    """``checks`` and ``expected`` are (status, sentence) pairs, status ``yes``, ``no`` or ``unknown``;
+    ``blockers`` names the unknown figures that keep the verdict from yes or no, in one line."""
+
     verdict: str
     headline: str
-    checks: list[tuple[bool, str]] = field(default_factory=list)
+    checks: list[tuple[str, str]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
     reading: int | None = None
+    expected: list[tuple[str, str]] = field(default_factory=list)
+    blockers: str | None = None
 
 
 def verdict_label(verdict: str | None) -> str:
@@ -52,7 +60,7 @@ def _value(check: Check, value: Any, signed: bool = False) -> str:
         return "–"
     if check.kind == "irr":
         text = percent_pattern(abs(value), "#,##0.00")
-        return (("+" if value >= 0 else "−") + text) if signed else text
+        return (("+" if value >= 0 else "−") + text) if signed or value < 0 else text
     if check.kind == "payment_date":
         if isinstance(value, date_type):
             return format_date(value.isoformat())
@@ -66,11 +74,36 @@ def _value(check: Check, value: Any, signed: bool = False) -> str:
     return (("+" if amount >= 0 else "−") + text) if signed else text
 
 
-def check_text(doc: ContractDocument, check: Check) -> str:
-    """One comparison as a sentence: what the terms give, what is recorded, and by how much they differ."""
+def outcome_names(doc: ContractDocument, keys: Sequence[str], lang: str) -> str:
+    """Outcome keys (``rate[year 1]``) as the metrics' names, each once, its periods (data) after it."""
+    grouped: dict[str, list[str]] = {}
+    for key in keys:
+        name, _bracket, label = key.partition("[")
+        grouped.setdefault(name, [])
+        if label:
+            grouped[name].append(label.rstrip("]"))
+    return ", ".join(f"“{_metric(doc, name, lang)}”" + (f" [{', '.join(labels)}]" if labels else "")
+                     for name, labels in grouped.items())
+
+
+def check_text(doc: ContractDocument, check: Check, lang: str | None = None) -> str:
+    """One comparison as a sentence: what the terms give (one figure, or a range and the unknown outcomes it
+    depends on), what is recorded, and by how much they differ."""
+    lang = lang or str(get_locale() or "en")
     org = _org(doc, check.subject) + (f" ({check.period})" if check.period else "")
-    values = {"org": org, "terms": _value(check, check.terms),
-              "recorded": _value(check, check.recorded)}
+    if check.depends_on and check.low is not None:
+        terms = _("between %(low)s and %(high)s", low=_value(check, check.low), high=_value(check, check.high))
+    elif check.depends_on:
+        terms = _("not determined")
+    else:
+        terms = _value(check, check.terms)
+    if check.recorded is None:
+        text = _("Paid by %(org)s: %(terms)s by the terms; no payment recorded", org=org, terms=terms)
+        if check.depends_on:
+            text += " " + _("(depends on %(outcomes)s, not recorded)",
+                            outcomes=outcome_names(doc, check.depends_on, lang))
+        return text
+    values = {"org": org, "terms": terms, "recorded": _value(check, check.recorded)}
     if check.kind == "irr" and check.bound == "min":
         values["recorded"] = _("at least %(value)s", value=values["recorded"])
     elif check.kind == "irr" and check.bound == "max":
@@ -84,13 +117,27 @@ def check_text(doc: ContractDocument, check: Check) -> str:
         "multiple": _("Multiple of %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
         "payment_date": _("Payment date of %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
     }[check.kind]
-    if not check.ok and check.difference is not None:
+    if check.depends_on:
+        outcomes = outcome_names(doc, check.depends_on, lang)
+        if check.status == "no" and check.difference is not None:
+            text += " " + _("(depends on %(outcomes)s, not recorded; the recorded figure lies outside that range, "
+                            "off by %(diff)s)", outcomes=outcomes,
+                            diff=_value(check, check.difference, signed=check.kind != "payment_date"))
+        elif check.low is not None:
+            text += " " + _("(depends on %(outcomes)s, not recorded; the recorded figure lies in that range)",
+                            outcomes=outcomes)
+        else:
+            text += " " + _("(depends on %(outcomes)s, not recorded)", outcomes=outcomes)
+    elif not check.ok and check.difference is not None:
         off = _value(check, check.difference, signed=check.kind != "payment_date")
         if check.relative is not None:
             share = ("+" if check.relative >= 0 else "−") + percent_pattern(abs(check.relative), "#,##0.0")
             text += " " + _("(off by %(diff)s, %(share)s)", diff=off, share=share)
         else:
             text += " " + _("(off by %(diff)s)", diff=off)
+    if check.derived:
+        text += " " + _("(uses %(names)s, worked back from this very result: circular)",
+                        names=", ".join(check.derived))
     return text
 
 
@@ -115,18 +162,34 @@ def reason_text(doc: ContractDocument, reason: Reason, lang: str) -> str:
         "unverified_input": _("The outcome “%(metric)s” is an unverified figure", metric=metric),
         "bound_input": _("The outcome “%(metric)s” is a bound, not an exact figure", metric=metric),
         "recorded_unknown": _("Unknown"),
+        "derived_parameter": _("The parameter %(name)s is not published: it is worked back from the result it "
+                               "should reproduce", name=subject or ""),
     }[reason.kind]
     if labels and reason.kind == "missing_outcome":
         base += f" [{labels}"
     return f"{base}: {reason.detail}" if reason.detail else base
 
 
+def blockers_text(doc: ContractDocument, result: Backtest, lang: str) -> str | None:
+    """The unknown figures that keep the verdict from yes or no, in one line; None when there are none."""
+    names = []
+    for reason in result.reasons:
+        if reason.kind in ("missing_outcome", "per_cohort_outcome"):
+            metric_id, bracket, labels = (reason.subject or "").partition(" [")
+            names.append(f"“{_metric(doc, metric_id, lang)}”" + (f" [{labels}" if bracket else ""))
+        elif reason.kind == "derived_parameter":
+            names.append(reason.subject or "")
+    return _("Blocked by: %(figures)s", figures="; ".join(names)) if names else None
+
+
 def backtest_view(doc: ContractDocument, result: Backtest, lang: str) -> BacktestView:
     return BacktestView(
         verdict=result.verdict,
         headline=translate(HEADLINES[result.verdict]),
-        checks=[(c.ok, check_text(doc, c)) for c in result.checks],
+        checks=[(c.status, check_text(doc, c, lang)) for c in result.checks],
         reasons=[reason_text(doc, r, lang) for r in result.reasons],
         caveats=[reason_text(doc, r, lang) for r in result.caveats],
         reading=result.reading,
+        expected=[(c.status, check_text(doc, c, lang)) for c in result.expected],
+        blockers=blockers_text(doc, result, lang),
     )

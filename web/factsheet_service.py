@@ -49,6 +49,8 @@ LAYOUT_FILES = (
     WEB_DIR.parent / "templates" / "factsheet",
     STATIC_DIR / "factsheet.css",
     WEB_DIR / "charts.py",
+    WEB_DIR / "svg.py",
+    WEB_DIR.parent / "registry" / "payoff.py",
     WEB_DIR / "pdf.py",
     WEB_DIR / "vocabulary.py",
     WEB_DIR / "translations",

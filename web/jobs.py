@@ -1,10 +1,12 @@
-"""Scheduled jobs, each run recorded in ``JobRun`` (job, start, end, status, error, detail).
+"""Scheduled jobs, their schedule, and the one scheduler per database; each run recorded in ``JobRun`` (job,
+start, end, status, error, detail).
 
-The jobs run in one dedicated process (``utfall scheduler``, see ``web.cli.jobs``) so that several web
-workers never run a job twice. :func:`run_job` is what the scheduler calls: it records the start, runs the
-job in its own app context and session, and records the end with ``success`` or ``failed`` and the error.
-It never raises for a job's failure, so a failing job cannot stop the scheduler; the job simply runs
-again at its next time (and its work is written so that a rerun picks up what is still to do).
+The jobs run in one dedicated process (``utfall scheduler``, the command in ``web.cli.jobs``) so that several
+web workers never run a job twice. That process runs only while it holds the database's scheduler lease
+(:func:`take_lease`), renewed by a :class:`LeaseKeeper` thread. :func:`run_job` is what the scheduler calls: it
+records the start, runs the job in its own app context and session, and records the end with ``success`` or
+``failed`` and the error. It never raises for a job's failure, so a failing job cannot stop the scheduler; the
+job simply runs again at its next time (and its work is written so that a rerun picks up what is still to do).
 
 The clock is injectable (``now=``) so that tests can run jobs at a fixed time and check their effects.
 """
@@ -12,10 +14,15 @@ The clock is injectable (``now=``) so that tests can run jobs at a fixed time an
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +32,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from registry.models import JobRun, MarketSnapshot, Portfolio, SchedulerLease
+from web import offline_app
+from web.extensions import db as app_db
+from web.extensions import session as app_session
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +95,10 @@ def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
 
 def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
     """Simulate every saved portfolio again with the current registry and store its results."""
-    import portfolio as pf
+    from portfolio import simulate
     from registry.calibration import CalibratedPriors
     from registry.portfolio_file import build_portfolio, parse_portfolio
-    from registry.queries import get_contract
+    from registry.services.contracts import get_contract
 
     done: list[int] = []
     failed: dict[str, str] = {}
@@ -99,7 +109,7 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
             built = build_portfolio(spec, source=f"portfolio {row.id}",
                                     get_contract=lambda cid: get_contract(session=session, contract_id=cid),
                                     priors=CalibratedPriors.from_session(session))
-            row.result = pf.simulate(built).to_dict()
+            row.result = simulate(built).to_dict()
             row.result_computed_at = now
             session.add(row)
             session.commit()
@@ -145,15 +155,52 @@ JOBS: dict[str, JobSpec] = {
     )
 }
 
+# Job id -> trigger arguments (Europe/Stockholm). Fact sheets every 15 minutes (cheap when nothing changed),
+# the rest nightly or each morning.
+SCHEDULE: dict[str, dict[str, Any]] = {
+    "factsheets": {"trigger": "interval", "minutes": 15},
+    "market": {"trigger": "cron", "hour": 2, "minute": 10},
+    "portfolios": {"trigger": "cron", "hour": 2, "minute": 40},
+    "reminders": {"trigger": "cron", "hour": 6, "minute": 0},
+}
+MISFIRE_GRACE_SECONDS = 6 * 3600
+
+
+def build_scheduler(app: Flask, scheduler_class: type | None = None) -> Any:
+    """A scheduler with every job of ``JOBS`` on its ``SCHEDULE`` (not started)."""
+    # lazy: only the scheduler process needs APScheduler, not the web workers that import this module
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = (scheduler_class or BlockingScheduler)(
+        timezone=TIMEZONE,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+    )
+    for name in JOBS:
+        trigger = dict(SCHEDULE[name])
+        scheduler.add_job(run_job, trigger.pop("trigger"), args=[name], kwargs={"app": app}, id=name, name=name,
+                          replace_existing=True, **trigger)
+    return scheduler
+
 
 # --- running and recording ------------------------------------------------------------------------
 
 
-def _engine(app: Flask) -> Any:
-    from web.extensions import db
+@contextmanager
+def short_lived_app() -> Iterator[Flask]:
+    """An app for one command or job run; its engines are disposed at the end so that no connection is left
+    open."""
+    app = offline_app()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            for engine in app_db.engines.values():
+                engine.dispose()
 
+
+def _engine(app: Flask) -> Any:
     with app.app_context():
-        return db.engine
+        return app_db.engine
 
 
 def run_job(name: str, *, app: Flask | None = None, now: Clock | None = None,
@@ -163,16 +210,12 @@ def run_job(name: str, *, app: Flask | None = None, now: Clock | None = None,
     The record is written in its own session before the job starts, so a run that dies half-way is still
     visible as ``running``; the job's own work happens in the app context's session.
     """
-    from web.extensions import session as app_session
-
     clock = now or system_clock
     registry = jobs or JOBS
     if name not in registry:
         raise KeyError(f"unknown job {name!r}; jobs: {', '.join(registry)}")
     if app is None:
-        from web.cli.jobs import _short_lived_app
-
-        with _short_lived_app() as fresh:
+        with short_lived_app() as fresh:
             return run_job(name, app=fresh, now=now, jobs=jobs)
     engine = _engine(app)
     with Session(engine, expire_on_commit=False) as rec:
@@ -260,8 +303,6 @@ def take_lease(engine: Engine, owner: str, *, seconds: float = LEASE_SECONDS, no
     One conditional UPDATE decides (the row is ours already, or its lease expired), so two processes that
     try at once cannot both win, on SQLite and PostgreSQL alike. The row is created on first use.
     """
-    from datetime import timedelta
-
     at = now or system_clock()
     until = at + timedelta(seconds=seconds)
     table = SchedulerLease.__table__  # type: ignore[attr-defined]
@@ -294,3 +335,42 @@ def release_lease(engine: Engine, owner: str, *, name: str = LEASE) -> None:
     with engine.begin() as conn:
         conn.execute(update(table).where(table.c.name == name, table.c.owner == owner)
                      .values(expires_at=system_clock()))
+
+
+def lease_owner() -> str:
+    """This process, as the scheduler lease names it: host, process id and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class LeaseKeeper:
+    """Renews the scheduler lease in a thread; if it is lost (this process stalled past its expiry and
+    another scheduler took over), stops the scheduler so that jobs do not run twice."""
+
+    def __init__(self, engine: Engine, owner: str, scheduler: Any, seconds: float) -> None:
+        self.engine, self.owner, self.scheduler, self.seconds = engine, owner, scheduler, seconds
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="utfall-scheduler-lease", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                holder = take_lease(self.engine, self.owner, seconds=self.seconds)
+            except Exception:  # the database is away for a moment: keep trying until the lease runs out
+                log.exception("renewing the scheduler lease failed")
+                continue
+            if holder is not None:
+                self.lost = True
+                log.error("scheduler lease lost to %s; stopping", holder.owner)
+                try:
+                    self.scheduler.shutdown(wait=False)
+                except Exception:  # not started yet: the command checks ``lost`` before starting it
+                    pass
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.seconds)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import lru_cache
 from io import BytesIO
 from typing import Any
@@ -18,15 +17,24 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from registry.backtest import VERDICTS, backtest
 from registry.indigo.merge import get_display_document
-from registry.market import REPAYMENT_CLASSES, classify_repayment, market_statistics, repayment_class_condition
-from registry.models import Contract, ContractBase, ContractParty
-from registry.queries import SORTABLE, ContractFilter, contract_history, distinct_values
+from registry.market import REPAYMENT_CLASSES, SIZE_BANDS, classify_repayment, market_statistics
 from registry.schema import ContractDocument, Money, PolicySector, Provenanced, Stage
+from registry.services.contracts import (
+    SORTABLE,
+    ContractFilter,
+    ContractPage,
+    contract_history,
+    contract_names,
+    contracts_in_countries,
+    distinct_values,
+    list_contracts,
+    outcome_payers,
+    reader_name,
+)
 from registry.spreadsheet import safe_frame
 from web import barchart
 from web.auth import current_user, has_role
@@ -44,12 +52,7 @@ bp = Blueprint("pages", __name__)
 PER_PAGE = 50
 NORDIC = ("SE", "NO", "DK", "FI", "IS")
 COMPARE_MAX = 4
-# Size classes on committed capital in USD, so contracts in different currencies are comparable.
-SIZES: dict[str, tuple[Decimal | None, Decimal | None]] = {
-    "small": (None, Decimal("1000000")),
-    "medium": (Decimal("1000000"), Decimal("5000000")),
-    "large": (Decimal("5000000"), None),
-}
+ORIGINS = ("curated", "indigo")
 PAYER_TYPES = ("local_government", "regional_government", "central_government", "public_body", "foundation",
                "other")
 
@@ -122,12 +125,6 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
-def _contract_name(row: Any, lang: str) -> str:
-    """The name the reader sees, from a ``Contract`` or a row with its name columns."""
-    primary, fallback = (row.name_sv, row.name_en) if lang == "sv" else (row.name_en, row.name_sv)
-    return primary or fallback or row.id
-
-
 # --- overview ----------------------------------------------------------------------------------------------
 
 
@@ -143,9 +140,7 @@ def overview() -> str:
     """The market at a glance."""
     session = db_session()
     stats = market_statistics(session=session)
-    nordic_rows = session.exec(
-        select(Contract).where(col(Contract.country).in_(NORDIC)).order_by(col(Contract.start_year), col(Contract.id))
-    ).all()
+    nordic_rows = contracts_in_countries(session=session, countries=NORDIC)
     lang = _lang()
     by_year = {k: v for k, v in stats["by_year"].items() if k.isdigit()}
     outcomes: Counter[str] = Counter()
@@ -173,7 +168,7 @@ def overview() -> str:
         "outcomes": _bars({k: {"contracts": outcomes[k]} for k in RESULT_CLASSES if outcomes[k]}, "contracts",
                           result_label, str, lambda k: _registry_link(result=k)),
     }
-    nordic = [{"row": r, "name": _contract_name(r, lang)} for r in nordic_rows]
+    nordic = [{"row": r, "name": reader_name(r, lang)} for r in nordic_rows]
     return render_template("pages/overview.html", stats=stats, charts=charts, nordic=nordic)
 
 
@@ -194,6 +189,7 @@ class RegistryQuery:
     country: str = ""
     sector: str = ""
     stage: str = ""
+    origin: str = ""
     payer_type: str = ""
     size: str = ""
     result: str = ""
@@ -218,8 +214,9 @@ class RegistryQuery:
             country=(args.get("country") or "").strip().upper()[:2],
             sector=pick("sector", [s.value for s in PolicySector]),
             stage=pick("stage", [s.value for s in Stage]),
+            origin=pick("origin", ORIGINS),
             payer_type=pick("payer_type", PAYER_TYPES),
-            size=pick("size", list(SIZES)),
+            size=pick("size", list(SIZE_BANDS)),
             result=pick("result", RESULT_CLASSES),
             reproduced=pick("reproduced", VERDICTS),
             sort=sort if sort in SORTABLE else "name",
@@ -228,54 +225,27 @@ class RegistryQuery:
         )
 
     def contract_filter(self) -> ContractFilter:
-        low, high = SIZES.get(self.size, (None, None))
+        low, high = SIZE_BANDS.get(self.size, (None, None))
         return ContractFilter(text=self.text or None, country=self.country or None, sector=self.sector or None,
-                              stage=self.stage or None, payer_type=self.payer_type or None,
-                              min_capital_usd=low, max_capital_usd=high, reproduced=self.reproduced or None)
+                              stage=self.stage or None, origin=self.origin or None,
+                              payer_type=self.payer_type or None, min_capital_usd=low, max_capital_usd=high,
+                              reproduced=self.reproduced or None, repayment=self.result or None)
+
+    def select(self, session: Session, *, lang: str, paginate: bool) -> ContractPage:
+        """The contracts of this selection (rows of ``LIST_COLUMNS``), in the reader's order, and their count."""
+        paging = {"limit": PER_PAGE, "offset": (self.page - 1) * PER_PAGE} if paginate else {}
+        return list_contracts(session=session, filters=self.contract_filter(), sort=self.sort,
+                              descending=self.descending, lang=lang, **paging)
 
     def args(self, **changes: Any) -> dict[str, Any]:
         """The query string of this selection (with ``changes``), without empty values."""
         values = {"q": self.text, "country": self.country, "sector": self.sector, "stage": self.stage,
-                  "payer_type": self.payer_type, "size": self.size, "result": self.result,
+                  "origin": self.origin, "payer_type": self.payer_type, "size": self.size, "result": self.result,
                   "reproduced": self.reproduced,
                   "sort": "" if self.sort == "name" else self.sort, "dir": "desc" if self.descending else "",
                   "page": "" if self.page == 1 else self.page}
         values.update(changes)
         return {k: v for k, v in values.items() if v not in ("", None)}
-
-
-# The columns of registry lists and downloads: the indexed ones derived from the document, and the id.
-LIST_COLUMNS = (Contract.id, *(getattr(Contract, name) for name in ContractBase.model_fields))
-
-
-def _select_contracts(session: Session, query: RegistryQuery, *, lang: str,
-                      paginate: bool) -> tuple[Sequence[Any], int]:
-    """The contracts of a registry selection (rows of :data:`LIST_COLUMNS`), sorted, and their total count."""
-    from registry.queries import apply_contract_filter  # shared filters; result classes are added here
-
-    flt = query.contract_filter()
-    condition = repayment_class_condition(session=session, cls=query.result) if query.result else None
-
-    def filtered(statement: Any) -> Any:
-        statement = apply_contract_filter(statement, flt)
-        return statement if condition is None else statement.where(condition)
-
-    key = SORTABLE[query.sort]
-    if query.sort == "name":
-        # Sort by the name the reader sees (the other language's name when one is missing).
-        key = func.coalesce(Contract.name_sv, Contract.name_en) if lang == "sv" else func.coalesce(
-            Contract.name_en, Contract.name_sv)
-    order = (key.desc() if query.descending else key.asc()).nulls_last(), col(Contract.id)
-    # Lists need the indexed columns only, as plain rows: loading whole documents would cost more than the
-    # rest, and ORM objects twice what tuples do.
-    rows = filtered(select(*LIST_COLUMNS))
-    total = int(session.exec(filtered(select(func.count()).select_from(Contract))).one())
-    if not paginate:
-        return session.exec(rows.order_by(*order)).all(), total
-    # Pick the page's ids first, sorting the sort key and id alone (for names straight from
-    # ix_contract_names), then load those fifty rows: sorting whole rows makes SQLite read every row's pages.
-    page = filtered(select(Contract.id)).order_by(*order).offset((query.page - 1) * PER_PAGE).limit(PER_PAGE)
-    return session.exec(rows.where(col(Contract.id).in_(page)).order_by(*order)).all(), total
 
 
 @dataclass(frozen=True)
@@ -310,7 +280,7 @@ def registry_items(rows: Sequence[Any], lang: str) -> list[RegistryItem]:
         cls = result_class(r.investor_repayment)
         items.append(RegistryItem(
             id=r.id,
-            name=_contract_name(r, lang),
+            name=reader_name(r, lang),
             indigo=r.origin == "indigo",
             country=label("country", r.country, country_name),
             region=r.region,
@@ -329,7 +299,7 @@ def registry() -> str:
     session = db_session()
     query = RegistryQuery.from_args(request.args)
     lang = _lang()
-    rows, total = _select_contracts(session, query, lang=lang, paginate=True)
+    rows, total = query.select(session, lang=lang, paginate=True)
     pages = max(1, -(-total // PER_PAGE))
     countries = [(code, country_name(code)) for code in distinct_values(session=session, column="country")]
     return render_template(
@@ -345,18 +315,11 @@ def registry() -> str:
 
 def _selection_frame(rows: Sequence[Any], lang: str) -> pd.DataFrame:
     records = []
-    payers: dict[str, list[str]] = defaultdict(list)
-    if rows:
-        parties = db_session().exec(
-            select(ContractParty).where(col(ContractParty.contract_id).in_([r.id for r in rows]),
-                                        ContractParty.role == "outcome_payer")
-        ).all()
-        for p in parties:
-            payers[p.contract_id].append(p.organisation_id)
+    payers = outcome_payers(session=db_session(), contract_ids=[r.id for r in rows])
     for r in rows:
         records.append({
             "id": r.id,
-            "name": _contract_name(r, lang),
+            "name": reader_name(r, lang),
             "name_sv": r.name_sv,
             "name_en": r.name_en,
             "indigo_id": r.indigo_id,
@@ -386,7 +349,7 @@ def registry_download(fmt: str) -> ResponseReturnValue:
     """The current registry selection as CSV or Excel."""
     query = RegistryQuery.from_args(request.args)
     lang = _lang()
-    rows, _total = _select_contracts(db_session(), query, lang=lang, paginate=False)
+    rows, _total = query.select(db_session(), lang=lang, paginate=False)
     frame = safe_frame(_selection_frame(rows, lang))
     buffer = BytesIO()
     if fmt == "csv":
@@ -584,11 +547,8 @@ def compare() -> str:
     for contract_id in wanted[:COMPARE_MAX]:
         doc = display_document(session, contract_id)
         (docs.append(doc) if doc else missing.append(contract_id))
-    choices = session.exec(select(Contract.id, Contract.name_sv, Contract.name_en, Contract.country)).all()
-    options = sorted(
-        ((cid, (sv if lang == "sv" else en) or en or sv or cid, c) for cid, sv, en, c in choices),
-        key=lambda t: t[1].lower(),
-    )
+    options = sorted(((row.id, reader_name(row, lang), row.country) for row in contract_names(session=session)),
+                     key=lambda t: t[1].lower())
     return render_template(
         "pages/compare.html", docs=docs, rows=compare_rows(docs, lang) if docs else [], missing=missing,
         too_many=len(wanted) > COMPARE_MAX, options=options, selected=[d.id for d in docs], lang=lang,

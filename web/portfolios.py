@@ -40,7 +40,7 @@ import portfolio as engine
 from registry.calibration import CalibratedPriors
 from registry.models import Contract, OrganisationRow, Portfolio, SimulationRun, User, utcnow
 from registry.portfolio_file import PortfolioFile, PortfolioFileError, build_portfolio
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 from web.auth import current_user, login_required
 from web.charts import histogram_svg
 from web.extensions import db

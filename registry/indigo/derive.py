@@ -22,7 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 from registry.indigo.mapping import RECORD_SOURCE, ProjectRows
-from registry.indigo.values import clean, number_text, parse_currency, parse_date, parse_number, parse_rate, parse_share
+from registry.indigo.values import clean, parse_currency, parse_date, parse_number, parse_rate, parse_share
+from registry.plain_text import number_text
 from registry.schema import partial_date_start
 
 DEFAULT_RETURN = Decimal("0.05")  # a mid-range maximum annual return (INDIGO's stated ones run 2 % to 15 %)
@@ -32,7 +33,8 @@ ACHIEVEMENT = "achievement"
 P = "overall_project_finance."
 
 
-def _fmt(value: Decimal) -> str:
+def _figure(value: Decimal) -> str:
+    """``value`` as written into a derived formula: at most six decimals, no exponent or trailing zeros."""
     return number_text(value.quantize(Decimal("0.000001")) if value != value.to_integral_value() else value)
 
 
@@ -173,7 +175,7 @@ def derive_terms(doc: dict[str, Any], rows: ProjectRows) -> tuple[dict[str, Any]
         unknowns.append("maximum loss not stated: investors can lose all their capital (L = 1)")
 
     def param(value: Decimal, unit: str | None, description: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": _fmt(value), "description": description, "sources": [RECORD_SOURCE],
+        out: dict[str, Any] = {"value": _figure(value), "description": description, "sources": [RECORD_SOURCE],
                                "confidence": "secondary"}
         if unit:
             out["unit"] = unit
@@ -188,13 +190,13 @@ def derive_terms(doc: dict[str, Any], rows: ProjectRows) -> tuple[dict[str, Any]
     }
     extra_metrics: list[dict[str, Any]] = []
     if prices:
-        parameters["prices"] = {"rate_card": {k: _fmt(v) for k, v in prices.items()}, "unit": currency,
+        parameters["prices"] = {"rate_card": {k: _figure(v) for k, v in prices.items()}, "unit": currency,
                                 "description": "price per outcome (INDIGO outcome pricings)",
                                 "sources": [RECORD_SOURCE], "confidence": "secondary"}
         inflow = "cap(rate_card(prices), M)"
         for metric in doc["outcome_metrics"]:
             if metric["id"] in max_prices and not metric.get("targets"):
-                metric["targets"] = [{"value": _fmt(max_prices[metric["id"]] / prices[metric["id"]]),
+                metric["targets"] = [{"value": _figure(max_prices[metric["id"]] / prices[metric["id"]]),
                                       "description": "outcomes paid for if all targets are achieved (INDIGO pricing)"}]
     else:
         inflow = "achievement * M"
@@ -248,12 +250,13 @@ def derive_terms(doc: dict[str, Any], rows: ProjectRows) -> tuple[dict[str, Any]
     model_sv = "prislistan gånger uppnådda utfall, högst M" if prices else "andelen uppnådda utfallsmål gånger M"
     summary = {
         "en": (f"Derived from INDIGO data, not the contract's own terms. Investors put in C = {currency} "
-               f"{_fmt(capital)} and receive {model_en} (M = {currency} {_fmt(cap)}), at least C × (1 − L) with "
-               f"L = {_fmt(loss)} and at most C × (1 + R × T) with R = {_fmt(rate)} a year over "
-               f"T = {_fmt(term)} years."),
+               f"{_figure(capital)} and receive {model_en} (M = {currency} {_figure(cap)}), "
+               f"at least C × (1 − L) with L = {_figure(loss)} and at most C × (1 + R × T) with "
+               f"R = {_figure(rate)} a year over T = {_figure(term)} years."),
         "sv": (f"Härlett ur INDIGO-data, inte kontraktets egna villkor. Investerarna satsar C = {currency} "
-               f"{_fmt(capital)} och får {model_sv} (M = {currency} {_fmt(cap)}), minst C × (1 − L) med "
-               f"L = {_fmt(loss)} och högst C × (1 + R × T) med R = {_fmt(rate)} per år under T = {_fmt(term)} år."),
+               f"{_figure(capital)} och får {model_sv} (M = {currency} {_figure(cap)}), "
+               f"minst C × (1 − L) med L = {_figure(loss)} och högst C × (1 + R × T) med "
+               f"R = {_figure(rate)} per år under T = {_figure(term)} år."),
     }
     terms = {
         "status": "derived",

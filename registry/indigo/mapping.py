@@ -20,7 +20,6 @@ from registry.indigo.values import (
     DATASET_URL,
     PUBLISHER,
     clean,
-    number_text,
     parse_currency,
     parse_date,
     parse_number,
@@ -31,6 +30,7 @@ from registry.indigo.values import (
     slug_of,
     split_multi,
 )
+from registry.plain_text import number_text
 from registry.schema import (
     IDENT_PATTERN,
     MeasurementMethod,

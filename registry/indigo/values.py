@@ -204,13 +204,3 @@ def parse_rate(text: str) -> Decimal | None:
 def slug_of(indigo_id: str) -> str:
     """``INDIGO-POJ-0077`` → ``indigo-poj-0077``."""
     return re.sub(r"[^a-z0-9]+", "-", indigo_id.lower()).strip("-")
-
-
-def number_text(value: Decimal | None) -> str:
-    """A Decimal as INDIGO writes numbers: no exponent, no trailing zeros (``10000000``, ``0.08``)."""
-    if value is None:
-        return ""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text

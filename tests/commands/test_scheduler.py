@@ -8,8 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.commands.conftest import Command
-from web.cli.jobs import SCHEDULE
-from web.jobs import JOBS
+from web.jobs import JOBS, SCHEDULE
 
 pytestmark = pytest.mark.slow
 

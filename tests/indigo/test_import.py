@@ -19,8 +19,8 @@ from registry.indigo.reader import IndigoReadError
 from registry.indigo.report import ENTITY_TABLES
 from registry.indigo.values import ATTRIBUTION
 from registry.models import ChangeRecord, Contract, ImportRun, IndigoRecord
-from registry.queries import get_contract
 from registry.schema import ContractDocument
+from registry.services.contracts import get_contract
 from tests.indigo.helpers import csv_rows, snapshot
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from registry.indigo.importer import import_export
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 
 
 def test_an_indigo_cell_with_another_scheme_is_left_out_and_reported(

@@ -19,8 +19,8 @@ from registry.indigo.values import ATTRIBUTION
 from registry.loader import upsert_contract
 from registry.market import classify_repayment, market_statistics
 from registry.models import Contract, IndigoRecord
-from registry.queries import get_contract
 from registry.schema import ContractDocument
+from registry.services.contracts import get_contract
 from registry.terms import compile_terms
 from tests.indigo.helpers import csv_rows, snapshot
 

@@ -16,8 +16,7 @@ from registry.models import Factsheet, JobRun, Portfolio, User
 from tests.factsheets.conftest import rich_contract
 from tests.jobs.conftest import FixedClock
 from tests.jobs.test_reminders import planned_contract
-from web.cli.jobs import MISFIRE_GRACE_SECONDS, build_scheduler
-from web.jobs import JOBS, JobSpec, run_job
+from web.jobs import JOBS, MISFIRE_GRACE_SECONDS, JobSpec, build_scheduler, run_job
 
 
 def store(engine: Engine, data: dict[str, Any]) -> str:

@@ -21,5 +21,5 @@ def binary_contract(i: int, p_fail: float, rho: float, **kw: Any) -> P.ContractM
     )
 
 
-def homogeneous(n: int, p_fail: float, rho: float, **pf_kw: Any) -> P.Portfolio:
-    return P.Portfolio(tuple(P.Holding(binary_contract(i, p_fail, rho)) for i in range(n)), **pf_kw)
+def homogeneous(n: int, p_fail: float, rho: float, **settings: Any) -> P.Portfolio:
+    return P.Portfolio(tuple(P.Holding(binary_contract(i, p_fail, rho)) for i in range(n)), **settings)

@@ -48,10 +48,10 @@ def client():
 
 @pytest.mark.parametrize("copula", ["t", "gaussian"])
 def test_cluster_run_equals_the_in_process_run(example: P.Portfolio, client, copula: str) -> None:
-    pf = replace(example, copula=copula)
+    portfolio = replace(example, copula=copula)
     stress = P.Stress("late", factor_shift={"global": -1.0}, extra_delay_months=6)
-    local = P.simulate(pf, n_scenarios=9000, seed=7, block_size=1024, threads=2, stress=stress)
-    remote = P.simulate(pf, n_scenarios=9000, seed=7, block_size=1024, cluster=client, stress=stress)
+    local = P.simulate(portfolio, n_scenarios=9000, seed=7, block_size=1024, threads=2, stress=stress)
+    remote = P.simulate(portfolio, n_scenarios=9000, seed=7, block_size=1024, cluster=client, stress=stress)
     assert np.array_equal(local.loss, remote.loss)
     assert np.array_equal(local.irr, remote.irr, equal_nan=True)
     for name in ("summary", "contracts", "exposures", "concentration"):
@@ -62,8 +62,8 @@ def test_a_portfolio_of_terms_payoffs_survives_pickling_for_remote_workers(examp
     # Workers in other processes receive the portfolio pickled; the terms payoffs must survive it.
     from distributed.protocol.pickle import dumps, loads
 
-    pf = loads(dumps(example))
+    portfolio = loads(dumps(example))
     a = P.simulate(example, n_scenarios=2048, seed=3, block_size=1024)
-    b = P.simulate(pf, n_scenarios=2048, seed=3, block_size=1024)
+    b = P.simulate(portfolio, n_scenarios=2048, seed=3, block_size=1024)
     assert np.array_equal(a.loss, b.loss)
     assert pickle.loads(pickle.dumps(P.Stress("s", factor_shift={"global": -1.0}))).name == "s"

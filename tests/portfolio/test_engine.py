@@ -13,7 +13,7 @@ from payoffs import Evaluation, Flow, GuaranteedNote, NorrkopingLike
 
 import portfolio as P
 from portfolio import risk
-from portfolio.models import LatentTransform, latent_cdf
+from portfolio.outcomes import LatentTransform, latent_cdf
 
 
 def _norrkoping(**kw) -> P.ContractModel:
@@ -44,10 +44,10 @@ def _mixed() -> P.Portfolio:
 
 
 def test_fixed_seed_reproduces_exactly_and_seed_matters():
-    pf = _mixed()
-    a = P.simulate(pf, n_scenarios=6000, seed=42, block_size=1024)
-    b = P.simulate(pf, n_scenarios=6000, seed=42, block_size=1024)
-    c = P.simulate(pf, n_scenarios=6000, seed=43, block_size=1024)
+    portfolio = _mixed()
+    a = P.simulate(portfolio, n_scenarios=6000, seed=42, block_size=1024)
+    b = P.simulate(portfolio, n_scenarios=6000, seed=42, block_size=1024)
+    c = P.simulate(portfolio, n_scenarios=6000, seed=43, block_size=1024)
     assert np.array_equal(a.loss, b.loss) and np.array_equal(a.irr, b.irr, equal_nan=True)
     pd.testing.assert_frame_equal(a.summary, b.summary)
     pd.testing.assert_frame_equal(a.contracts, b.contracts)
@@ -56,10 +56,10 @@ def test_fixed_seed_reproduces_exactly_and_seed_matters():
 
 
 def test_results_do_not_depend_on_threads_or_chunk_size():
-    pf = _mixed()
-    ref = P.simulate(pf, n_scenarios=7000, seed=9, block_size=1024, threads=1, chunk_size=1024)
+    portfolio = _mixed()
+    ref = P.simulate(portfolio, n_scenarios=7000, seed=9, block_size=1024, threads=1, chunk_size=1024)
     for threads, chunk in ((2, 1024), (2, 3072), (1, 8192)):
-        r = P.simulate(pf, n_scenarios=7000, seed=9, block_size=1024, threads=threads, chunk_size=chunk)
+        r = P.simulate(portfolio, n_scenarios=7000, seed=9, block_size=1024, threads=threads, chunk_size=chunk)
         assert np.array_equal(ref.loss, r.loss)
         assert np.array_equal(ref.irr, r.irr, equal_nan=True)
         pd.testing.assert_frame_equal(ref.summary, r.summary, check_exact=True)
@@ -91,8 +91,8 @@ def test_es_contributions_add_up_and_var_es_match_the_definition():
 def test_es_contributions_equal_tail_means_of_contract_losses():
     # Two holdings of the same contract see the same outcomes: equal contributions, equal to half the ES.
     c = binary_contract(0, 0.3, 0.2)
-    pf = P.Portfolio((P.Holding(c), P.Holding(c)))
-    res = P.simulate(pf, n_scenarios=4000, seed=2, block_size=1024)
+    portfolio = P.Portfolio((P.Holding(c), P.Holding(c)))
+    res = P.simulate(portfolio, n_scenarios=4000, seed=2, block_size=1024)
     contrib = res.contracts["es99_contribution"].to_numpy()
     assert contrib[0] == pytest.approx(contrib[1]) == pytest.approx(res.value("es99") / 2)
 
@@ -203,12 +203,12 @@ def test_window_delay_lowers_repayment_and_shift_delay_only_lowers_irr():
     shift = P.DelayModel(P.LogNormal(12, 0.5), effect="shift")
     kw = dict(n_scenarios=5000, seed=6, block_size=1024)
 
-    def pf(c):
+    def portfolio_of(c):
         return P.Portfolio((P.Holding(c),), hurdle_rate=0.05)
 
-    r0 = P.simulate(pf(base), **kw)
-    rw = P.simulate(pf(replace(base, delay=window)), **kw)
-    rs = P.simulate(pf(replace(base, delay=shift)), **kw)
+    r0 = P.simulate(portfolio_of(base), **kw)
+    rw = P.simulate(portfolio_of(replace(base, delay=window)), **kw)
+    rs = P.simulate(portfolio_of(replace(base, delay=shift)), **kw)
     assert rw.value("expected_repayment") < r0.value("expected_repayment") - 5 * rw.summary.loc[
         "expected_repayment", "std_error"]
     # A delay that only moves payment dates draws its own random numbers: outcomes are unchanged.
@@ -236,8 +236,8 @@ def test_drawdowns_and_payment_dates_give_the_irr():
 
 
 def test_guarantor_and_payer_exposure():
-    pf = P.Portfolio(tuple(P.Holding(_guaranteed(i, "GB"), weight=0.5) for i in range(3)))
-    r = P.simulate(pf, n_scenarios=4000, seed=3, block_size=1024)
+    portfolio = P.Portfolio(tuple(P.Holding(_guaranteed(i, "GB"), weight=0.5) for i in range(3)))
+    r = P.simulate(portfolio, n_scenarios=4000, seed=3, block_size=1024)
     g = r.exposures.loc[("guarantor", "guarantor")]
     p = r.exposures.loc[("payer", "outcome_payer")]
     # Full contract scale: three contracts of 1e6, the guarantor tops up to 80 %, the payer pays up to 120 %.
@@ -259,8 +259,8 @@ def test_concentration_hhi():
 
 
 def test_stresses_side_by_side():
-    pf = _mixed()
-    res = P.stress(pf, n_scenarios=3000, seed=1, block_size=1024)
+    portfolio = _mixed()
+    res = P.stress(portfolio, n_scenarios=3000, seed=1, block_size=1024)
     assert list(res.table.columns) == ["base", "sector_shock", "savings_delayed", "payer_termination", "worst_case"]
     t = res.table
     assert t.loc["expected_repayment", "worst_case"] < t.loc["expected_repayment", "base"]
@@ -294,13 +294,39 @@ def test_result_to_dict_is_json():
     assert d["summary"]["es99"]["estimate"] == pytest.approx(r.value("es99"))
 
 
+STRESS_TWICE = """
+import portfolio
+from helpers import homogeneous
+
+holdings = homogeneous(3, 0.1, 0.2)
+first = portfolio.stress(holdings, n_scenarios=500, seed=1)
+second = portfolio.stress(holdings, n_scenarios=500, seed=1)
+assert first.table.equals(second.table), "the second call gave other numbers"
+print("ok")
+"""
+
+
+def test_stress_can_be_called_twice_in_a_fresh_interpreter():
+    # A submodule named like the function (portfolio.stress) replaced the function on its first import, so
+    # in a new process the second call failed; only a fresh interpreter shows the first-import behaviour.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    done = subprocess.run([sys.executable, "-c", STRESS_TWICE], cwd=here.parents[1], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(here)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
 def test_stress_can_be_called_twice():
-    # The first call used to import the submodule portfolio.stress, which replaced the function.
     import portfolio
 
-    pf = homogeneous(3, 0.1, 0.2)
-    first = portfolio.stress(pf, n_scenarios=500, seed=1)
-    second = portfolio.stress(pf, n_scenarios=500, seed=1)
+    three = homogeneous(3, 0.1, 0.2)
+    first = portfolio.stress(three, n_scenarios=500, seed=1)
+    second = portfolio.stress(three, n_scenarios=500, seed=1)
     assert callable(portfolio.stress) and not isinstance(portfolio.stress, type(portfolio))
     pd.testing.assert_frame_equal(first.table, second.table)
 

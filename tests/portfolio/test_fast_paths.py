@@ -51,9 +51,9 @@ def test_fast_path_gives_the_same_run_as_the_plain_protocol(example: P.Portfolio
     plain = replace(example, holdings=tuple(
         replace(h, contract=replace(h.contract, payoff=_PlainPayoff(h.contract.payoff))) for h in example.holdings))
     stress = P.Stress("late", factor_shift={"global": -1.0}, extra_delay_months=6)
-    for pf_kw in ({}, {"stress": stress}):
-        fast = run(replace(example, copula=copula), n_scenarios=3000, seed=11, block_size=1024, threads=2, **pf_kw)
-        slow = run(replace(plain, copula=copula), n_scenarios=3000, seed=11, block_size=1024, threads=1, **pf_kw)
+    for extra in ({}, {"stress": stress}):
+        fast = run(replace(example, copula=copula), n_scenarios=3000, seed=11, block_size=1024, threads=2, **extra)
+        slow = run(replace(plain, copula=copula), n_scenarios=3000, seed=11, block_size=1024, threads=1, **extra)
         for name in RAW_FIELDS:
             assert np.array_equal(getattr(fast, name), getattr(slow, name), equal_nan=True), name
         assert fast.org_keys == slow.org_keys
@@ -63,9 +63,9 @@ def test_fast_path_gives_the_same_run_as_the_plain_protocol(example: P.Portfolio
 def test_irr_does_not_depend_on_chunk_size_with_small_blocks(example: P.Portfolio, copula: str) -> None:
     # Blocks smaller than the IRR solver's 2048-scenario slices: a slice must still hold the same
     # scenarios whatever the chunk (the bisection fallback stops when its whole slice has converged).
-    pf = replace(example, copula=copula)
-    ref = run(pf, n_scenarios=8000, seed=4, threads=1, block_size=1024, chunk_size=1024)
+    portfolio = replace(example, copula=copula)
+    ref = run(portfolio, n_scenarios=8000, seed=4, threads=1, block_size=1024, chunk_size=1024)
     for chunk in (2048, 3072):
-        other = run(pf, n_scenarios=8000, seed=4, threads=2, block_size=1024, chunk_size=chunk)
+        other = run(portfolio, n_scenarios=8000, seed=4, threads=2, block_size=1024, chunk_size=chunk)
         assert np.array_equal(ref.irr, other.irr, equal_nan=True)
         assert np.array_equal(ref.pv_stats, other.pv_stats)

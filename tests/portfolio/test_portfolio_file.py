@@ -34,13 +34,13 @@ def _spec(**kw):
 
 
 def test_example_portfolio_simulates_every_seed_contract(seeds):
-    pf = load_portfolio(EXAMPLE, get_contract=seeds.get)
-    held = {h.contract.id for h in pf.holdings}
+    portfolio = load_portfolio(EXAMPLE, get_contract=seeds.get)
+    held = {h.contract.id for h in portfolio.holdings}
     # the Nordic seeds and the international precedents in one portfolio; Örnsköldsvik's terms count in
     # shares of a fee of unknown size, so they cannot enter money totals
     assert set(seeds) - {"se-ornskoldsvik-2018"} <= held
     assert "se-whatif-employment-2027" in held  # plus the inline what-if contract
-    res = P.simulate(pf, n_scenarios=4000, seed=1)
+    res = P.simulate(portfolio, n_scenarios=4000, seed=1)
     s = res.summary
     for metric in ("capital", "expected_repayment", "expected_multiple", "irr_mean", "irr_p5", "irr_p50", "irr_p95",
                    "p_loss", "expected_loss", "var95", "es95", "var99", "es99"):
@@ -57,10 +57,10 @@ def test_example_portfolio_simulates_every_seed_contract(seeds):
 
 def test_seed_payoff_in_the_engine_equals_the_compiled_terms(seeds):
     # Rikers: the guarantor covers the loan up to G, so the position never gets less than G.
-    pf = build_portfolio(parse_portfolio(_spec(holdings=[{"contract": "us-nyc-rikers-2012", "share": 1}])),
+    portfolio = build_portfolio(parse_portfolio(_spec(holdings=[{"contract": "us-nyc-rikers-2012", "share": 1}])),
                          get_contract=seeds.get)
-    c = pf.holdings[0].contract
-    res = P.simulate(pf, n_scenarios=3000, seed=0)
+    c = portfolio.holdings[0].contract
+    res = P.simulate(portfolio, n_scenarios=3000, seed=0)
     g = float(seeds["us-nyc-rikers-2012"].payment_terms.parameters["G"].value) * 10.0
     assert res.loss.max() <= c.capital * 10.0 - g + 1e-3
     assert res.contracts["worst_case_repayment"].iloc[0] == pytest.approx(g)
@@ -80,12 +80,12 @@ def test_compiled_terms_scalar_equals_vectorised(seeds):
 def test_holding_amount_fx_and_default_priors(seeds):
     spec = _spec(fx={"USD": 10.0, "GBP": 13.0}, holdings=[{"contract": "uk-peterborough-2010", "role": "payer"},
                            {"contract": "us-nyc-rikers-2012", "amount": 960000}])
-    pf = build_portfolio(parse_portfolio(spec), get_contract=seeds.get)
-    rikers = pf.holdings[1]
+    portfolio = build_portfolio(parse_portfolio(spec), get_contract=seeds.get)
+    rikers = portfolio.holdings[1]
     assert rikers.weight == pytest.approx(0.1) and rikers.fx_rate == 10.0
     assert rikers.capital_base == pytest.approx(9.6e6)
-    assert pf.holdings[0].contract.default_prior  # no model given: sector default, flagged
-    assert not pf.holdings[0].position
+    assert portfolio.holdings[0].contract.default_prior  # no model given: sector default, flagged
+    assert not portfolio.holdings[0].position
 
 
 def test_terms_not_in_money_cannot_enter_a_portfolio(seeds):
@@ -141,17 +141,17 @@ def test_an_investor_holding_must_be_reachable_by_the_terms(seeds):
         build_portfolio(parse_portfolio(spec), source="p.yaml", get_contract=seeds.get)
     # with the pass-through the same holding is a position
     spec["contracts"] = []
-    pf = build_portfolio(parse_portfolio(spec), source="p.yaml", get_contract=seeds.get)
-    assert pf.holdings[0].position
+    portfolio = build_portfolio(parse_portfolio(spec), source="p.yaml", get_contract=seeds.get)
+    assert portfolio.holdings[0].position
 
 
 def test_inline_contract_replaces_the_registry_one(seeds):
     doc = seeds["se-norrkoping-2016"].model_dump(mode="json", by_alias=True, exclude_none=True)
     doc["payment_terms"]["parameters"]["C"]["value"] = "20000000"
     spec = _spec(contracts=[doc])
-    pf = build_portfolio(parse_portfolio(spec), get_contract=seeds.get)
+    portfolio = build_portfolio(parse_portfolio(spec), get_contract=seeds.get)
     base = build_portfolio(parse_portfolio(_spec()), get_contract=seeds.get)
-    a = P.simulate(pf, n_scenarios=2000, seed=3)
+    a = P.simulate(portfolio, n_scenarios=2000, seed=3)
     b = P.simulate(base, n_scenarios=2000, seed=3)
     assert a.value("expected_repayment") > b.value("expected_repayment")
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from registry.backtest import amounts_agree, backtest, verdict_of
+from registry.backtest import amounts_agree, backtest, candidate_values, verdict_of
 from registry.loader import parse_document, upsert_contract
 from registry.models import Contract
-from registry.schema import ContractDocument
+from registry.schema import ContractDocument, MetricKind
 from tests.registry.factories import contract_dict
 
 # The factory contract: Testkommun repays cap(floor(savings, 0), C) with C = 5,000,000 on 2023-12-31;
@@ -105,7 +105,11 @@ def test_missing_outcome_cannot_tell_and_names_the_recorded_unknown() -> None:
                "unknowns": [{"about": "outcome", "metric": "savings", "what": "Savings in 2020–2023",
                              "reason": "the final report is not published", "sources": ["report"]}]}
     result = backtest(_doc(history))
-    assert result.verdict == "unknown" and result.checks == []
+    # the payment is compared over every value savings can take: SEK 0 to 5,000,000, and 4,000,000 is inside
+    assert result.verdict == "unknown"
+    assert [(c.kind, c.status, c.low, c.high, c.depends_on) for c in result.checks] == [
+        ("payer_total", "unknown", Decimal("0.00"), Decimal("5000000.00"), ("savings",)),
+        ("payment_date", "unknown", None, None, ("savings",))]
     [reason] = result.reasons
     assert (reason.kind, reason.subject) == ("missing_outcome", "savings")
     assert "the final report is not published" in result.summary()
@@ -174,3 +178,111 @@ def test_verdict_column_follows_every_write(session: Session) -> None:
     session.commit()
     session.refresh(row)
     assert row.reproduced == "yes"
+
+
+# Per-payment verdicts. A second payer, Stiftelsen, guarantees 40 % of C if the service was delivered (paid on
+# 2021-06-30); Testkommun repays cap(floor(savings, 0), 60 % of C) on 2023-12-31. With C = 5,000,000 the guarantee
+# is 2,000,000 whatever the savings, and the repayment is anything from 0 to 3,000,000.
+
+
+def _guaranteed(history: dict[str, Any], *, derived_c: bool = False) -> ContractDocument:
+    data = contract_dict()
+    data["organisations"] = [*data["organisations"],
+                             {"id": "stiftelsen", "name": "Stiftelsen", "type": "foundation", "country": "SE"}]
+    data["parties"] = [*data["parties"], {"organisation": "stiftelsen", "roles": ["outcome_payer"],
+                                          "sources": ["report"], "confidence": "verified"}]
+    data["outcome_metrics"] = [*data["outcome_metrics"], {
+        "id": "delivered", "name": {"en": "Delivered"}, "kind": "binary", "measurement": "other",
+        "sources": ["report"], "confidence": "verified"}]
+    terms = data["payment_terms"]
+    terms["payments"] = [
+        {"id": "guarantee", "component": "guarantee", "payer": "stiftelsen", "payee": "investor-ab",
+         "amount": "if(delivered, 40% * C, 0)", "timing": {"date": "2021-06-30"}},
+        {"id": "repayment", "component": "outcome", "payer": "testkommun", "payee": "investor-ab",
+         "amount": "cap(floor(savings, 0), 60% * C)", "timing": {"date": "2023-12-31"}},
+    ]
+    if derived_c:
+        terms["parameters"]["C"] = {"value": "5000000", "derived": True, "confidence": "unverified"}
+    data["history"] = history
+    return parse_document(data, "test")
+
+
+def _delivered(value: int = 1) -> list[dict[str, Any]]:
+    return [{"metric": "delivered", "date": "2021", "value": value, "sources": ["report"], "confidence": "verified"}]
+
+
+def _by(payer: str, amount: str, date_: str) -> dict[str, Any]:
+    return _paid(amount, date_, payer=payer)
+
+
+def test_a_payment_that_does_not_depend_on_the_missing_outcome_is_reproduced() -> None:
+    result = backtest(_guaranteed({"outcomes": _delivered(), "payments": [_by("stiftelsen", "2000000", "2021-06")]}))
+    assert result.verdict == "yes", result.summary()
+    assert result.inputs == {"delivered": 1.0}
+    paid = next(c for c in result.checks if c.kind == "payer_total")
+    assert (paid.subject, paid.status, paid.terms, paid.depends_on) == (
+        "stiftelsen", "yes", Decimal("2000000.00"), ())
+
+
+def test_some_payments_reproduced_and_others_open_is_partly_and_names_the_blocker() -> None:
+    history = {"outcomes": _delivered(), "payments": [_by("stiftelsen", "2000000", "2021-06"),
+                                                      _by("testkommun", "1000000", "2023-12")],
+               "unknowns": [{"about": "outcome", "metric": "savings", "what": "Savings",
+                             "reason": "not published", "sources": ["report"]}]}
+    result = backtest(_guaranteed(history))
+    assert result.verdict == "partly", result.summary()
+    kommun = next(c for c in result.checks if c.kind == "payer_total" and c.subject == "testkommun")
+    assert (kommun.status, kommun.terms, kommun.low, kommun.high, kommun.depends_on) == (
+        "unknown", None, Decimal("0.00"), Decimal("3000000.00"), ("savings",))
+    assert result.blockers == ["savings"]
+    assert "blocked by savings" in result.summary()
+
+
+def test_a_recorded_amount_outside_the_range_the_terms_give_is_off() -> None:
+    history = {"outcomes": _delivered(), "payments": [_by("testkommun", "3500000", "2023-12")]}
+    result = backtest(_guaranteed(history))
+    assert result.verdict == "no"
+    [off] = result.failures
+    # the most the terms can give is 3,000,000: off by 500,000 however large the savings were
+    assert (off.low, off.high, off.difference) == (Decimal("0.00"), Decimal("3000000.00"), Decimal("-500000.00"))
+    assert off.relative == pytest.approx(-500_000 / 3_500_000)
+    assert "outside that range" in off.text()
+
+
+def test_a_binary_outcome_is_tried_both_ways() -> None:
+    history = {"outcomes": _saved(), "payments": [_by("stiftelsen", "2000000", "2021-06")]}
+    result = backtest(_guaranteed(history))
+    paid = next(c for c in result.checks if c.kind == "payer_total")
+    assert (paid.status, paid.low, paid.high, paid.depends_on) == (
+        "unknown", Decimal("0.00"), Decimal("2000000.00"), ("delivered",))
+    history["payments"] = [_by("stiftelsen", "2500000", "2021-06")]
+    assert backtest(_guaranteed(history)).verdict == "no"
+
+
+def test_a_parameter_derived_from_the_result_never_gives_yes() -> None:
+    history = {"outcomes": _delivered(), "payments": [_by("stiftelsen", "2000000", "2021-06")]}
+    result = backtest(_guaranteed(history, derived_c=True))
+    assert result.verdict == "unknown"
+    paid = next(c for c in result.checks if c.kind == "payer_total")
+    assert (paid.status, paid.terms, paid.derived) == ("unknown", Decimal("2000000.00"), ("C",))
+    assert [(r.kind, r.subject) for r in result.reasons] == [("derived_parameter", "C")]
+    assert result.blockers == ["C"]
+
+
+def test_with_nothing_recorded_the_terms_still_say_what_each_payer_pays() -> None:
+    result = backtest(_guaranteed({"outcomes": _delivered()}))
+    assert result.verdict == "unknown" and result.checks == []
+    expected = {c.subject: c for c in result.expected}
+    assert expected["stiftelsen"].terms == Decimal("2000000.00") and expected["stiftelsen"].recorded is None
+    assert (expected["testkommun"].low, expected["testkommun"].high) == (Decimal("0.00"), Decimal("3000000.00"))
+    assert result.blockers == ["savings"]
+
+
+def test_candidate_values() -> None:
+    assert candidate_values(MetricKind.BINARY, [0.5]).tolist() == [0.0, 1.0]
+    rate = candidate_values(MetricKind.RATE, [0.55])
+    assert rate.min() == -1.0 and rate.max() == 2.0
+    assert any(0.55 - 1e-6 < v < 0.55 for v in rate) and 0.55 in rate  # both sides of a ">=" threshold
+    counts = candidate_values(MetricKind.COUNT, [172.4])
+    assert counts.min() == 0 and {172.0, 173.0} <= set(counts) and (counts == counts.round()).all()
+    assert candidate_values(MetricKind.CONTINUOUS, [1e6]).min() < 0

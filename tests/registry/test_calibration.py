@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from portfolio.models import Bernoulli
+from portfolio.outcomes import Bernoulli
 from portfolio.priors import default_model, sector_prior
 from registry.calibration import (
     PSEUDO_COUNT,

@@ -253,3 +253,29 @@ def test_the_yaml_loader_still_reads_anchors_within_the_limits() -> None:
     assert load_yaml("when: 2024-01-31\n")["when"].isoformat() == "2024-01-31"
     with pytest.raises(ValueError, match="not valid YAML"):
         load_yaml("!!python/object/apply:os.system ['true']")
+
+
+@pytest.mark.parametrize("amount", ["1e400", "-1e16", "1000000000000001"])
+def test_stated_numbers_beyond_any_real_amount_are_refused_with_their_field(tmp_path: Path, amount: str) -> None:
+    from registry.loader import validate_paths
+
+    data = contract_dict()
+    data["finance"]["capital_committed"]["amount"] = amount
+    data["investments"][0]["committed"]["amount"] = amount
+    path = tmp_path / "se-testkommun-2020.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    _docs, issues = validate_paths([path])
+    paths = {i.path for i in issues}
+    assert {"finance.capital_committed.amount", "investments[0].committed.amount"} <= paths
+    reasons = [i.reason for i in issues if i.path.endswith("amount")]
+    assert all("larger in magnitude than 1,000,000,000,000,000" in reason for reason in reasons)
+
+
+def test_the_largest_stated_number_is_accepted(tmp_path: Path) -> None:
+    from registry.loader import validate_paths
+
+    data = contract_dict()
+    data["finance"]["capital_committed"]["amount"] = "1000000000000000"
+    path = tmp_path / "se-testkommun-2020.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert validate_paths([path])[1] == []

@@ -10,7 +10,7 @@ from sqlmodel import Session, func, select
 
 from registry.loader import ContractInputError, load_paths, validate_paths
 from registry.models import ChangeRecord, Contract, ContractParty
-from registry.queries import ContractFilter, contract_history, get_contract, list_contracts
+from registry.services.contracts import ContractFilter, contract_history, get_contract, list_contracts
 from tests.registry.factories import contract_dict
 
 

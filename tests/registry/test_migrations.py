@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 from registry import db
 from registry.loader import SEED_DIR, content_hash, document_json, read_contract_file
-from registry.models import Contract, utcnow
+from registry.models import Contract, IndigoRecord, utcnow
 from registry.schema import ContractDocument
 
 
@@ -60,4 +60,41 @@ def test_realised_payments_move_into_history(engine: Engine, db_url: str) -> Non
     finally:
         with engine.begin() as conn:
             conn.execute(delete(Contract))
+        db.migrate(engine)
+
+
+def test_documents_cleaned_by_the_limits_migration_get_matching_hashes(engine: Engine) -> None:
+    """0008 removes a ``javascript:`` URL and shortens overlong text; 0009 makes the stored hash match again."""
+    seed = read_contract_file(SEED_DIR / "us-nyc-rikers-2012.yaml")
+    old = document_json(seed)
+    old["sources"][0]["url"] = "javascript:alert(1)"
+    old["identity"]["alternative_names"] = ["n" * 800]
+    old_record = {"document": {"id": "indigo-poj-0001", "sources": [{"id": "s", "url": "javascript:x"}]},
+                  "raw": {"projects": [{"id": "INDIGO-POJ-0001"}]}}
+    _downgrade(engine, "0007")
+    try:
+        with engine.begin() as conn:
+            conn.execute(Contract.__table__.insert().values(  # type: ignore[attr-defined]
+                id=seed.id, document=old, content_hash=content_hash(old), search_text="", origin="curated",
+                country="US", policy_sector="criminal_justice", stage="terminated", currency="USD", has_terms=True,
+                created_at=utcnow(), updated_at=utcnow(), updated_by="test"))
+            conn.execute(IndigoRecord.__table__.insert().values(  # type: ignore[attr-defined]
+                indigo_id="INDIGO-POJ-0001", contract_id="indigo-poj-0001", export_label="2025-12",
+                document=old_record["document"], raw=old_record["raw"], content_hash=content_hash(old_record),
+                imported_at=utcnow(), updated_at=utcnow()))
+        db.migrate(engine)
+        with engine.connect() as conn:
+            document, digest = conn.execute(select(Contract.document, Contract.content_hash)).one()
+            record_document, raw, record_digest = conn.execute(
+                select(IndigoRecord.document, IndigoRecord.raw, IndigoRecord.content_hash)).one()
+        assert "url" not in document["sources"][0]
+        assert document["identity"]["alternative_names"] == ["n" * 499 + "…"]
+        assert digest == content_hash(document) != content_hash(old)
+        assert "url" not in record_document["sources"][0]
+        assert record_digest == content_hash({"document": record_document, "raw": raw})
+        ContractDocument.model_validate(document)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(Contract))
+            conn.execute(delete(IndigoRecord))
         db.migrate(engine)

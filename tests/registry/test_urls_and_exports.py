@@ -16,7 +16,7 @@ from sqlmodel import Session
 from registry import db
 from registry.indigo.exporter import export_contracts
 from registry.loader import load_paths, validate_paths
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 from registry.spreadsheet import restore_cell, safe_cell, safe_frame
 from tests.registry.factories import contract_dict
 

@@ -89,3 +89,65 @@ def test_cli_backtest(cli: CliRunner, seeded):
     assert "us-nyc-rikers-2012: reproduced: yes" in result.output
     assert "contracts: " in result.output.splitlines()[-1]
     assert cli.invoke(main, ["backtest", "no-such-contract"]).exit_code != 0
+
+
+def test_contract_page_shows_each_payment_and_what_blocks_it(client, seeded):
+    # Chicago cohort 1: USD 2,900 a child up to the city's USD 4.5 m; how many children were paid for is unknown
+    en = _section(text(client.get("/contracts/us-chicago-cpc-2014?lang=en")))
+    assert "Blocked by: “Children kindergarten-ready” [cohort 1]" in en
+    assert ("Paid by City of Chicago (cohort 1): between USD\xa00 and USD\xa04,500,000 by the terms, "
+            "USD\xa0500,000 recorded (depends on “Children kindergarten-ready” [cohort 1], not recorded; "
+            "the recorded figure lies in that range)") in en
+    sv = _section(text(client.get("/contracts/us-chicago-cpc-2014?lang=sv")))
+    assert "Det som saknas för att avgöra: ”Children kindergarten-ready” [cohort 1]" in sv or \
+        "Det som saknas för att avgöra: “Children kindergarten-ready” [cohort 1]" in sv
+    assert "mellan 0\xa0US$ och 4\xa0500\xa0000\xa0US$ enligt villkoren" in sv
+    # Norrköping: nothing recorded, yet the terms give the 40 % guarantee whatever the school results
+    norrkoping = _section(text(client.get("/contracts/se-norrkoping-2016?lang=en")))
+    assert "Nothing is recorded to compare with; the terms give:" in norrkoping
+    assert "SEK\xa04,000,000 by the terms; no payment recorded" in norrkoping
+
+
+def test_registry_offers_partly(client, seeded):
+    page = text(client.get("/contracts?lang=sv"))
+    assert '<option value="partly" >delvis</option>' in page or '<option value="partly">delvis</option>' in page
+
+
+def test_api_gives_each_payment_its_status_range_and_blockers(client, seeded):
+    chicago = client.get("/api/v1/contracts/us-chicago-cpc-2014/backtest").get_json()
+    assert chicago["reproduced"] == "unknown"
+    assert chicago["blocked_by"] == ["kindergarten_ready [cohort 1]"]
+    [paid] = chicago["checks"]
+    assert (paid["status"], paid["low"], paid["high"], paid["recorded"], paid["depends_on"]) == (
+        "unknown", "0.00", "4500000.00", "500000", ["kindergarten_ready[cohort 1]"])
+    stockholm = client.get("/api/v1/contracts/se-region-stockholm-hib-2020/backtest").get_json()
+    [expected] = stockholm["expected"]
+    assert (expected["low"], expected["high"], expected["depends_on"]) == (
+        "24000000.00", "33000000.00", ["variable_return"])
+    assert client.get("/api/v1/contracts?reproduced=partly").status_code == 200
+
+
+def test_factsheet_names_a_circular_figure(app: Flask):
+    doc = read_contract_file(SEED_DIR / "uk-peterborough-2010.yaml")
+    with app.app_context():
+        en, sv = factsheet_html(doc, "en"), factsheet_html(doc, "sv")
+    assert "The terms reproduce what happened: cannot tell" in en
+    assert "Blocked by: “Reconviction events avoided, one cohort” [cohort 1, cohort 2]; price_per_event" in en
+    assert "Det som saknas för att avgöra:" in sv and "price_per_event" in sv
+
+
+def test_contract_page_says_a_reproduction_on_a_derived_figure_is_circular(client, seeded):
+    en = _section(text(client.get("/contracts/uk-peterborough-2010?lang=en")))
+    assert "between −100.00% and" in en  # nothing paid at all is the total loss
+    assert "(uses price_per_event, worked back from this very result: circular)" in en
+    assert "The parameter price_per_event is not published: it is worked back from the result it should " \
+        "reproduce" in en
+    sv = _section(text(client.get("/contracts/uk-peterborough-2010?lang=sv")))
+    assert "(använder price_per_event, som är räknat baklänges från just detta resultat: ett cirkelresonemang)" in sv
+
+
+def test_contract_page_says_a_per_period_rule_pays_once_in_each_period(client, seeded):
+    en = text(client.get("/contracts/uk-peterborough-2010?lang=en"))
+    assert "Paid once in each period of “cohort”: cohort 1, cohort 2 (August 7, 2014 to July 27, 2017)" in en
+    sv = text(client.get("/contracts/uk-peterborough-2010?lang=sv"))
+    assert "Betalas en gång i varje period av ”cohort”: cohort 1, cohort 2 (7 augusti 2014 till 27 juli 2017)" in sv

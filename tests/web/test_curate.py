@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from registry.loader import document_json, parse_document
 from registry.models import ChangeRecord, Contract
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 from tests.web.conftest import login, sample_document
 
 

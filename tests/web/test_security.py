@@ -349,3 +349,26 @@ def test_request_bodies_are_limited(client: FlaskClient) -> None:
     assert client.post("/login", data={"username": big, "password": "p"}).status_code == 413
     response = client.post("/api/v1/simulate", data=big, content_type="application/json")
     assert response.status_code == 413 and response.is_json
+
+
+def test_the_yaml_editor_takes_a_document_up_to_the_loader_cap_and_explains_a_larger_one(
+    client: FlaskClient, add_contract: Callable[..., object], login_as: Callable[..., User], engine: object
+) -> None:
+    add_contract()
+    login_as("cora-qz", role="curator")
+    # Sent as multipart (a script posting a file's content), a field over Werkzeug's default 500 kB limit but
+    # under the contract-file cap is read by the loader, which names what is wrong with the document, instead
+    # of the request being refused unread.
+    large = "notes: |\n" + "  words words words words\n" * 30_000
+    assert 500_000 < len(large) < 2 * 1024 * 1024
+    response = client.post("/contracts/test-contract/yaml?lang=en", data={"document": large},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "Request Entity Too Large" not in response.get_data(as_text=True)
+    # Over the cap, under the request limit, posted as a browser posts the editor's form: the editor says how
+    # large it is and what is allowed.
+    too_large = "notes: |\n" + "  words words words words\n" * 100_000
+    assert 2 * 1024 * 1024 < len(too_large) < 5 * 1024 * 1024
+    response = client.post("/contracts/test-contract/yaml?lang=en", data={"document": too_large})
+    assert response.status_code == 422
+    assert "more than the 2,097,152 bytes a YAML document may have" in response.get_data(as_text=True)

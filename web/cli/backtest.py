@@ -10,10 +10,10 @@ from sqlmodel import col, select
 from registry import db
 from registry.backtest import backtest
 from registry.models import Contract
-from registry.queries import get_contract
+from registry.services.contracts import get_contract
 from web.cli.common import echo_json
 
-VERDICT_TEXT = {"yes": "yes", "no": "no", "unknown": "cannot tell"}
+VERDICT_TEXT = {"yes": "yes", "partly": "partly", "no": "no", "unknown": "cannot tell"}
 
 
 @click.command("backtest")
@@ -53,7 +53,7 @@ def backtest_command(contract_ids: tuple[str, ...], as_json: bool, calibration: 
         click.echo(f"{doc.id}: reproduced: {VERDICT_TEXT[result.verdict]}")
         if result.reading:
             click.echo(f"  (alternative reading {result.reading} of the terms)")
-        for check in result.checks:
+        for check in [*result.checks, *result.expected]:
             click.echo(f"  {check.text()}")
         for reason in result.reasons:
             click.echo(f"  cannot tell: {reason.text()}")

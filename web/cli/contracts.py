@@ -11,8 +11,9 @@ from typing import Any
 import click
 
 from registry import db
-from registry.queries import ContractFilter, get_contract, list_contracts
+from registry.plain_text import amount_text
 from registry.schema import MetricKind
+from registry.services.contracts import SORTABLE, ContractFilter, get_contract, list_contracts, reader_name
 from web.cli.common import echo_json
 
 # ASCII digits only: float() and Decimal() also read other scripts' digits ("１２３" would be 123).
@@ -82,17 +83,20 @@ def contracts_group() -> None:
 @click.option("--stage", help="Stage, e.g. complete")
 @click.option("--origin", type=click.Choice(["curated", "indigo"]))
 @click.option("--search", "text", help="Words in the name, parties or id")
+@click.option("--sort", type=click.Choice(list(SORTABLE)), default="id", show_default=True,
+              help="Sort key (name: the English name, the Swedish one where there is none)")
+@click.option("--desc", "descending", is_flag=True, help="Sort descending")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
 def contracts_list(country: str | None, sector: str | None, stage: str | None, origin: str | None,
-                   text: str | None, as_json: bool) -> None:
+                   text: str | None, sort: str, descending: bool, as_json: bool) -> None:
     """List contracts, optionally filtered."""
     flt = ContractFilter(text=text, country=country, sector=sector, stage=stage, origin=origin)
     with db.session_scope() as session:
-        rows, total = list_contracts(session=session, filters=flt, sort="id")
+        rows, total = list_contracts(session=session, filters=flt, sort=sort, descending=descending, lang="en")
         items = [
             {
                 "id": r.id,
-                "name": r.name_en or r.name_sv,
+                "name": reader_name(r, "en"),
                 "name_sv": r.name_sv,
                 "country": r.country,
                 "sector": r.policy_sector,
@@ -238,17 +242,13 @@ def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | N
         alternative = doc.payment_terms.alternative_readings[reading - 1]
         click.echo(f"  alternative reading {reading}: {alternative.description}")
     for p in data["payments"]:
-        click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {_fmt(p['amount'])}")
-    click.echo(f"  investor capital     {_fmt(data['investor_capital'])}")
-    click.echo(f"  investor repayment   {_fmt(data['investor_repayment'])}")
+        click.echo(f"  {p['id']:<28} {p['component']:<10} {p['payer']} -> {p['payee']}: {amount_text(p['amount'])}")
+    click.echo(f"  investor capital     {amount_text(data['investor_capital'])}")
+    click.echo(f"  investor repayment   {amount_text(data['investor_repayment'])}")
     if data.get("no_position"):
         click.echo(f"  investors            no position: {data['no_position']}")
     if data.get("multiple") is not None:
         click.echo(f"  multiple             {float(data['multiple']):.3f}")
     if data.get("irr") is not None:
         click.echo(f"  IRR                  {float(data['irr']) * 100:.2f} % a year")
-
-
-def _fmt(value: Any) -> str:
-    return f"{Decimal(str(value)):,.2f}" if value is not None else "n/a"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from registry import db
 from registry.indigo.values import ATTRIBUTION
+from registry.plain_text import millions_text
 
 
 @click.group("import")
@@ -90,10 +90,6 @@ def export_command(fmt: str, contracts: tuple[str, ...], output: Path) -> None:
     click.echo(ATTRIBUTION + " (for the INDIGO facts included)")
 
 
-def _fmt_money(value: Any) -> str:
-    return f"{float(value) / 1e6:,.1f}M" if value else "-"
-
-
 @click.command("market")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def market_command(as_json: bool) -> None:
@@ -107,7 +103,7 @@ def market_command(as_json: bool) -> None:
         return
     totals = stats["totals"]
     click.echo(f"{totals['contracts']} contracts ({totals['curated']} curated, {totals['indigo']} from INDIGO) "
-               f"in {totals['countries']} countries; capital USD {_fmt_money(totals['capital_usd'])} "
+               f"in {totals['countries']} countries; capital USD {millions_text(totals['capital_usd'])} "
                f"(known for {totals['with_capital_usd']})")
     for key, title in (("by_year", "year"), ("by_country", "country"), ("by_sector", "policy sector"),
                        ("by_stage", "stage")):
@@ -116,7 +112,7 @@ def market_command(as_json: bool) -> None:
         if key == "by_country":
             items = dict(sorted(items.items(), key=lambda kv: -kv[1]["contracts"])[:15])
         for name, row in items.items():
-            click.echo(f"  {name:<28}{row['contracts']:>5}  USD {_fmt_money(row['capital_usd']):>9}")
+            click.echo(f"  {name:<28}{row['contracts']:>5}  USD {millions_text(row['capital_usd']):>9}")
     click.echo("\ninvestor repayment of completed contracts, by sector (full / partial / none / not known):")
     for sector, row in stats["repayment_by_sector"].items():
         click.echo(f"  {sector:<28}{row['full']:>4}{row['partial']:>4}{row['none']:>4}{row['unknown']:>5}")

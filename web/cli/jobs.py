@@ -1,10 +1,10 @@
 """Commands for fact sheets, reminders and the scheduler process.
 
-``utfall scheduler`` is the one process that runs the scheduled jobs (APScheduler 3.x, memory job store,
-jobs defined here in code). The web workers never start a scheduler, and a scheduler runs only while it
-holds the database's scheduler lease (``web.jobs.take_lease``), renewed every twenty seconds: a second
-``utfall scheduler`` on the same database exits with a message naming the holder, or with ``--wait``
-waits until the lease is free (the holder stopped, or died and its lease expired).
+``utfall scheduler`` is the one process that runs the scheduled jobs (APScheduler 3.x, memory job store; the
+jobs and their schedule are defined in code in ``web.jobs``). The web workers never start a scheduler, and a
+scheduler runs only while it holds the database's scheduler lease (``web.jobs.take_lease``), renewed every
+twenty seconds: a second ``utfall scheduler`` on the same database exits with a message naming the holder, or
+with ``--wait`` waits until the lease is free (the holder stopped, or died and its lease expired).
 """
 
 from __future__ import annotations
@@ -13,120 +13,38 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
+from flask import Flask
+from sqlalchemy import Engine
 
 from registry import db
-
-log = logging.getLogger(__name__)
-
-# Job id -> trigger arguments (Europe/Stockholm). Fact sheets every 15 minutes (cheap when nothing changed),
-# the rest nightly or each morning.
-SCHEDULE: dict[str, dict[str, Any]] = {
-    "factsheets": {"trigger": "interval", "minutes": 15},
-    "market": {"trigger": "cron", "hour": 2, "minute": 10},
-    "portfolios": {"trigger": "cron", "hour": 2, "minute": 40},
-    "reminders": {"trigger": "cron", "hour": 6, "minute": 0},
-}
-MISFIRE_GRACE_SECONDS = 6 * 3600
-
-
-def _app() -> Any:
-    from web import offline_app
-
-    return offline_app()
-
-
-@contextmanager
-def _short_lived_app() -> Iterator[Any]:
-    """An app for one command; its engines are disposed at the end so that no connection is left open."""
-    from web.extensions import db as app_db
-
-    app = _app()
-    try:
-        yield app
-    finally:
-        with app.app_context():
-            for engine in app_db.engines.values():
-                engine.dispose()
+from web import offline_app
+from web.extensions import db as app_db
+from web.jobs import (
+    JOBS,
+    LEASE_SECONDS,
+    LeaseKeeper,
+    build_scheduler,
+    fail_interrupted_job_runs,
+    lease_owner,
+    local_date,
+    recent_runs,
+    release_lease,
+    run_job,
+    short_lived_app,
+    system_clock,
+    take_lease,
+)
 
 
-def build_scheduler(app: Any, scheduler_class: type | None = None) -> Any:
-    """A scheduler with every job of ``web.jobs.JOBS`` on its ``SCHEDULE`` (not started)."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    from web.jobs import JOBS, TIMEZONE, run_job
-
-    scheduler = (scheduler_class or BlockingScheduler)(
-        timezone=TIMEZONE,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
-    )
-    for name in JOBS:
-        trigger = dict(SCHEDULE[name])
-        scheduler.add_job(run_job, trigger.pop("trigger"), args=[name], kwargs={"app": app}, id=name, name=name,
-                          replace_existing=True, **trigger)
-    return scheduler
-
-
-def lease_owner() -> str:
-    """This process, as the scheduler lease names it: host, process id and a random part."""
-    import os
-    import secrets
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-class LeaseKeeper:
-    """Renews the scheduler lease in a thread; if it is lost (this process stalled past its expiry and
-    another scheduler took over), stops the scheduler so that jobs do not run twice."""
-
-    def __init__(self, engine: Any, owner: str, scheduler: Any, seconds: float) -> None:
-        import threading
-
-        self.engine, self.owner, self.scheduler, self.seconds = engine, owner, scheduler, seconds
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="utfall-scheduler-lease", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        from web.jobs import take_lease
-
-        while not self._stop.wait(self.seconds / 3):
-            try:
-                holder = take_lease(self.engine, self.owner, seconds=self.seconds)
-            except Exception:  # the database is away for a moment: keep trying until the lease runs out
-                log.exception("renewing the scheduler lease failed")
-                continue
-            if holder is not None:
-                self.lost = True
-                log.error("scheduler lease lost to %s; stopping", holder.owner)
-                try:
-                    self.scheduler.shutdown(wait=False)
-                except Exception:  # not started yet: the command checks ``lost`` before starting it
-                    pass
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.seconds)
-
-
-def acquire_scheduler_lease(engine: Any, owner: str, *, wait: bool, seconds: float,
+def acquire_scheduler_lease(engine: Engine, owner: str, *, wait: bool, seconds: float,
                             poll: float = 5.0) -> bool:
     """Take the lease, waiting for it with ``wait``; ``False`` (after saying who holds it) otherwise."""
-    import time
-
-    from web.jobs import take_lease
-
     told = False
     while True:
         holder = take_lease(engine, owner, seconds=seconds)
@@ -150,14 +68,11 @@ def acquire_scheduler_lease(engine: Any, owner: str, *, wait: bool, seconds: flo
               help="If another scheduler runs for this database, wait until it stops instead of exiting.")
 def scheduler_command(run_now: bool, wait: bool) -> None:
     """Run the scheduled jobs in the foreground (one scheduler per database: a second one exits or waits)."""
-    from web.extensions import db as app_db
-    from web.jobs import JOBS, LEASE_SECONDS, fail_interrupted_job_runs, release_lease, run_job
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # a line per layout step otherwise
     with db.session_scope():  # migrates the database before the first job
         pass
-    app = _app()
+    app = offline_app()
     with app.app_context():
         engine = app_db.engine
     owner = lease_owner()
@@ -218,7 +133,7 @@ def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) ->
     """Write one contract's PDF fact sheet."""
     from web.factsheet_service import FactsheetNotFound, render_factsheet
 
-    with _short_lived_app() as app, db.session_scope() as session, app.app_context():
+    with short_lived_app() as app, db.session_scope() as session, app.app_context():
         try:
             pdf = render_factsheet(contract_id, lang, session=session, force=force)
         except FactsheetNotFound:
@@ -229,14 +144,14 @@ def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) ->
     click.echo(f"wrote {output} ({len(pdf) // 1024} KiB)")
 
 
-_worker_app: Any = None
+_worker_app: Flask | None = None
 
 
 def _factsheet_worker_init() -> None:
     """A process of ``utfall factsheets``' pool: its own app and database connections."""
     global _worker_app
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-    _worker_app = _app()
+    _worker_app = offline_app()
 
 
 def _write_factsheet(contract_id: str, lang: str, output: Path, force: bool, app: Any = None) -> str | None:
@@ -290,7 +205,7 @@ def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[s
                file=sys.stderr)
     failed: list[str] = []
     if workers <= 1:
-        with _short_lived_app() as app:
+        with short_lived_app() as app:
             for cid, lang in work:
                 bar.set_postfix_str(f"{cid}/{lang}", refresh=False)
                 error = _write_factsheet(cid, lang, output, force, app)
@@ -322,7 +237,6 @@ def reminders_command(on: Any, days: int, lang: str, as_json: bool) -> None:
     """Milestones due soon: measurements, insatsråd meetings, evaluations and payment dates."""
     from registry.reminders import reminders_due
     from web.i18n import in_language
-    from web.jobs import local_date, system_clock
     from web.vocabulary import label
 
     today: date = on.date() if on else local_date(system_clock())
@@ -347,14 +261,12 @@ def reminders_command(on: Any, days: int, lang: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def jobs_command(run_name: str | None, limit: int, as_json: bool) -> None:
     """Recent runs of the scheduled jobs (job, start, end, status, error); --run NAME runs one now."""
-    from web.jobs import JOBS, recent_runs, run_job
-
     if run_name:
         if run_name not in JOBS:
             _fail(f"unknown job {run_name!r}; jobs: {', '.join(JOBS)}")
         with db.session_scope():
             pass  # migrate first
-        with _short_lived_app() as app:
+        with short_lived_app() as app:
             run = run_job(run_name, app=app)
         click.echo(f"{run.job}: {run.status}" + (f"\n{run.error}" if run.error else ""))
         if run.status != "success":

@@ -12,23 +12,25 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from registry.plain_text import amount_text, percent_text
+
 if TYPE_CHECKING:
     import pandas as pd
 
-    import portfolio as engine
+    from portfolio import Portfolio, SimulationResult
 
 __all__ = ["simulate", "stress"]
 
 _PERCENT = {"expected_multiple", "irr_mean", "irr_p5", "irr_p50", "irr_p95", "p_loss"}
 
 
-def _load(path: Path) -> engine.Portfolio:
+def _load(path: Path) -> Portfolio:
     # Lazy imports for start-up time: the engine (numpy, scipy, pandas) loads only when a portfolio is run,
     # not for every ``utfall`` command.
     from registry import db
     from registry.calibration import CalibratedPriors
     from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
-    from registry.queries import get_contract
+    from registry.services.contracts import get_contract
 
     try:
         spec = load_portfolio_file(path)
@@ -52,15 +54,16 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[int], None] | Non
         yield bar.update
 
 
-def _fmt(metric: str, value: float) -> str:
+def _summary_value(metric: str, value: float) -> str:
+    """A summary estimate as the commands print it: shares as percentages, the multiple to four decimals."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    if metric in _PERCENT:
-        return f"{value * 100:.2f} %" if metric != "expected_multiple" else f"{value:.4f}"
-    return f"{value:,.0f}"
+    if metric == "expected_multiple":
+        return amount_text(value, digits=4)
+    return percent_text(value) if metric in _PERCENT else amount_text(value, digits=0)
 
 
-def _print_summary(result: engine.SimulationResult) -> None:
+def _print_summary(result: SimulationResult) -> None:
     s = result.settings
     click.echo(f"{s['name'] or 'portfolio'}: {s['scenarios']:,} scenarios, seed {s['seed']}, "
                f"{s['copula']} copula" + (f" (df {s['df']:g})" if s["df"] else "")
@@ -68,8 +71,8 @@ def _print_summary(result: engine.SimulationResult) -> None:
     click.echo("")
     width = max(len(v) for v in result.summary["label"])
     for metric, row in result.summary.iterrows():
-        se = "" if row.std_error == 0 else f"  ± {_fmt(str(metric), row.std_error)}"
-        click.echo(f"  {row.label:<{width}}  {_fmt(str(metric), row.estimate):>16}{se}")
+        se = "" if row.std_error == 0 else f"  ± {_summary_value(str(metric), row.std_error)}"
+        click.echo(f"  {row.label:<{width}}  {_summary_value(str(metric), row.estimate):>16}{se}")
     if s.get("irr_undefined_scenarios"):
         click.echo(f"  (IRR undefined in {s['irr_undefined_scenarios']} scenarios, left out of the IRR figures)")
 
@@ -87,7 +90,7 @@ def _table(df: pd.DataFrame, columns: dict[str, str], money: set[str]) -> None:
     click.echo(out.to_string())
 
 
-def _print_result(result: engine.SimulationResult) -> None:
+def _print_result(result: SimulationResult) -> None:
     _print_summary(result)
     click.echo("\nContracts (ES contributions add up to the portfolio ES):")
     _table(result.contracts, {"capital": "capital", "expected_repayment": "E[repayment]",
@@ -123,10 +126,10 @@ def _print_result(result: engine.SimulationResult) -> None:
 def simulate(portfolio_file: Path, scenarios: int | None, seed: int | None, threads: int | None,
              as_json: bool, cluster: str | None) -> None:
     """Simulate a portfolio file: returns, losses, ES contributions, payer exposure, concentration."""
-    import portfolio as engine  # lazy import for start-up time (see _load)
+    from portfolio import simulate as simulate_portfolio  # lazy import for start-up time (see _load)
 
-    pf = _load(portfolio_file)
-    n = scenarios or pf.n_scenarios
+    portfolio = _load(portfolio_file)
+    n = scenarios or portfolio.n_scenarios
     if cluster:
         from portfolio.cluster import cluster_available
 
@@ -134,8 +137,8 @@ def simulate(portfolio_file: Path, scenarios: int | None, seed: int | None, thre
             raise click.ClickException("--cluster needs the optional extra: pip install 'utfall[distributed]'")
     with _progress(n, True) as progress:
         try:
-            result = engine.simulate(pf, n_scenarios=n, seed=seed, threads=threads, progress=progress,
-                                     cluster=cluster or None)
+            result = simulate_portfolio(portfolio, n_scenarios=n, seed=seed, threads=threads, progress=progress,
+                                        cluster=cluster or None)
         except OSError as exc:  # no scheduler at that address
             raise click.ClickException(f"--cluster {cluster}: {exc}") from None
     if as_json:
@@ -157,23 +160,23 @@ def stress(portfolio_file: Path, scenarios: int | None, seed: int | None, sector
     import pandas as pd  # lazy imports for start-up time (see _load)
 
     from portfolio.results import SUMMARY_LABELS
-    from portfolio.stress import default_stresses, run_stresses
+    from portfolio.stresses import default_stresses, run_stresses
 
-    pf = _load(portfolio_file)
-    n = scenarios or pf.n_scenarios
-    stresses = default_stresses(pf, sector=sector, payer=payer)
+    portfolio = _load(portfolio_file)
+    n = scenarios or portfolio.n_scenarios
+    stresses = default_stresses(portfolio, sector=sector, payer=payer)
     with _progress(n * (len(stresses) + 1), True) as progress:
-        res = run_stresses(pf, stresses, n_scenarios=n, seed=seed, progress=progress)
+        res = run_stresses(portfolio, stresses, n_scenarios=n, seed=seed, progress=progress)
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo(f"{pf.name or 'portfolio'}: {n:,} scenarios per column, amounts in {pf.base_currency}\n")
+    click.echo(f"{portfolio.name or 'portfolio'}: {n:,} scenarios per column, amounts in {portfolio.base_currency}\n")
     for name, desc in res.descriptions.items():
         click.echo(f"  {name}: {desc}")
     click.echo("")
     table: dict[str, Any] = {}
     for name in res.table.columns:
-        table[name] = [_fmt(str(m), v) for m, v in res.table[name].items()]
+        table[name] = [_summary_value(str(m), v) for m, v in res.table[name].items()]
     out = pd.DataFrame(table, index=[SUMMARY_LABELS[m] for m in res.table.index])
     click.echo(out.to_string())
 

@@ -17,9 +17,9 @@ SECTOR_SHOCK_SD = -2.0
 """Shift of the shocked sector's factor, in standard deviations (about a 1-in-44 bad year for it)."""
 
 
-def _largest(pf: Portfolio, key: Callable[[Any], Sequence[str]]) -> str:
+def _largest(portfolio: Portfolio, key: Callable[[Any], Sequence[str]]) -> str:
     totals: dict[str, float] = {}
-    for h in pf.holdings:
+    for h in portfolio.holdings:
         groups = key(h.contract)
         for g in groups:
             totals[g] = totals.get(g, 0.0) + h.capital_base / len(groups)
@@ -27,7 +27,7 @@ def _largest(pf: Portfolio, key: Callable[[Any], Sequence[str]]) -> str:
 
 
 def default_stresses(
-    pf: Portfolio, *, sector: str | None = None, payer: str | None = None, delay_months: float = 12.0
+    portfolio: Portfolio, *, sector: str | None = None, payer: str | None = None, delay_months: float = 12.0
 ) -> list[Stress]:
     """The standard named scenarios.
 
@@ -40,9 +40,9 @@ def default_stresses(
       ``false`` for binary metrics, the low extreme otherwise);
     - ``worst_case``: every contract at the outcome combination that repays investors least.
     """
-    sector = sector or _largest(pf, lambda c: (c.sector,))
-    payer = payer or _largest(pf, lambda c: c.payers or (c.primary_payer,))
-    terminated = {h.contract.id: termination_outcomes(h.contract) for h in pf.holdings
+    sector = sector or _largest(portfolio, lambda c: (c.sector,))
+    payer = payer or _largest(portfolio, lambda c: c.payers or (c.primary_payer,))
+    terminated = {h.contract.id: termination_outcomes(h.contract) for h in portfolio.holdings
                   if payer in (h.contract.payers or (h.contract.primary_payer,))}
     return [
         Stress("sector_shock", f"sector {sector}: factor shifted by {SECTOR_SHOCK_SD:g} sd",
@@ -51,7 +51,7 @@ def default_stresses(
         Stress("payer_termination", f"payer {payer} terminates its {len(terminated)} contract(s)",
                forced=terminated),
         Stress("worst_case", "every contract at the outcomes that repay investors least",
-               forced=worst_case_outcomes(pf)),
+               forced=worst_case_outcomes(portfolio)),
     ]
 
 
@@ -89,15 +89,15 @@ class StressResult:
 
 
 def run_stresses(
-    pf: Portfolio, stresses: Sequence[Stress] | None = None, **kwargs: Any
+    portfolio: Portfolio, stresses: Sequence[Stress] | None = None, **kwargs: Any
 ) -> StressResult:
     """Simulate the base case and each stress with common random numbers."""
     from portfolio import simulate
 
-    stresses = list(stresses) if stresses is not None else default_stresses(pf)
-    results = {"base": simulate(pf, **kwargs)}
+    stresses = list(stresses) if stresses is not None else default_stresses(portfolio)
+    results = {"base": simulate(portfolio, **kwargs)}
     desc = {"base": "the portfolio's own assumptions"}
     for s in stresses:
-        results[s.name] = simulate(pf, stress=s, **kwargs)
+        results[s.name] = simulate(portfolio, stress=s, **kwargs)
         desc[s.name] = s.description
     return StressResult(results, desc)
