@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -111,6 +111,7 @@ class Check:
     high: Any = None
     depends_on: tuple[str, ...] = ()
     derived: tuple[str, ...] = ()
+    unreachable: bool = False  # inside the range, yet no value of the outcome gives it (a tier is skipped)
 
     @property
     def ok(self) -> bool:
@@ -127,7 +128,7 @@ class Check:
             "terms": _json(self.terms), "recorded": _json(self.recorded), "difference": _json(self.difference),
             "relative": self.relative, "bound": self.bound,
             "low": _json(self.low), "high": _json(self.high), "depends_on": list(self.depends_on),
-            "derived": list(self.derived),
+            "derived": list(self.derived), "unreachable": self.unreachable,
         }
 
     def text(self) -> str:
@@ -151,6 +152,9 @@ class Check:
         line = f"[{mark}] {label} {self.subject}{period}: terms {terms}, recorded {recorded}"
         if self.depends_on and self.low is not None and self.status == "unknown":
             line += " (inside that range)"
+        elif self.depends_on and self.unreachable:
+            line += f" (no value of it gives that; the nearest is off by " \
+                    f"{_fmt(self.difference, self.currency, signed=True)})"
         elif self.depends_on and self.status == "no":
             line += " (outside that range"
             line += f", off by {_fmt(self.difference, self.currency, signed=True)})" \
@@ -512,10 +516,17 @@ def _varies(values: np.ndarray) -> bool:
     return bool(values.size) and float(np.ptp(values)) >= 0.005
 
 
+Reach = Callable[[Sequence[float], Callable[[float], bool]], "float | None"]
+
+
 def _amount_check(kind: str, subject: str, figure: _Figure, recorded_options: Sequence[Decimal],
                   currency: str, depends: tuple[str, ...], derived: tuple[str, ...],
-                  period: str | None = None) -> Check:
-    """An amount (or a multiple, with ``currency`` empty) the terms give against the recorded one(s)."""
+                  period: str | None = None, reach: Reach | None = None) -> Check:
+    """An amount (or a multiple, with ``currency`` empty) the terms give against the recorded one(s).
+
+    ``reach``, for a figure that depends on one outcome alone, searches that outcome's values for one that
+    gives a recorded figure: None when there is one, else the nearest figure the terms give (a tier table
+    can skip over the recorded one even though it lies between the least and the most)."""
     amount_kind = kind != "multiple"
     if not _varies(figure.values):
         if amount_kind:
@@ -542,14 +553,56 @@ def _amount_check(kind: str, subject: str, figure: _Figure, recorded_options: Se
     recorded = recorded_options[0]
     slack = [_amount_tolerance(r) if amount_kind else Decimal("0.01") for r in recorded_options]
     inside = any(low - s <= r <= high + s for r, s in zip(recorded_options, slack, strict=True))
-    if inside:
+    unreachable = False
+    if inside and reach is not None:
+        def agrees(value: float) -> bool:
+            return any(abs(Decimal(repr(value)) - r) <= s for r, s in zip(recorded_options, slack, strict=True))
+
+        closest = reach([float(r) for r in recorded_options], agrees)
+        if closest is not None:
+            unreachable, nearest = True, to_dec(closest)
+    if inside and not unreachable:
         return Check(kind, subject, None, recorded, "unknown", currency or None, period=period, low=low,
                      high=high, depends_on=depends, derived=derived)
-    nearest = low if recorded < low else high
+    if not unreachable:
+        nearest = low if recorded < low else high
     diff = nearest - recorded
     return Check(kind, subject, None, recorded, "no", currency or None, diff,
                  _relative(diff, recorded) if amount_kind else None, period=period, low=low, high=high,
-                 depends_on=depends, derived=derived)
+                 depends_on=depends, derived=derived, unreachable=unreachable)
+
+
+def _reach(compiled: CompiledTerms, scenarios: _Scenarios, target: _Target, key: str,
+           capital: Decimal) -> Reach:
+    """For a figure that depends on outcome ``key`` alone: a search of ``key``'s values for one where the
+    figure agrees with a recorded one (see :func:`_amount_check`). Between two neighbouring values where the
+    figure passes the recorded one, the values are tried ever closer (257 at a time, six times over, whole
+    numbers for counts) until it is found or the gap is a jump."""
+    base = scenarios.point(0)
+    whole = compiled.metric_kinds[key.partition("[")[0]] in (MetricKind.COUNT, MetricKind.BINARY)
+
+    def figure_at(xs: np.ndarray) -> np.ndarray:
+        evaluation = compiled.evaluate(base | {key: xs}, breakdown=False)
+        return _figure(target, evaluation, capital).values
+
+    def search(recorded: Sequence[float], agrees: Callable[[float], bool]) -> float | None:
+        xs = scenarios.unknown[key]
+        tried: list[float] = []
+        for _level in range(6):
+            values = figure_at(xs)
+            tried.extend(values.tolist())
+            if any(agrees(float(v)) for v in values):
+                return None
+            gaps = [i for i in range(len(xs) - 1)
+                    if xs[i + 1] - xs[i] > (1 if whole else 1e-9 * max(1.0, abs(float(xs[i]))))
+                    and any(min(values[i], values[i + 1]) < r < max(values[i], values[i + 1]) for r in recorded)]
+            if not gaps:
+                break  # no neighbours straddle a recorded value any more: the figure jumps over it
+            finer = [np.linspace(xs[i], xs[i + 1], 257) for i in gaps[:8]]
+            xs = np.unique(np.round(np.concatenate(finer)) if whole else np.concatenate(finer))
+        return min(tried, key=lambda v: min(abs(v - r) for r in recorded))
+
+    return search
 
 
 def _recorded_amounts(p: PaymentMade) -> list[Decimal]:
@@ -741,9 +794,10 @@ def _compare(doc: ContractDocument, compiled: CompiledTerms, scenarios: _Scenari
         elif target.kind == "irr":
             check = _irr_check(target, compiled, scenarios, figure, tuple(deps), derived, backtest)
         else:
+            reach = _reach(compiled, scenarios, target, deps[0], capital) if len(deps) == 1 else None
             check = _amount_check(target.kind, target.subject, figure, target.recorded,
                                   "" if target.kind == "multiple" else doc.finance.currency, tuple(deps), derived,
-                                  target.period)
+                                  target.period, reach)
         if check is None:
             continue
         (backtest.checks if target.recorded else backtest.expected).append(check)

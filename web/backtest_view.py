@@ -119,7 +119,11 @@ def check_text(doc: ContractDocument, check: Check, lang: str | None = None) -> 
     }[check.kind]
     if check.depends_on:
         outcomes = outcome_names(doc, check.depends_on, lang)
-        if check.status == "no" and check.difference is not None:
+        if check.unreachable and check.difference is not None:
+            text += " " + _("(depends on %(outcomes)s, not recorded; no value of it gives the recorded figure, the "
+                            "nearest the terms give is off by %(diff)s)", outcomes=outcomes,
+                            diff=_value(check, check.difference, signed=True))
+        elif check.status == "no" and check.difference is not None:
             text += " " + _("(depends on %(outcomes)s, not recorded; the recorded figure lies outside that range, "
                             "off by %(diff)s)", outcomes=outcomes,
                             diff=_value(check, check.difference, signed=check.kind != "payment_date"))

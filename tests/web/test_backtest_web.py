@@ -151,3 +151,11 @@ def test_contract_page_says_a_per_period_rule_pays_once_in_each_period(client, s
     assert "Paid once in each period of “cohort”: cohort 1, cohort 2 (August 7, 2014 to July 27, 2017)" in en
     sv = text(client.get("/contracts/uk-peterborough-2010?lang=sv"))
     assert "Betalas en gång i varje period av ”cohort”: cohort 1, cohort 2 (7 augusti 2014 till 27 juli 2017)" in sv
+
+
+def test_contract_page_says_when_no_value_of_the_outcome_gives_the_recorded_figure(client, seeded):
+    en = _section(text(client.get("/contracts/au-newpin-2013?lang=en")))
+    assert "The terms reproduce what happened: no" in en
+    assert "no value of it gives the recorded figure, the nearest the terms give is off by −AUD\xa098,000" in en
+    sv = _section(text(client.get("/contracts/au-newpin-2013?lang=sv")))
+    assert "inget värde på det ger den registrerade siffran" in sv

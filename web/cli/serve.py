@@ -13,12 +13,16 @@ from sqlmodel import Session, select
 from werkzeug.serving import make_server
 
 from registry import db
+from registry.indigo import ATTRIBUTION, BUNDLED_EXPORT, BUNDLED_EXPORT_DATE
+from registry.models import Contract, User
+from web import create_app
 from web.cli.common import safe_database_url
+from web.security import instance_secret_key
 
 
 def _first_start(session: Session, *, seed: bool, indigo: bool) -> None:
     """Fill an empty registry: the seed contracts, then GO Lab's INDIGO snapshot shipped with the package."""
-    from registry.indigo import ATTRIBUTION, BUNDLED_EXPORT, BUNDLED_EXPORT_DATE
+    # lazy: the INDIGO importer brings pandas and the loader YAML, needed only on the first start
     from registry.indigo.importer import import_export
     from registry.loader import SEED_DIR, load_paths
 
@@ -46,8 +50,7 @@ def serve_command(host: str, port: int, no_seed: bool, no_indigo: bool) -> None:
     On the first start (an empty registry) the seed contracts and GO Lab's INDIGO Impact Bond Dataset
     (the snapshot shipped with utfall) are loaded; later starts load nothing.
     """
-    from registry.models import Contract, User
-    from web import create_app
+    # lazy: the portfolio runs bring the engine (numpy, scipy, pandas), which the other commands do not need
     from web.portfolios import fail_interrupted_runs
 
     url = db.database_url()
@@ -68,8 +71,6 @@ def serve_command(host: str, port: int, no_seed: bool, no_indigo: bool) -> None:
     if not has_user:
         click.echo("no user yet: browsing needs none, but portfolios do. Create one with\n"
                    "  utfall users create NAME --role investor")
-    from web.security import instance_secret_key
-
     # A single-user installation need not set UTFALL_SECRET_KEY: a key is made once and kept (mode 0600).
     config = None if os.environ.get("UTFALL_SECRET_KEY") else {"SECRET_KEY": instance_secret_key(db.instance_path())}
     app = create_app(config)
