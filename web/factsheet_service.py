@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from flask_babel import pgettext
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from registry.backtest import backtest
@@ -363,10 +364,7 @@ def store_factsheet(session: Session, *, contract_id: str, lang: str, content_ha
     INSERT ... ON CONFLICT DO UPDATE lets the second replace the first's identical sheet, where a plain
     INSERT failed on the unique (contract, language) and the reader got HTTP 500.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     table = Factsheet.__table__  # type: ignore[attr-defined]
     values = {"content_hash": content_hash, "pdf": pdf, "generated_at": generated}
     session.execute(insert(table).values(contract_id=contract_id, lang=lang, **values)

@@ -77,7 +77,7 @@ def in_language(lang: str) -> Iterator[Flask]:
 @cache
 def standalone_app() -> Flask:
     """One offline app per process, for work outside requests."""
-    # Imported on first use: the package's create_app imports this module.
+    # lazy: the package's create_app imports this module
     from web import offline_app
 
     return offline_app()

@@ -40,7 +40,7 @@ class FetchRefused(ValueError):
 @cache
 def _fetcher_class() -> type:
     """Built on first use, so that importing this module (every web worker, every CLI call) stays cheap."""
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
+    from weasyprint.urls import URLFetcher, URLFetcherResponse  # lazy: WeasyPrint loads only to render
 
     class StaticOnlyFetcher(URLFetcher):  # type: ignore[misc]
         """Serves ``utfall-static:<path>`` from the static folder and refuses every other URL.
@@ -216,7 +216,7 @@ def estimated_pages(html: str) -> float:
 
 @cache
 def _font_config() -> Any:
-    from weasyprint.text.fonts import FontConfiguration
+    from weasyprint.text.fonts import FontConfiguration  # lazy: WeasyPrint loads only to render
 
     return FontConfiguration()
 
@@ -225,7 +225,7 @@ _IMAGE_CACHE: dict[str, Any] = {}
 
 
 def _render_document(html: str, fetcher: Any) -> Any:
-    from weasyprint import HTML
+    from weasyprint import HTML  # lazy: WeasyPrint loads only to render
 
     return HTML(string=html, url_fetcher=fetcher, base_url=STATIC_SCHEME).render(
         font_config=_font_config(), cache=_IMAGE_CACHE)
