@@ -72,6 +72,8 @@ Status = Literal["yes", "no", "unknown"]
 
 SAMPLE_SIZE = 2048
 """Scenarios drawn over the unknown outcomes' candidate values when their full grid is larger than this."""
+DEPENDENCE_SAMPLE = 512
+"""Scenarios (the first of them) in which each unknown outcome is moved alone to find what depends on it."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,12 @@ TOLERANCES = Tolerances()
 class Check:
     """One comparison of the terms with the record (or, with ``recorded`` None, what the terms give alone).
 
-    ``kind``: ``payer_total``, ``investor_repaid``, ``irr``, ``multiple`` or ``payment_date``; ``subject`` is
-    the organisation id. ``terms`` and ``recorded`` are Decimals (amounts, multiples), floats (IRR) or dates
-    (ISO strings for recorded partial dates). ``terms`` is None when the terms' figure depends on unrecorded
-    outcomes (``depends_on``, outcome keys such as ``rate[year 2]``); ``low`` and ``high`` are then the least
-    and most it comes to over their values. ``derived`` names parameters worked back from the result.
+    ``kind``: ``payer_total`` (``payee_total`` where the record does not say who paid), ``investor_repaid``,
+    ``irr``, ``multiple`` or ``payment_date``; ``subject`` is the organisation id. ``terms`` and ``recorded``
+    are Decimals (amounts, multiples), floats (IRR) or dates (ISO strings for recorded partial dates).
+    ``terms`` is None when the terms' figure depends on unrecorded outcomes (``depends_on``, outcome keys such
+    as ``rate[year 2]``); ``low`` and ``high`` are then the least and most it comes to over their values.
+    ``derived`` names parameters worked back from the result.
     """
 
     kind: str
@@ -133,8 +136,8 @@ class Check:
 
     def text(self) -> str:
         """The check in English, for the command line."""
-        mark = {"yes": "ok", "no": "OFF", "unknown": "??"}[self.status]
-        label = {"payer_total": "paid by", "investor_repaid": "repaid to", "irr": "IRR of",
+        mark = "--" if self.recorded is None else {"yes": "ok", "no": "OFF", "unknown": "??"}[self.status]
+        label = {"payer_total": "paid by", "payee_total": "paid to", "investor_repaid": "repaid to", "irr": "IRR of",
                  "multiple": "multiple of", "payment_date": "payment date of"}[self.kind]
         period = f" [{self.period}]" if self.period else ""
         if self.depends_on and self.low is not None:
@@ -380,12 +383,12 @@ class _Scenarios:
     def point(self, i: int) -> dict[str, float]:
         return {k: float(v[i]) for k, v in self.inputs.items()}
 
-    def varied(self, key: str, shift: int) -> dict[str, np.ndarray]:
-        """The same scenarios with only ``key`` moved ``shift`` places along its candidates (cyclically), so
-        every scenario takes another value of it."""
+    def varied(self, key: str, shift: int, first: int) -> dict[str, np.ndarray]:
+        """The ``first`` scenarios with only ``key`` moved ``shift`` places along its candidates (cyclically),
+        so each takes another value of it."""
         candidates = self.unknown[key]
-        places = np.searchsorted(candidates, self.inputs[key])
-        return self.inputs | {key: candidates[(places + shift) % len(candidates)]}
+        places = np.searchsorted(candidates, self.inputs[key][:first])
+        return {k: v[:first] for k, v in self.inputs.items()} | {key: candidates[(places + shift) % len(candidates)]}
 
 
 def _scenarios(recorded: Mapping[str, float], unknown: Mapping[str, np.ndarray],
@@ -649,7 +652,7 @@ def _flows_for(evaluation: TermsEvaluation, org: str, by_payer: bool, cohort: st
     same = [f for f in flows if f.period == cohort]
     if same:
         return same
-    if when is not None and any(f.period == cohort for f in evaluation.flows) is False:
+    if when is not None and not any(f.period == cohort for f in evaluation.flows):
         start, end = partial_date_start(when), partial_date_end(when)
         dated = [f for f in flows if f.period is not None and f.date is not None and start <= f.date <= end]
         if dated:
@@ -678,7 +681,7 @@ def _targets(doc: ContractDocument, compiled: CompiledTerms, evaluation: TermsEv
             continue
         ids = [f.id for f in flows]
         options = [sum(amounts, Decimal(0)) for amounts in _alternative_totals(payments)]
-        targets.append(_Target("payer_total", org, options, ids, cohort))
+        targets.append(_Target("payer_total" if by_payer else "payee_total", org, options, ids, cohort))
         for p in payments:
             if p.date and p.amount != 0 and flows and all(f.date is not None for f in flows):
                 targets.append(_Target("payment_date", org, [p.date], ids, cohort, date=p.date))
@@ -778,14 +781,22 @@ def _compare(doc: ContractDocument, compiled: CompiledTerms, scenarios: _Scenari
     figures = [_figure(t, evaluation, capital) for t in targets]
     varying = [i for i, fig in enumerate(figures) if _varies(fig.values)]
     depends: list[list[str]] = [[] for _ in targets]
-    for key in scenarios.unknown if varying else ():
-        n = len(scenarios.unknown[key])
-        for shift in dict.fromkeys(s for s in (1, n // 2) if s % n):
-            other = compiled.evaluate(scenarios.varied(key, shift), breakdown=False)
-            for i in varying:
-                if key not in depends[i] and np.any(
-                        np.abs(_figure(targets[i], other, capital).values - figures[i].values) >= 0.005):
-                    depends[i].append(key)
+    first = min(scenarios.size, DEPENDENCE_SAMPLE)
+    keys = list(scenarios.unknown) if varying else []
+    for half in (False, True):
+        # one evaluation for all keys: a block of the first scenarios per key, that key alone moved
+        blocks = [scenarios.varied(key, len(scenarios.unknown[key]) // 2 if half else 1, first) for key in keys]
+        if not blocks:
+            break
+        batch = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+        other = compiled.evaluate(batch, breakdown=False)
+        for i in varying:
+            moved = _figure(targets[i], other, capital).values.reshape(len(keys), first)
+            for j in np.flatnonzero(np.any(np.abs(moved - figures[i].values[:first]) >= 0.005, axis=1)):
+                if keys[j] not in depends[i]:
+                    depends[i].append(keys[j])
+    for i in varying:
+        depends[i].sort(key=keys.index)
     by_rule, waterfall = _derived_rules(with_reading(doc, backtest.reading) if backtest.reading else doc)
     for target, figure, deps in zip(targets, figures, depends, strict=True):
         derived = _derived_in(figure.flows, by_rule, waterfall)

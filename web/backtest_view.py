@@ -82,8 +82,12 @@ def outcome_names(doc: ContractDocument, keys: Sequence[str], lang: str) -> str:
         grouped.setdefault(name, [])
         if label:
             grouped[name].append(label.rstrip("]"))
-    return ", ".join(f"“{_metric(doc, name, lang)}”" + (f" [{', '.join(labels)}]" if labels else "")
+    return ", ".join(_quoted(_metric(doc, name, lang), lang) + (f" [{', '.join(labels)}]" if labels else "")
                      for name, labels in grouped.items())
+
+
+def _quoted(text: str, lang: str) -> str:
+    return f"”{text}”" if lang == "sv" else f"“{text}”"
 
 
 def check_text(doc: ContractDocument, check: Check, lang: str | None = None) -> str:
@@ -112,6 +116,7 @@ def check_text(doc: ContractDocument, check: Check, lang: str | None = None) -> 
         values["recorded"] = _("about %(value)s", value=values["recorded"])
     text = {
         "payer_total": _("Paid by %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
+        "payee_total": _("Paid to %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
         "investor_repaid": _("Repaid to %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
         "irr": _("IRR of %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
         "multiple": _("Multiple of %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
@@ -180,7 +185,7 @@ def blockers_text(doc: ContractDocument, result: Backtest, lang: str) -> str | N
     for reason in result.reasons:
         if reason.kind in ("missing_outcome", "per_cohort_outcome"):
             metric_id, bracket, labels = (reason.subject or "").partition(" [")
-            names.append(f"“{_metric(doc, metric_id, lang)}”" + (f" [{labels}" if bracket else ""))
+            names.append(_quoted(_metric(doc, metric_id, lang), lang) + (f" [{labels}" if bracket else ""))
         elif reason.kind == "derived_parameter":
             names.append(reason.subject or "")
     return _("Blocked by: %(figures)s", figures="; ".join(names)) if names else None

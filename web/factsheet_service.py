@@ -41,7 +41,7 @@ from web.charts import render_sweep_svg
 from web.formatting import number, shorten
 from web.i18n import in_language
 from web.pdf import STATIC_DIR, STATIC_SCHEME, html_to_pdf, render
-from web.portfolios import result_view
+from web.portfolio_results import result_view
 from web.vocabulary import NP_, label
 
 LANGS = ("sv", "en")
@@ -390,7 +390,7 @@ def portfolio_report_pdf(portfolio: Portfolio, lang: str, *, session: Session) -
     with in_language(lang):
         html = render(
             "factsheet/portfolio.html", portfolio=portfolio, lang=lang,
-            results=result_view(portfolio.result or {}, session), generated=datetime.now(UTC),
+            results=result_view(portfolio.result or {}, session=session), generated=datetime.now(UTC),
             version=registry_version(), static=STATIC_SCHEME,
         )
         return html_to_pdf(html)

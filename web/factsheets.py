@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
 
-from registry.models import Portfolio
 from web.auth import current_user
 from web.extensions import session as db_session
 from web.factsheet_service import LANGS, FactsheetNotFound, portfolio_report_pdf, render_factsheet
+from web.lookups import own_portfolio_or_404
 
 bp = Blueprint("factsheets", __name__)
 
@@ -40,15 +40,11 @@ def contract_factsheet(contract_id: str) -> Response:
 
 @bp.get("/portfolios/<int:portfolio_id>/report.pdf")
 def portfolio_report(portfolio_id: int) -> Response:
-    user = current_user()
-    if user is None:
+    if current_user() is None:
         abort(401)
-    session = db_session()
-    portfolio = session.get(Portfolio, portfolio_id)
-    # Someone else's portfolio is reported as missing, so its existence is not revealed.
-    if portfolio is None or portfolio.owner_id != user.id:
-        abort(404)
+    portfolio = own_portfolio_or_404(portfolio_id)
     if not portfolio.result:
         abort(409, description="This portfolio has no computed results yet.")
     lang = _lang()
-    return _pdf_response(portfolio_report_pdf(portfolio, lang, session=session), f"portfolio-{portfolio_id}-{lang}.pdf")
+    pdf = portfolio_report_pdf(portfolio, lang, session=db_session())
+    return _pdf_response(pdf, f"portfolio-{portfolio_id}-{lang}.pdf")

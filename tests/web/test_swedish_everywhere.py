@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 
 from registry.models import SimulationRun, User
 from tests.web.test_portfolios import create
-from web.portfolios import runs
+from web.runs import runs
 
 PO = Path(__file__).resolve().parents[2] / "web" / "translations" / "sv" / "LC_MESSAGES" / "messages.po"
 
