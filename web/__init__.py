@@ -83,9 +83,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     guards.init_app(app)  # bounded <int:> ids and unstorable text as 4xx; before any blueprint adds routes
 
-    from web import admin, api, auth, curate, factsheets, formatting, pages, portfolios
+    from web import admin, api, auth, curate, factsheets, formatting, pages, portfolios, vocabulary
 
     formatting.init_app(app)
+    vocabulary.init_app(app)
     for blueprint in (pages.bp, auth.bp, curate.bp, api.bp, portfolios.bp, factsheets.bp, admin.bp):
         app.register_blueprint(blueprint)
     return app

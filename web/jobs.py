@@ -34,11 +34,12 @@ from sqlmodel import Session, col, select
 from registry.calibration import CalibratedPriors
 from registry.market import market_statistics
 from registry.models import JobRun, MarketSnapshot, Portfolio, SchedulerLease
+from registry.reminders import DEFAULT_DAYS, reminders_due
 from registry.services.contracts import get_contract
 from web import offline_app
 from web.extensions import db as app_db
 from web.extensions import session as app_session
-from web.reminders import DEFAULT_DAYS, reminders_due
+from web.factsheet_service import render_factsheet, stale_factsheets
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,6 @@ def local_date(now: datetime) -> date:
 
 def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
     """Render every missing or out-of-date fact sheet (both languages); commits sheet by sheet."""
-    # lazy: the fact-sheet renderer loads in the process that runs the job, not in every command importing this
-    from web.factsheets import render_factsheet, stale_factsheets
-
     stale = stale_factsheets(session=session)
     done: list[str] = []
     failed: dict[str, str] = {}
@@ -100,7 +98,7 @@ def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
 
 def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
     """Simulate every saved portfolio again with the current registry and store its results."""
-    # lazy: the engine (numpy, scipy, pandas) loads in the process that runs the job (see regenerate_factsheets)
+    # lazy: the engine (numpy, scipy, pandas) loads in the process that runs the job, not in every command
     from portfolio import simulate
     from registry.portfolio_file import build_portfolio, parse_portfolio
 

@@ -12,6 +12,7 @@ import click
 
 from registry import db
 from registry.describe import describe_contract
+from registry.loader import SEED_DIR, ContractInputError, document_json, load_paths, validate_paths
 from registry.plain_text import amount_text
 from registry.schema import MetricKind
 from registry.services.contracts import SORTABLE, ContractFilter, get_contract, list_contracts, reader_name
@@ -39,9 +40,7 @@ def seed_command(paths: tuple[Path, ...]) -> None:
     Idempotent: a second run changes nothing; an edited file updates its contract and records the
     change. If any file is invalid, nothing is written.
     """
-    # lazy: the INDIGO importer brings pandas and the loader YAML, which the other commands do not need
-    from registry.indigo.importer import reconcile_curated
-    from registry.loader import SEED_DIR, ContractInputError, load_paths
+    from registry.indigo.importer import reconcile_curated  # lazy: brings pandas, which other commands do not need
 
     targets = list(paths) or [SEED_DIR]
     try:
@@ -65,7 +64,6 @@ def seed_command(paths: tuple[Path, ...]) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate_command(paths: tuple[Path, ...]) -> None:
     """Check contract files without writing anything; print every error (exit status 1 on any)."""
-    from registry.loader import validate_paths  # lazy: the loader brings YAML (see seed_command)
 
     docs, issues = validate_paths(paths)
     if issues:
@@ -136,8 +134,6 @@ def contracts_show(contract_id: str, as_json: bool) -> None:
     if doc is None:
         raise click.ClickException(f"no contract with id {contract_id!r}")
     if as_json:
-        from registry.loader import document_json  # lazy: the loader brings YAML (see seed_command)
-
         echo_json(document_json(doc))
         return
     click.echo(describe_contract(doc))

@@ -29,8 +29,11 @@ from tqdm import tqdm
 
 from registry import db
 from registry.models import Contract
+from registry.reminders import reminders_due
 from web import offline_app
 from web.extensions import db as app_db
+from web.factsheet_service import FactsheetNotFound, render_factsheet
+from web.i18n import in_language
 from web.jobs import (
     JOBS,
     LEASE_SECONDS,
@@ -46,7 +49,7 @@ from web.jobs import (
     system_clock,
     take_lease,
 )
-from web.reminders import KIND_LABELS, reminders_due
+from web.vocabulary import label
 
 
 def acquire_scheduler_lease(engine: Engine, owner: str, *, wait: bool, seconds: float,
@@ -138,9 +141,6 @@ def _fail(message: str) -> None:
 @click.option("--force", is_flag=True, help="Render again even if the cached sheet is current.")
 def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) -> None:
     """Write one contract's PDF fact sheet."""
-    # lazy: the fact-sheet renderer (templates, YAML, later WeasyPrint) loads only for the commands that render
-    from web.factsheets import FactsheetNotFound, render_factsheet
-
     with short_lived_app() as app, db.session_scope() as session, app.app_context():
         try:
             pdf = render_factsheet(contract_id, lang, session=session, force=force)
@@ -164,8 +164,6 @@ def _factsheet_worker_init() -> None:
 
 def _write_factsheet(contract_id: str, lang: str, output: Path, force: bool, app: Any = None) -> str | None:
     """Render (or take from the cache) one sheet and write it to ``output``; the error text, or ``None``."""
-    from web.factsheets import FactsheetNotFound, render_factsheet  # lazy: see factsheet_command
-
     app = app or _worker_app
     try:
         with app.app_context(), db.session_scope(migrate_first=False) as session:
@@ -243,10 +241,11 @@ def reminders_command(on: Any, days: int, lang: str, as_json: bool) -> None:
     if not due:
         click.echo(f"nothing due from {today} to {days} days ahead")
         return
+    with in_language(lang):
+        kinds = {r.kind: label("milestone_kind", r.kind) for r in due}
     for r in due:
-        kind = KIND_LABELS[lang].get(r.kind, r.kind)
         text = f"  {r.description}" if r.description else ""
-        click.echo(f"{r.date_text:<10}  {r.contract_id:<32}  {kind}{text}")
+        click.echo(f"{r.date_text:<10}  {r.contract_id:<32}  {kinds[r.kind]}{text}")
 
 
 @click.command("jobs")

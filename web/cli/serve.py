@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 
 from registry import db
 from registry.indigo import ATTRIBUTION, BUNDLED_EXPORT, BUNDLED_EXPORT_DATE
+from registry.loader import SEED_DIR, load_paths
 from registry.services.contracts import count_contracts
 from registry.services.runs import fail_interrupted_runs
 from registry.services.users import any_users
@@ -23,9 +24,7 @@ from web.security import instance_secret_key
 
 def _first_start(session: Session, *, seed: bool, indigo: bool) -> None:
     """Fill an empty registry: the seed contracts, then GO Lab's INDIGO snapshot shipped with the package."""
-    # lazy: the INDIGO importer brings pandas and the loader YAML, needed only on the first start
-    from registry.indigo.importer import import_export
-    from registry.loader import SEED_DIR, load_paths
+    from registry.indigo.importer import import_export  # lazy: brings pandas, needed only on the first start
 
     if seed:
         click.echo("loading the seed contracts …")
@@ -51,7 +50,6 @@ def serve_command(host: str, port: int, no_seed: bool, no_indigo: bool) -> None:
     On the first start (an empty registry) the seed contracts and GO Lab's INDIGO Impact Bond Dataset
     (the snapshot shipped with utfall) are loaded; later starts load nothing.
     """
-
     url = db.database_url()
     click.echo(f"database: {safe_database_url()}")
     engine = db.shared_engine(url)
