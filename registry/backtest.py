@@ -9,10 +9,13 @@ known. Each comparison (:class:`Check`) has a status:
 
 * ``yes``: determined, and agrees within the tolerances below;
 * ``no``: determined and off (by how much), or undetermined with the recorded figure outside every value the
-  terms give over the unknown outcomes (off by the distance to the nearest);
+  terms give over the unknown outcomes (off by the distance to the nearest), or, for a figure that depends on
+  one outcome alone, between the least and the most they give yet given by no value of it (``unreachable``: a
+  tier table jumps over it);
 * ``unknown`` ("cannot tell"): the terms' figure depends on an unrecorded outcome (``depends_on``) and the
-  recorded one lies inside the range they give (``low``–``high``); or it rests on a parameter worked back from
-  the very result it should reproduce (``Parameter.derived``: circular).
+  recorded one lies inside the range they give (``low``–``high``; for one outcome, ``needs`` says which of its
+  values give it); or it rests on a parameter worked back from the very result it should reproduce
+  (``Parameter.derived``: circular).
 
 The contract's verdict (:data:`VERDICTS`): ``yes`` when every comparison is reproduced; ``no`` when any is off;
 ``partly`` when some amount or return is reproduced and the others cannot tell; ``unknown`` (cannot tell) when
