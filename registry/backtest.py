@@ -115,6 +115,7 @@ class Check:
     depends_on: tuple[str, ...] = ()
     derived: tuple[str, ...] = ()
     unreachable: bool = False  # inside the range, yet no value of the outcome gives it (a tier is skipped)
+    needs: tuple[float, ...] = ()  # (least, most): the values of the one outcome it depends on that give it
 
     @property
     def ok(self) -> bool:
@@ -131,7 +132,7 @@ class Check:
             "terms": _json(self.terms), "recorded": _json(self.recorded), "difference": _json(self.difference),
             "relative": self.relative, "bound": self.bound,
             "low": _json(self.low), "high": _json(self.high), "depends_on": list(self.depends_on),
-            "derived": list(self.derived), "unreachable": self.unreachable,
+            "derived": list(self.derived), "unreachable": self.unreachable, "needs": list(self.needs),
         }
 
     def text(self) -> str:
@@ -153,7 +154,9 @@ class Check:
         if self.kind == "irr" and self.bound != "exact":
             recorded = {"min": "at least ", "max": "at most ", "about": "about "}[self.bound] + recorded
         line = f"[{mark}] {label} {self.subject}{period}: terms {terms}, recorded {recorded}"
-        if self.depends_on and self.low is not None and self.status == "unknown":
+        if self.depends_on and self.needs:
+            line += f" (inside that range: the terms give it if {self.depends_on[0]} is {_span(self.needs)})"
+        elif self.depends_on and self.low is not None and self.status == "unknown":
             line += " (inside that range)"
         elif self.depends_on and self.unreachable:
             line += f" (no value of it gives that; the nearest is off by " \
@@ -170,6 +173,12 @@ class Check:
         if self.derived:
             line += f" [uses {', '.join(self.derived)}, derived from the result: circular]"
         return line
+
+
+def _span(needs: Sequence[float]) -> str:
+    """``(171, 174)`` → ``171 to 174``; one value alone when both are the same."""
+    low, high = (f"{v:,.6g}" for v in (needs[0], needs[-1]))
+    return low if low == high else f"{low} to {high}"
 
 
 def _outcome_list(keys: Iterable[str]) -> str:
@@ -519,7 +528,7 @@ def _varies(values: np.ndarray) -> bool:
     return bool(values.size) and float(np.ptp(values)) >= 0.005
 
 
-Reach = Callable[[Sequence[float], Callable[[float], bool]], "float | None"]
+Reach = Callable[[Sequence[float], Callable[[float], bool]], "tuple[float | None, tuple[float, ...]]"]
 
 
 def _amount_check(kind: str, subject: str, figure: _Figure, recorded_options: Sequence[Decimal],
@@ -557,16 +566,17 @@ def _amount_check(kind: str, subject: str, figure: _Figure, recorded_options: Se
     slack = [_amount_tolerance(r) if amount_kind else Decimal("0.01") for r in recorded_options]
     inside = any(low - s <= r <= high + s for r, s in zip(recorded_options, slack, strict=True))
     unreachable = False
+    needs: tuple[float, ...] = ()
     if inside and reach is not None:
         def agrees(value: float) -> bool:
             return any(abs(Decimal(repr(value)) - r) <= s for r, s in zip(recorded_options, slack, strict=True))
 
-        closest = reach([float(r) for r in recorded_options], agrees)
+        closest, needs = reach([float(r) for r in recorded_options], agrees)
         if closest is not None:
             unreachable, nearest = True, to_dec(closest)
     if inside and not unreachable:
         return Check(kind, subject, None, recorded, "unknown", currency or None, period=period, low=low,
-                     high=high, depends_on=depends, derived=derived)
+                     high=high, depends_on=depends, derived=derived, needs=needs)
     if not unreachable:
         nearest = low if recorded < low else high
     diff = nearest - recorded
@@ -588,14 +598,21 @@ def _reach(compiled: CompiledTerms, scenarios: _Scenarios, target: _Target, key:
         evaluation = compiled.evaluate(base | {key: xs}, breakdown=False)
         return _figure(target, evaluation, capital).values
 
-    def search(recorded: Sequence[float], agrees: Callable[[float], bool]) -> float | None:
+    def search(recorded: Sequence[float], agrees: Callable[[float], bool]) -> tuple[float | None, tuple[float, ...]]:
         xs = scenarios.unknown[key]
         tried: list[float] = []
         for _level in range(6):
             values = figure_at(xs)
             tried.extend(values.tolist())
-            if any(agrees(float(v)) for v in values):
-                return None
+            hits = [i for i, v in enumerate(values) if agrees(float(v))]
+            if hits:
+                # once more around the first and last value that give it, for where that stretch begins and ends
+                lo, hi = max(hits[0] - 1, 0), min(hits[-1] + 1, len(xs) - 1)
+                around = np.unique(np.concatenate([np.linspace(xs[lo], xs[hits[0]], 257),
+                                                   np.linspace(xs[hits[-1]], xs[hi], 257), xs[hits]]))
+                around = np.unique(np.round(around)) if whole else around
+                good = [float(x) for x, v in zip(around, figure_at(around), strict=True) if agrees(float(v))]
+                return None, (min(good), max(good))
             gaps = [i for i in range(len(xs) - 1)
                     if xs[i + 1] - xs[i] > (1 if whole else 1e-9 * max(1.0, abs(float(xs[i]))))
                     and any(min(values[i], values[i + 1]) < r < max(values[i], values[i + 1]) for r in recorded)]
@@ -603,7 +620,7 @@ def _reach(compiled: CompiledTerms, scenarios: _Scenarios, target: _Target, key:
                 break  # no neighbours straddle a recorded value any more: the figure jumps over it
             finer = [np.linspace(xs[i], xs[i + 1], 257) for i in gaps[:8]]
             xs = np.unique(np.round(np.concatenate(finer)) if whole else np.concatenate(finer))
-        return min(tried, key=lambda v: min(abs(v - r) for r in recorded))
+        return min(tried, key=lambda v: min(abs(v - r) for r in recorded)), ()
 
     return search
 

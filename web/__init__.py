@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from registry.db import database_url, instance_path
 from registry.yaml_input import MAX_YAML_BYTES
-from web import formatting, guards, i18n, security
+from web import formatting, guards, i18n, security, vocabulary
 from web.extensions import babel, csrf, db
 
 LANGUAGES = ("sv", "en")
@@ -78,6 +78,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.before_request(_remember_language)
     guards.init_app(app)  # bounded <int:> ids and unstorable text as 4xx; before any blueprint adds routes
     formatting.init_app(app)
+    vocabulary.init_app(app)
 
     # lazy: the blueprints bring the engine (numpy, scipy, pandas) and the PDF renderer, which importing this
     # package (every ``utfall`` command does) must not; and some of them import this package back

@@ -405,6 +405,9 @@ class BacktestCheck(BaseModel):
         default_factory=list, description="Unrecorded outcomes the figure depends on (metric[period] keys).")
     derived: list[str] = Field(
         default_factory=list, description="Parameters it uses that are worked back from the result (circular).")
+    needs: list[float] = Field(
+        default_factory=list, description="For a figure that depends on one outcome alone and lies in its range: "
+        "the least and the most value of that outcome for which the terms give the recorded figure.")
     unreachable: bool = Field(
         False, description="The recorded figure lies between the least and the most the terms give, yet no value "
         "of the one outcome it depends on gives it (a tier table skips it): status no, difference to the nearest.")

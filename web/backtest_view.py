@@ -12,8 +12,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from registry.backtest import Backtest, Check, Reason
-from registry.schema import ContractDocument
-from web.formatting import N_, money, percent_pattern, translate
+from registry.schema import ContractDocument, MetricKind
+from web.formatting import N_, figure, money, percent_pattern, translate
 from web.formatting import date as format_date
 
 HEADLINES = {
@@ -86,6 +86,14 @@ def outcome_names(doc: ContractDocument, keys: Sequence[str], lang: str) -> str:
                      for name, labels in grouped.items())
 
 
+def _span(doc: ContractDocument, check: Check) -> str:
+    """The values of the one outcome a check depends on that give the recorded figure: ``171–174``, ``60–65 %``."""
+    metric = next((m for m in doc.outcome_metrics if m.id == check.depends_on[0].partition("[")[0]), None)
+    as_rate = metric is not None and metric.kind == MetricKind.RATE
+    low, high = ((percent_pattern(v, "#,##0.#") if as_rate else figure(v)) for v in (check.needs[0], check.needs[-1]))
+    return low if low == high else f"{low}–{high}"
+
+
 def _quoted(text: str, lang: str) -> str:
     return f"”{text}”" if lang == "sv" else f"“{text}”"
 
@@ -132,6 +140,9 @@ def check_text(doc: ContractDocument, check: Check, lang: str | None = None) -> 
             text += " " + _("(depends on %(outcomes)s, not recorded; the recorded figure lies outside that range, "
                             "off by %(diff)s)", outcomes=outcomes,
                             diff=_value(check, check.difference, signed=check.kind != "payment_date"))
+        elif check.needs:
+            text += " " + _("(depends on %(outcomes)s, not recorded; the terms give the recorded figure if that is "
+                            "%(values)s)", outcomes=outcomes, values=_span(doc, check))
         elif check.low is not None:
             text += " " + _("(depends on %(outcomes)s, not recorded; the recorded figure lies in that range)",
                             outcomes=outcomes)

@@ -75,6 +75,8 @@ def test_figures_computed_by_hand_from_the_sources() -> None:
     chicago = _check("us-chicago-cpc-2014", "payer_total", "city-of-chicago")
     assert (chicago.status, chicago.low, chicago.high, chicago.recorded) == (
         "unknown", Decimal("0.00"), Decimal("4500000.00"), Decimal("500000"))
+    # ... and within 1 % of it: 171 children (495,900) to 174 (504,600)
+    assert chicago.needs == (171.0, 174.0)
     # Newpin year 1: 7.5 % on AUD 7 m is a tier the terms give (5 % floor to 15 %)
     newpin = _check("au-newpin-2013", "payer_total", "nsw-facs")
     assert (newpin.status, newpin.low, newpin.high, newpin.recorded) == (

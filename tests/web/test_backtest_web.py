@@ -9,7 +9,7 @@ from flask import Flask
 
 from registry.loader import SEED_DIR, read_contract_file
 from web.cli import main
-from web.factsheets import factsheet_html
+from web.factsheet_service import factsheet_html
 
 
 def text(response) -> str:  # type: ignore[no-untyped-def]
@@ -97,10 +97,14 @@ def test_contract_page_shows_each_payment_and_what_blocks_it(client, seeded):
     assert "Blocked by: “Children kindergarten-ready” [cohort 1]" in en
     assert ("Paid by City of Chicago (cohort 1): between USD\xa00 and USD\xa04,500,000 by the terms, "
             "USD\xa0500,000 recorded (depends on “Children kindergarten-ready” [cohort 1], not recorded; "
-            "the recorded figure lies in that range)") in en
+            "the terms give the recorded figure if that is 171–174)") in en
     sv = _section(text(client.get("/contracts/us-chicago-cpc-2014?lang=sv")))
     assert "Det som saknas för att avgöra: ”Children kindergarten-ready” [cohort 1]" in sv
     assert "mellan 0\xa0US$ och 4\xa0500\xa0000\xa0US$ enligt villkoren" in sv
+    assert "villkoren ger den registrerade siffran om det är 171–174)" in sv
+    # Newpin year 1: 7.5 % is the rung for restoration rates from 60 to 65 %
+    newpin = _section(text(client.get("/contracts/au-newpin-2013?lang=en")))
+    assert "the terms give the recorded figure if that is 60%–65%)" in newpin
     # Norrköping: nothing recorded, yet the terms give the 40 % guarantee whatever the school results
     norrkoping = _section(text(client.get("/contracts/se-norrkoping-2016?lang=en")))
     assert "Nothing is recorded to compare with; the terms give:" in norrkoping
