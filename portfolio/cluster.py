@@ -21,7 +21,7 @@ __all__ = ["run_on_cluster", "cluster_available"]
 def cluster_available() -> bool:
     """Whether the optional ``distributed`` package is installed."""
     try:
-        import distributed  # noqa: F401
+        import distributed  # noqa: F401  # optional: the extra utfall[distributed]
     except ImportError:
         return False
     return True
@@ -56,7 +56,7 @@ def run_on_cluster(
     and merged in order as they finish in order.
     """
     try:
-        from distributed import Client
+        from distributed import Client  # optional: the extra utfall[distributed]
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise RuntimeError("running on a cluster needs the optional extra: pip install 'utfall[distributed]'") from exc
     own = not isinstance(cluster, Client)

@@ -21,6 +21,7 @@ Design (docs/portfolio.md, "Reproducibility and performance", explains why):
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import itertools
 import math
@@ -1036,6 +1037,7 @@ def run(
     if chunk % block_size:
         raise ValueError(f"chunk_size ({chunk}) must be a multiple of block_size ({block_size})")
     if cluster is not None:
+        # optional: Dask (utfall[distributed]) loads only for a cluster run; portfolio.cluster builds on this module
         from portfolio.cluster import run_on_cluster
 
         return run_on_cluster(portfolio, cluster, n=n, seed=seed, stress=stress, block_size=block_size, chunk=chunk,
@@ -1082,8 +1084,6 @@ def _fixed_mmap_threshold() -> None:
         return
     _MMAP_PINNED = True
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):  # not glibc: nothing to pin
@@ -1098,7 +1098,7 @@ class _blas_single_thread:
 
     def __enter__(self) -> None:
         try:
-            from threadpoolctl import threadpool_limits
+            from threadpoolctl import threadpool_limits  # optional: see the except below
         except ImportError:  # optional: without it BLAS may oversubscribe, results are unchanged
             self._ctx = None
             return

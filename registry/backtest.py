@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -72,6 +72,8 @@ Status = Literal["yes", "no", "unknown"]
 
 SAMPLE_SIZE = 2048
 """Scenarios drawn over the unknown outcomes' candidate values when their full grid is larger than this."""
+DEPENDENCE_SAMPLE = 512
+"""Scenarios (the first of them) in which each unknown outcome is moved alone to find what depends on it."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,12 @@ TOLERANCES = Tolerances()
 class Check:
     """One comparison of the terms with the record (or, with ``recorded`` None, what the terms give alone).
 
-    ``kind``: ``payer_total``, ``investor_repaid``, ``irr``, ``multiple`` or ``payment_date``; ``subject`` is
-    the organisation id. ``terms`` and ``recorded`` are Decimals (amounts, multiples), floats (IRR) or dates
-    (ISO strings for recorded partial dates). ``terms`` is None when the terms' figure depends on unrecorded
-    outcomes (``depends_on``, outcome keys such as ``rate[year 2]``); ``low`` and ``high`` are then the least
-    and most it comes to over their values. ``derived`` names parameters worked back from the result.
+    ``kind``: ``payer_total`` (``payee_total`` where the record does not say who paid), ``investor_repaid``,
+    ``irr``, ``multiple`` or ``payment_date``; ``subject`` is the organisation id. ``terms`` and ``recorded``
+    are Decimals (amounts, multiples), floats (IRR) or dates (ISO strings for recorded partial dates).
+    ``terms`` is None when the terms' figure depends on unrecorded outcomes (``depends_on``, outcome keys such
+    as ``rate[year 2]``); ``low`` and ``high`` are then the least and most it comes to over their values.
+    ``derived`` names parameters worked back from the result.
     """
 
     kind: str
@@ -111,6 +114,8 @@ class Check:
     high: Any = None
     depends_on: tuple[str, ...] = ()
     derived: tuple[str, ...] = ()
+    unreachable: bool = False  # inside the range, yet no value of the outcome gives it (a tier is skipped)
+    needs: tuple[float, ...] = ()  # (least, most): the values of the one outcome it depends on that give it
 
     @property
     def ok(self) -> bool:
@@ -127,13 +132,13 @@ class Check:
             "terms": _json(self.terms), "recorded": _json(self.recorded), "difference": _json(self.difference),
             "relative": self.relative, "bound": self.bound,
             "low": _json(self.low), "high": _json(self.high), "depends_on": list(self.depends_on),
-            "derived": list(self.derived),
+            "derived": list(self.derived), "unreachable": self.unreachable, "needs": list(self.needs),
         }
 
     def text(self) -> str:
         """The check in English, for the command line."""
-        mark = {"yes": "ok", "no": "OFF", "unknown": "??"}[self.status]
-        label = {"payer_total": "paid by", "investor_repaid": "repaid to", "irr": "IRR of",
+        mark = "--" if self.recorded is None else {"yes": "ok", "no": "OFF", "unknown": "??"}[self.status]
+        label = {"payer_total": "paid by", "payee_total": "paid to", "investor_repaid": "repaid to", "irr": "IRR of",
                  "multiple": "multiple of", "payment_date": "payment date of"}[self.kind]
         period = f" [{self.period}]" if self.period else ""
         if self.depends_on and self.low is not None:
@@ -149,8 +154,13 @@ class Check:
         if self.kind == "irr" and self.bound != "exact":
             recorded = {"min": "at least ", "max": "at most ", "about": "about "}[self.bound] + recorded
         line = f"[{mark}] {label} {self.subject}{period}: terms {terms}, recorded {recorded}"
-        if self.depends_on and self.low is not None and self.status == "unknown":
+        if self.depends_on and self.needs:
+            line += f" (inside that range: the terms give it if {self.depends_on[0]} is {_span(self.needs)})"
+        elif self.depends_on and self.low is not None and self.status == "unknown":
             line += " (inside that range)"
+        elif self.depends_on and self.unreachable:
+            line += f" (no value of it gives that; the nearest is off by " \
+                    f"{_fmt(self.difference, self.currency, signed=True)})"
         elif self.depends_on and self.status == "no":
             line += " (outside that range"
             line += f", off by {_fmt(self.difference, self.currency, signed=True)})" \
@@ -163,6 +173,12 @@ class Check:
         if self.derived:
             line += f" [uses {', '.join(self.derived)}, derived from the result: circular]"
         return line
+
+
+def _span(needs: Sequence[float]) -> str:
+    """``(171, 174)`` → ``171 to 174``; one value alone when both are the same."""
+    low, high = (f"{v:,.6g}" for v in (needs[0], needs[-1]))
+    return low if low == high else f"{low} to {high}"
 
 
 def _outcome_list(keys: Iterable[str]) -> str:
@@ -376,12 +392,12 @@ class _Scenarios:
     def point(self, i: int) -> dict[str, float]:
         return {k: float(v[i]) for k, v in self.inputs.items()}
 
-    def varied(self, key: str, shift: int) -> dict[str, np.ndarray]:
-        """The same scenarios with only ``key`` moved ``shift`` places along its candidates (cyclically), so
-        every scenario takes another value of it."""
+    def varied(self, key: str, shift: int, first: int) -> dict[str, np.ndarray]:
+        """The ``first`` scenarios with only ``key`` moved ``shift`` places along its candidates (cyclically),
+        so each takes another value of it."""
         candidates = self.unknown[key]
-        places = np.searchsorted(candidates, self.inputs[key])
-        return self.inputs | {key: candidates[(places + shift) % len(candidates)]}
+        places = np.searchsorted(candidates, self.inputs[key][:first])
+        return {k: v[:first] for k, v in self.inputs.items()} | {key: candidates[(places + shift) % len(candidates)]}
 
 
 def _scenarios(recorded: Mapping[str, float], unknown: Mapping[str, np.ndarray],
@@ -512,10 +528,17 @@ def _varies(values: np.ndarray) -> bool:
     return bool(values.size) and float(np.ptp(values)) >= 0.005
 
 
+Reach = Callable[[Sequence[float], Callable[[float], bool]], "tuple[float | None, tuple[float, ...]]"]
+
+
 def _amount_check(kind: str, subject: str, figure: _Figure, recorded_options: Sequence[Decimal],
                   currency: str, depends: tuple[str, ...], derived: tuple[str, ...],
-                  period: str | None = None) -> Check:
-    """An amount (or a multiple, with ``currency`` empty) the terms give against the recorded one(s)."""
+                  period: str | None = None, reach: Reach | None = None) -> Check:
+    """An amount (or a multiple, with ``currency`` empty) the terms give against the recorded one(s).
+
+    ``reach``, for a figure that depends on one outcome alone, searches that outcome's values for one that
+    gives a recorded figure: None when there is one, else the nearest figure the terms give (a tier table
+    can skip over the recorded one even though it lies between the least and the most)."""
     amount_kind = kind != "multiple"
     if not _varies(figure.values):
         if amount_kind:
@@ -542,14 +565,64 @@ def _amount_check(kind: str, subject: str, figure: _Figure, recorded_options: Se
     recorded = recorded_options[0]
     slack = [_amount_tolerance(r) if amount_kind else Decimal("0.01") for r in recorded_options]
     inside = any(low - s <= r <= high + s for r, s in zip(recorded_options, slack, strict=True))
-    if inside:
+    unreachable = False
+    needs: tuple[float, ...] = ()
+    if inside and reach is not None:
+        def agrees(value: float) -> bool:
+            return any(abs(Decimal(repr(value)) - r) <= s for r, s in zip(recorded_options, slack, strict=True))
+
+        closest, needs = reach([float(r) for r in recorded_options], agrees)
+        if closest is not None:
+            unreachable, nearest = True, to_dec(closest)
+    if inside and not unreachable:
         return Check(kind, subject, None, recorded, "unknown", currency or None, period=period, low=low,
-                     high=high, depends_on=depends, derived=derived)
-    nearest = low if recorded < low else high
+                     high=high, depends_on=depends, derived=derived, needs=needs)
+    if not unreachable:
+        nearest = low if recorded < low else high
     diff = nearest - recorded
     return Check(kind, subject, None, recorded, "no", currency or None, diff,
                  _relative(diff, recorded) if amount_kind else None, period=period, low=low, high=high,
-                 depends_on=depends, derived=derived)
+                 depends_on=depends, derived=derived, unreachable=unreachable)
+
+
+def _reach(compiled: CompiledTerms, scenarios: _Scenarios, target: _Target, key: str,
+           capital: Decimal) -> Reach:
+    """For a figure that depends on outcome ``key`` alone: a search of ``key``'s values for one where the
+    figure agrees with a recorded one (see :func:`_amount_check`). Between two neighbouring values where the
+    figure passes the recorded one, the values are tried ever closer (257 at a time, six times over, whole
+    numbers for counts) until it is found or the gap is a jump."""
+    base = scenarios.point(0)
+    whole = compiled.metric_kinds[key.partition("[")[0]] in (MetricKind.COUNT, MetricKind.BINARY)
+
+    def figure_at(xs: np.ndarray) -> np.ndarray:
+        evaluation = compiled.evaluate(base | {key: xs}, breakdown=False)
+        return _figure(target, evaluation, capital).values
+
+    def search(recorded: Sequence[float], agrees: Callable[[float], bool]) -> tuple[float | None, tuple[float, ...]]:
+        xs = scenarios.unknown[key]
+        tried: list[float] = []
+        for _level in range(6):
+            values = figure_at(xs)
+            tried.extend(values.tolist())
+            hits = [i for i, v in enumerate(values) if agrees(float(v))]
+            if hits:
+                # once more around the first and last value that give it, for where that stretch begins and ends
+                lo, hi = max(hits[0] - 1, 0), min(hits[-1] + 1, len(xs) - 1)
+                around = np.unique(np.concatenate([np.linspace(xs[lo], xs[hits[0]], 257),
+                                                   np.linspace(xs[hits[-1]], xs[hi], 257), xs[hits]]))
+                around = np.unique(np.round(around)) if whole else around
+                good = [float(x) for x, v in zip(around, figure_at(around), strict=True) if agrees(float(v))]
+                return None, (min(good), max(good))
+            gaps = [i for i in range(len(xs) - 1)
+                    if xs[i + 1] - xs[i] > (1 if whole else 1e-9 * max(1.0, abs(float(xs[i]))))
+                    and any(min(values[i], values[i + 1]) < r < max(values[i], values[i + 1]) for r in recorded)]
+            if not gaps:
+                break  # no neighbours straddle a recorded value any more: the figure jumps over it
+            finer = [np.linspace(xs[i], xs[i + 1], 257) for i in gaps[:8]]
+            xs = np.unique(np.round(np.concatenate(finer)) if whole else np.concatenate(finer))
+        return min(tried, key=lambda v: min(abs(v - r) for r in recorded)), ()
+
+    return search
 
 
 def _recorded_amounts(p: PaymentMade) -> list[Decimal]:
@@ -596,7 +669,7 @@ def _flows_for(evaluation: TermsEvaluation, org: str, by_payer: bool, cohort: st
     same = [f for f in flows if f.period == cohort]
     if same:
         return same
-    if when is not None and any(f.period == cohort for f in evaluation.flows) is False:
+    if when is not None and not any(f.period == cohort for f in evaluation.flows):
         start, end = partial_date_start(when), partial_date_end(when)
         dated = [f for f in flows if f.period is not None and f.date is not None and start <= f.date <= end]
         if dated:
@@ -625,7 +698,7 @@ def _targets(doc: ContractDocument, compiled: CompiledTerms, evaluation: TermsEv
             continue
         ids = [f.id for f in flows]
         options = [sum(amounts, Decimal(0)) for amounts in _alternative_totals(payments)]
-        targets.append(_Target("payer_total", org, options, ids, cohort))
+        targets.append(_Target("payer_total" if by_payer else "payee_total", org, options, ids, cohort))
         for p in payments:
             if p.date and p.amount != 0 and flows and all(f.date is not None for f in flows):
                 targets.append(_Target("payment_date", org, [p.date], ids, cohort, date=p.date))
@@ -725,14 +798,22 @@ def _compare(doc: ContractDocument, compiled: CompiledTerms, scenarios: _Scenari
     figures = [_figure(t, evaluation, capital) for t in targets]
     varying = [i for i, fig in enumerate(figures) if _varies(fig.values)]
     depends: list[list[str]] = [[] for _ in targets]
-    for key in scenarios.unknown if varying else ():
-        n = len(scenarios.unknown[key])
-        for shift in dict.fromkeys(s for s in (1, n // 2) if s % n):
-            other = compiled.evaluate(scenarios.varied(key, shift), breakdown=False)
-            for i in varying:
-                if key not in depends[i] and np.any(
-                        np.abs(_figure(targets[i], other, capital).values - figures[i].values) >= 0.005):
-                    depends[i].append(key)
+    first = min(scenarios.size, DEPENDENCE_SAMPLE)
+    keys = list(scenarios.unknown) if varying else []
+    for half in (False, True):
+        # one evaluation for all keys: a block of the first scenarios per key, that key alone moved
+        blocks = [scenarios.varied(key, len(scenarios.unknown[key]) // 2 if half else 1, first) for key in keys]
+        if not blocks:
+            break
+        batch = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+        other = compiled.evaluate(batch, breakdown=False)
+        for i in varying:
+            moved = _figure(targets[i], other, capital).values.reshape(len(keys), first)
+            for j in np.flatnonzero(np.any(np.abs(moved - figures[i].values[:first]) >= 0.005, axis=1)):
+                if keys[j] not in depends[i]:
+                    depends[i].append(keys[j])
+    for i in varying:
+        depends[i].sort(key=keys.index)
     by_rule, waterfall = _derived_rules(with_reading(doc, backtest.reading) if backtest.reading else doc)
     for target, figure, deps in zip(targets, figures, depends, strict=True):
         derived = _derived_in(figure.flows, by_rule, waterfall)
@@ -741,9 +822,10 @@ def _compare(doc: ContractDocument, compiled: CompiledTerms, scenarios: _Scenari
         elif target.kind == "irr":
             check = _irr_check(target, compiled, scenarios, figure, tuple(deps), derived, backtest)
         else:
+            reach = _reach(compiled, scenarios, target, deps[0], capital) if len(deps) == 1 else None
             check = _amount_check(target.kind, target.subject, figure, target.recorded,
                                   "" if target.kind == "multiple" else doc.finance.currency, tuple(deps), derived,
-                                  target.period)
+                                  target.period, reach)
         if check is None:
             continue
         (backtest.checks if target.recorded else backtest.expected).append(check)

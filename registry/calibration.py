@@ -33,11 +33,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from registry.market import classify_repayment
 from registry.models import Contract
 from registry.schema import ContractDocument, partial_date_start
+from registry.terms import TermsError, compile_terms
 
 MIN_EVIDENCE = 3
 PSEUDO_COUNT = 4.0
@@ -214,6 +216,7 @@ class CalibratedPriors:
     def metric(self, sector: str, kind: str, country: str, *, before: date | None = None,
                exclude: str | None = None) -> Calibrated | None:
         """P(a metric reaches its first target), from comparable recorded outcomes; ``None`` without any."""
+        # lazy: the engine (numpy, scipy, pandas) loads only when a prior is needed, not for every command
         from portfolio.priors import sector_prior
 
         usable = [r for r in self.outcomes if r.contract != exclude
@@ -229,7 +232,7 @@ class CalibratedPriors:
     def repayment(self, sector: str, country: str, *, before: date | None = None,
                   exclude: str | None = None) -> Calibrated | None:
         """P(investors repaid in full), from comparable finished contracts; ``None`` without any."""
-        from portfolio.priors import sector_prior
+        from portfolio.priors import sector_prior  # lazy: see metric
 
         usable = [r for r in self.repayments if r.contract != exclude
                   and (before is None or (r.settled is not None and r.settled < before))]
@@ -325,9 +328,9 @@ def predict_at_signing(doc: ContractDocument, priors: CalibratedPriors, *, scena
 
     Returns the probability and whether any calibrated prior was used.
     """
+    # lazy: the engine and the portfolio files (numpy, scipy, pandas) load only for the replay, not for every command
     from portfolio import Holding, Portfolio, simulate
     from registry.portfolio_file import contract_model
-    from registry.terms import compile_terms
 
     signed = doc.dates.signed or doc.dates.service_start
     as_of = partial_date_start(signed) if signed else None
@@ -343,10 +346,6 @@ def predict_at_signing(doc: ContractDocument, priors: CalibratedPriors, *, scena
 
 def calibration_report(*, session: Session, scenarios: int = REPLAY_SCENARIOS) -> CalibrationReport:
     """Predicted probability of full repayment at signing against the realised rate, for finished contracts."""
-    from pydantic import ValidationError
-
-    from registry.terms import TermsError
-
     documents = list(session.exec(select(Contract.document).order_by(col(Contract.id))).all())
     priors = CalibratedPriors.from_documents(documents)
     predictions: list[Prediction] = []

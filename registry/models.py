@@ -171,7 +171,7 @@ class SimulationRun(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     # Renewed every few seconds by the process that holds the run (queued or running); a run whose
-    # heartbeat stopped is failed by whichever process reads it next (see web.portfolios.fail_if_stale).
+    # heartbeat stopped is failed by whichever process reads it next (see registry.services.runs.fail_if_stale).
     heartbeat_at: datetime | None = None
 
 

@@ -11,6 +11,7 @@ portfolio file; metrics without one get the sector's documented default prior
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
@@ -32,8 +33,17 @@ from portfolio import (
     PointMassMixture,
     Portfolio,
 )
-from portfolio.priors import DEFAULT_LOADINGS, default_model
+from portfolio.engine import evaluate_outcomes, extreme_outcomes, position_repayment
+from portfolio.priors import (
+    DEFAULT_LOADINGS,
+    DEFAULT_MAX_LOSS,
+    DEFAULT_TARGET_RETURN,
+    DefaultPayoff,
+    default_model,
+    sector_prior,
+)
 from registry.schema import ContractDocument, PartialDate, Role, TrancheType, partial_date_start
+from registry.terms import TermsError, compile_terms, partial_date_end
 from registry.yaml_input import YamlInputError, read_yaml_file
 
 if TYPE_CHECKING:
@@ -327,8 +337,6 @@ def _start(doc: ContractDocument) -> date:
 def _payment_date(doc: ContractDocument, terms: Any, start: date, override: str | None) -> tuple[date, str | None]:
     if override:
         return partial_date_start(override), None
-    from registry.terms import partial_date_end
-
     probe = terms.evaluate({n: (False if str(k) == "binary" else 0.0) for n, k in terms.outcome_kinds.items()})
     dated = [f.date for f in probe.flows if f.date is not None]
     if dated:
@@ -353,8 +361,6 @@ def _max_loss(text: str | None) -> float | None:
     """The leading percentage of ``finance.max_potential_loss`` ("60 % of ..." -> 0.6), if any."""
     if not text:
         return None
-    import re
-
     m = re.match(r"\s*(\d+(?:\.\d+)?)\s*%", text)
     return float(m.group(1)) / 100 if m else None
 
@@ -466,8 +472,6 @@ def _default_payoff_model(
     as_of: date | None = None,
     exclude: str | None = None,
 ) -> ContractModel:
-    from portfolio.priors import DEFAULT_MAX_LOSS, DEFAULT_TARGET_RETURN, DefaultPayoff, sector_prior
-
     unused = sorted(set(models) - {"success"})
     if unused:
         raise ValueError(f"{doc.id}: the contract has no executable payment terms, so only a 'success' model "
@@ -524,8 +528,6 @@ def _default_payoff_model(
 
 def _check_reaches_investors(model: ContractModel) -> None:
     """An investor holding whose contract never pays its investors is a data gap, not a 100 % loss."""
-    from portfolio.engine import evaluate_outcomes, extreme_outcomes, position_repayment
-
     combos = extreme_outcomes(model)
     n = len(next(iter(combos.values())))
     if float(np.max(position_repayment(model, evaluate_outcomes(model, combos), n))) <= 0:
@@ -548,8 +550,6 @@ def build_portfolio(
     recorded results of comparable contracts (never a contract's own).
     Every problem is collected and raised at once as a :class:`PortfolioFileError`.
     """
-    from registry.terms import TermsError, compile_terms
-
     errors: list[tuple[str, str]] = []
     inline: dict[str, tuple[ContractDocument, Any]] = {}
     for i, raw in enumerate(spec.contracts):

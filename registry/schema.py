@@ -22,6 +22,8 @@ from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from babel import Locale
+from babel.numbers import list_currencies
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -53,8 +55,6 @@ _NOT_COUNTRIES = frozenset({"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"})
 @cache
 def country_codes() -> frozenset[str]:
     """ISO 3166-1 alpha-2 codes as Babel's CLDR data knows them (Kosovo's XK included)."""
-    from babel import Locale
-
     return frozenset(code for code in Locale("en").territories
                      if re.fullmatch(r"[A-Z]{2}", code) and code not in _NOT_COUNTRIES)
 
@@ -62,8 +62,6 @@ def country_codes() -> frozenset[str]:
 @cache
 def currency_codes() -> frozenset[str]:
     """ISO 4217 currency codes, current and historical, from Babel's CLDR data."""
-    from babel.numbers import list_currencies
-
     return frozenset(list_currencies())
 
 

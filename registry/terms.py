@@ -47,6 +47,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry import _formula as F
+from registry._describe_formula import render
 from registry._formula import FormulaSyntaxError
 from registry.finance import xirr
 from registry.issues import Issue
@@ -1827,8 +1828,6 @@ def describe(expr_text: str, lang: str = "en") -> str:
 
     Falls back to the formula text itself when it does not parse.
     """
-    from registry._describe_formula import render
-
     try:
         tree = F.parse(expr_text)
     except FormulaSyntaxError:

@@ -16,6 +16,7 @@ safe loader. Nothing here executes code: only the safe loader's plain types are 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -106,8 +107,6 @@ def load_yaml(text: str | bytes, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
 
 def read_yaml_file(path: Any, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
     """:func:`load_yaml` of a file, refusing a file over ``max_bytes`` before reading it."""
-    from pathlib import Path
-
     path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:

@@ -29,7 +29,6 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlmodel import col, select
 from werkzeug.exceptions import HTTPException
 
 from registry.backtest import VERDICTS
@@ -39,13 +38,24 @@ from registry.market import REPAYMENT_CLASSES, SIZE_BANDS, market_statistics
 from registry.models import Contract, Portfolio, SimulationRun
 from registry.portfolio_file import PortfolioFile
 from registry.schema import ContractDocument, MetricKind
+from registry.services import portfolios as portfolio_store
 from registry.services.contracts import SORTABLE, ContractFilter, list_contracts
 from registry.terms import OutcomeError, Payout, TermsError, compile_terms
-from web import portfolios as pf
 from web.auth import current_user, has_role
 from web.extensions import csrf
 from web.extensions import session as db_session
 from web.guards import MAX_ID
+from web.lookups import Missing, contract_or_404, own_portfolio_or_404, own_run_or_404
+from web.runs import start_run
+from web.simulations import (
+    SYNC_SCENARIOS,
+    SpecProblem,
+    jsonable,
+    resolve_or_error,
+    scenarios_of,
+    simulate_now,
+    spec_json,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -115,6 +125,8 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
     """JSON for every HTTP error under ``/api/`` (unknown routes, wrong methods, too large bodies...)."""
     if not request.path.startswith(bp.url_prefix or "/api/"):
         return error
+    if isinstance(error, Missing):
+        return ApiError(404, error.message, error.field).response()
     headers = dict(error.get_headers()) if error.code == 405 else {}
     headers.pop("Content-Type", None)
     return ApiError(error.code or 500, error.description or error.name, headers=headers).response()
@@ -369,8 +381,9 @@ class ContractDetail(ContractSummary):
 
 
 class BacktestCheck(BaseModel):
-    kind: Literal["payer_total", "investor_repaid", "irr", "multiple", "payment_date"]
-    subject: str = Field(description="Organisation id: the payer or the investor.")
+    kind: Literal["payer_total", "payee_total", "investor_repaid", "irr", "multiple", "payment_date"]
+    subject: str = Field(description="Organisation id: the payer (the payee for payee_total, where the record "
+                         "does not say who paid) or the investor.")
     period: str | None = Field(description="The cohort or period of the recorded payment, if it is for one.")
     status: Literal["yes", "no", "unknown"] = Field(
         description="yes: the terms give this figure within the tolerances; no: they are off, or the recorded "
@@ -392,6 +405,12 @@ class BacktestCheck(BaseModel):
         default_factory=list, description="Unrecorded outcomes the figure depends on (metric[period] keys).")
     derived: list[str] = Field(
         default_factory=list, description="Parameters it uses that are worked back from the result (circular).")
+    needs: list[float] = Field(
+        default_factory=list, description="For a figure that depends on one outcome alone and lies in its range: "
+        "the least and the most value of that outcome for which the terms give the recorded figure.")
+    unreachable: bool = Field(
+        False, description="The recorded figure lies between the least and the most the terms give, yet no value "
+        "of the one outcome it depends on gives it (a tier table skips it): status no, difference to the nearest.")
 
 
 class BacktestReason(BaseModel):
@@ -574,19 +593,12 @@ def list_contracts_view(query: ContractQuery) -> ContractList:
                         items=[ContractSummary.of(r) for r in rows])
 
 
-def _contract_row(contract_id: str) -> Contract:
-    row = db_session().get(Contract, contract_id)
-    if row is None:
-        raise ApiError(404, f"no contract {contract_id!r}", "contract_id")
-    return row
-
-
 @operation("GET", "/contracts/<contract_id>", summary="Get a contract", tag="contracts",
            responses={200: ("The contract.", ContractDetail), 404: NOT_FOUND},
            path_params={"contract_id": "The contract's id (slug), e.g. se-norrkoping-2016."})
 def get_contract(contract_id: str) -> ContractDetail:
     """One contract: indexed facts and the full document with sources and provenance."""
-    row = _contract_row(contract_id)
+    row = contract_or_404(contract_id)
     doc = ContractDocument.model_validate(row.document)
     names: list[str] = []
     if row.has_terms:
@@ -609,7 +621,7 @@ def edit_contract(contract_id: str, body: ContractEdit) -> ResponseReturnValue:
     as the write); otherwise 409 with who changed which fields since, and nothing saved."""
     if not has_role(current_user(), "curator"):
         raise ApiError(403, "only curators edit contracts")
-    _contract_row(contract_id)
+    contract_or_404(contract_id)
     try:
         doc = parse_document(body.document, "document")
     except ContractInputError as exc:
@@ -668,7 +680,7 @@ def _check_outcomes(doc: ContractDocument, names: tuple[str, ...], kinds: dict[s
 def contract_backtest(contract_id: str) -> BacktestResult:
     """The terms evaluated on the recorded outcomes, compared with the recorded payments and investor results:
     reproduced yes, partly, no (each difference) or unknown, per payment, naming the figures that block it."""
-    row = _contract_row(contract_id)
+    row = contract_or_404(contract_id)
     doc = ContractDocument.model_validate(row.document)
     return BacktestResult.model_validate(run_backtest(doc, source=row.id).as_dict())
 
@@ -679,7 +691,7 @@ def contract_backtest(contract_id: str) -> BacktestResult:
            path_params={"contract_id": "The contract's id."})
 def contract_payout(contract_id: str, body: PayoutRequest) -> Payout:
     """What the contract pays for the given outcome values. Amounts are decimal strings (exact to the cent)."""
-    row = _contract_row(contract_id)
+    row = contract_or_404(contract_id)
     doc = ContractDocument.model_validate(row.document)
     if not doc.payment_terms or not doc.payment_terms.payments:
         raise ApiError(422, f"contract {contract_id!r} has no payment terms recorded", "contract_id")
@@ -701,13 +713,13 @@ def contract_payout(contract_id: str, body: PayoutRequest) -> Payout:
            responses={200: ("Statistics over the whole registry.", MarketStatistics)})
 def market() -> dict[str, Any]:
     """Counts, capital and outcomes across the registry, by country, sector, stage and year."""
-    return pf.jsonable(market_statistics(session=db_session()))
+    return jsonable(market_statistics(session=db_session()))
 
 
 # --- simulations ---------------------------------------------------------------------------------------
 
 
-def _spec_error(problem: pf.SpecProblem, prefix: str = "") -> ApiError:
+def _spec_error(problem: SpecProblem, prefix: str = "") -> ApiError:
     """A 422 naming every field of the portfolio specification at fault (``spec.holdings[0].contract``)."""
 
     def where(loc: str | None) -> str | None:
@@ -731,16 +743,16 @@ def simulate(body: PortfolioFile) -> ResponseReturnValue:
     in the background for the logged-in user and answered with 202 and the run's status URL.
     """
     session = db_session()
-    resolved = pf.resolve_or_error(body, session)
-    if isinstance(resolved, pf.SpecProblem):
+    resolved = resolve_or_error(body, session=session)
+    if isinstance(resolved, SpecProblem):
         raise _spec_error(resolved)
-    if pf.scenarios_of(body) <= current_app.config.get("UTFALL_SYNC_SCENARIOS", pf.SYNC_SCENARIOS):
-        return SimulationResult(result=pf.simulate_now(resolved))
+    if scenarios_of(body) <= current_app.config.get("UTFALL_SYNC_SCENARIOS", SYNC_SCENARIOS):
+        return SimulationResult(result=simulate_now(resolved))
     user = current_user()
     if user is None:
         raise ApiError(401, "log in (or send HTTP Basic credentials) to run large simulations in the background",
                        "scenarios", headers={"WWW-Authenticate": 'Basic realm="utfall"'})
-    run = pf.start_run(pf.spec_json(body), owner_id=user.id, portfolio_id=None)
+    run = start_run(spec_json(body), owner_id=user.id, portfolio_id=None)
     return RunStatus.of(run), 202, {"Location": url_for("api.get_simulation", run_id=run.id)}
 
 
@@ -750,27 +762,13 @@ def simulate(body: PortfolioFile) -> ResponseReturnValue:
            path_params={"run_id": "The run's id."})
 def get_simulation(run_id: int) -> RunStatus:
     """Progress (0–1) while it runs; the result once ``status`` is ``done``. Owner only."""
-    user = current_user()
-    run = db_session().get(SimulationRun, run_id)
-    if run is None or user is None or run.owner_id != user.id:
-        raise ApiError(404, f"no simulation run {run_id}", "run_id")
-    pf.fail_if_stale(run, session=db_session())  # its process died: say so instead of "running" for ever
-    return RunStatus.of(run)
+    return RunStatus.of(own_run_or_404(run_id))
 
 
 # --- portfolios (owner only) ---------------------------------------------------------------------------
 
 PORTFOLIO_NOT_FOUND = ("No such portfolio of yours.", ErrorResponse)
 PORTFOLIO_ID = {"portfolio_id": "The portfolio's id."}
-
-
-def _own_portfolio(portfolio_id: int) -> Portfolio:
-    """The user's portfolio; 404 for anyone else's (whether it exists is not revealed)."""
-    user = current_user()
-    row = db_session().get(Portfolio, portfolio_id)
-    if row is None or user is None or row.owner_id != user.id:
-        raise ApiError(404, f"no portfolio {portfolio_id}", "portfolio_id")
-    return row
 
 
 def _require_user_id() -> int:
@@ -785,9 +783,7 @@ def _require_user_id() -> int:
 def list_portfolios() -> PortfolioList:
     """The logged-in user's saved portfolios, most recently changed first."""
     owner = _require_user_id()
-    rows = db_session().exec(
-        select(Portfolio).where(Portfolio.owner_id == owner).order_by(col(Portfolio.updated_at).desc())
-    ).all()
+    rows = portfolio_store.portfolios_of(session=db_session(), owner_id=owner)
     return PortfolioList(items=[PortfolioSummary.of(r) for r in rows])
 
 
@@ -797,11 +793,10 @@ def create_portfolio(body: PortfolioCreate) -> ResponseReturnValue:
     """Save a portfolio specification under a name; the holdings must name contracts in the registry."""
     owner = _require_user_id()
     session = db_session()
-    problem = pf.resolve_or_error(body.spec, session)
-    if isinstance(problem, pf.SpecProblem):
+    problem = resolve_or_error(body.spec, session=session)
+    if isinstance(problem, SpecProblem):
         raise _spec_error(problem, "spec")
-    row = pf.save_portfolio(session, owner_id=owner, name=body.name,
-                            spec=pf.spec_json(body.spec))
+    row = portfolio_store.create_portfolio(session=session, owner_id=owner, name=body.name, spec=spec_json(body.spec))
     return PortfolioDetail.of(row), 201, {"Location": url_for("api.get_portfolio", portfolio_id=row.id)}
 
 
@@ -810,7 +805,7 @@ def create_portfolio(body: PortfolioCreate) -> ResponseReturnValue:
                                        404: PORTFOLIO_NOT_FOUND}, path_params=PORTFOLIO_ID)
 def get_portfolio(portfolio_id: int) -> PortfolioDetail:
     """The specification and the last result. Anyone but the owner gets 404."""
-    return PortfolioDetail.of(_own_portfolio(portfolio_id))
+    return PortfolioDetail.of(own_portfolio_or_404(portfolio_id))
 
 
 @operation("PATCH", "/portfolios/<int:portfolio_id>", summary="Rename or change a portfolio", tag="portfolios",
@@ -819,15 +814,15 @@ def get_portfolio(portfolio_id: int) -> PortfolioDetail:
            path_params=PORTFOLIO_ID)
 def update_portfolio(portfolio_id: int, body: PortfolioUpdate) -> PortfolioDetail:
     """Give ``name`` to rename, ``spec`` to replace the specification (which clears the old result)."""
-    row = _own_portfolio(portfolio_id)
+    row = own_portfolio_or_404(portfolio_id)
     session = db_session()
     spec = None
     if body.spec is not None:
-        problem = pf.resolve_or_error(body.spec, session)
-        if isinstance(problem, pf.SpecProblem):
+        problem = resolve_or_error(body.spec, session=session)
+        if isinstance(problem, SpecProblem):
             raise _spec_error(problem, "spec")
-        spec = pf.spec_json(body.spec)
-    pf.update_portfolio(session, row, name=body.name, spec=spec)
+        spec = spec_json(body.spec)
+    portfolio_store.update_portfolio(session=session, portfolio=row, name=body.name, spec=spec)
     return PortfolioDetail.of(row)
 
 
@@ -835,8 +830,8 @@ def update_portfolio(portfolio_id: int, body: PortfolioUpdate) -> PortfolioDetai
            auth="optional", responses={204: ("Deleted.", None), 404: PORTFOLIO_NOT_FOUND}, path_params=PORTFOLIO_ID)
 def delete_portfolio(portfolio_id: int) -> ResponseReturnValue:
     """Delete the portfolio (its runs stay in the run log without it)."""
-    row = _own_portfolio(portfolio_id)
-    pf.delete_portfolio(db_session(), row)
+    row = own_portfolio_or_404(portfolio_id)
+    portfolio_store.delete_portfolio(session=db_session(), portfolio=row)
     return Response(status=204)
 
 
@@ -850,15 +845,15 @@ class RunRequest(Input):
            path_params=PORTFOLIO_ID)
 def run_portfolio(portfolio_id: int, body: RunRequest) -> ResponseReturnValue:
     """Start the simulation in the background; when done, the result is also saved on the portfolio."""
-    row = _own_portfolio(portfolio_id)
+    row = own_portfolio_or_404(portfolio_id)
     try:
         spec = PortfolioFile.model_validate(row.spec)
     except ValidationError as exc:
         raise validation_error(exc, ("spec",)) from None
-    problem = pf.resolve_or_error(spec, db_session())
-    if isinstance(problem, pf.SpecProblem):
+    problem = resolve_or_error(spec, session=db_session())
+    if isinstance(problem, SpecProblem):
         raise _spec_error(problem, "spec")
-    run = pf.start_run(row.spec, owner_id=row.owner_id, portfolio_id=row.id)
+    run = start_run(row.spec, owner_id=row.owner_id, portfolio_id=row.id)
     return RunStatus.of(run), 202, {"Location": url_for("api.get_simulation", run_id=run.id)}
 
 

@@ -15,73 +15,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlmodel import Session, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from registry.models import User
+from registry.services.users import authenticate, end_sessions
 from web import security
 from web.extensions import session as db_session
 
 bp = Blueprint("auth", __name__)
 
-ROLES = ("investor", "curator", "admin")
-MIN_PASSWORD_LENGTH = 8
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """A real hash of a random password, checked when the username is unknown so that a failed login takes
-    as long for unknown users as for known ones (no username probing by timing). Made on first use, not at
-    import: every ``utfall`` command imports this module and a scrypt hash costs tens of milliseconds."""
-    return generate_password_hash("not-a-real-password-4f1c", method="scrypt")
-
-
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(ValueError):
-    """A user cannot be created as asked (bad role, short password, taken name)."""
-
-
-def hash_password(password: str) -> str:
-    """A salted scrypt hash (werkzeug's standard format, ``scrypt:32768:8:1$salt$hash``)."""
-    return generate_password_hash(password, method="scrypt")
-
-
-def create_user(session: Session, username: str, password: str, role: str = "investor") -> User:
-    """Add a user (flushes, does not commit); raises :class:`UserError` when the input is not acceptable."""
-    username = username.strip()
-    if not username or len(username) > 80:
-        raise UserError("username must be 1 to 80 characters")
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    if session.exec(select(User).where(User.username == username)).first() is not None:
-        raise UserError(f"user {username!r} already exists")
-    user = User(username=username, password_hash=hash_password(password), role=role)
-    session.add(user)
-    session.flush()
-    return user
-
-
-def set_password(session: Session, user: User, password: str) -> None:
-    """Change ``user``'s password and end every session they have (flushes, does not commit)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    user.password_hash = hash_password(password)
-    user.session_version += 1
-    session.add(user)
-    session.flush()
-
-
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The user with these credentials, or ``None``."""
-    user = session.exec(select(User).where(User.username == username)).first()
-    if user is None:
-        check_password_hash(_dummy_hash(), password)
-        return None
-    return user if check_password_hash(user.password_hash, password) else None
 
 
 def current_user() -> User | None:
@@ -111,7 +53,7 @@ def _basic_auth(username: str, password: str) -> User | None:
     throttle = security.login_throttle(dbs, username)
     if throttle.refused:
         abort(429, description=_too_many_failures(throttle.minutes))
-    user = authenticate(dbs, username, password)
+    user = authenticate(session=dbs, username=username, password=password)
     if user is None:
         security.record_login_failure(dbs, username)
     return user
@@ -195,7 +137,7 @@ def login_submit() -> ResponseReturnValue:
             "auth/login.html", next=request.form.get("next", ""), username=username,
             error=_too_many_failures(throttle.minutes),
         ), 429, {"Retry-After": str(throttle.minutes * 60)}
-    user = authenticate(dbs, username, request.form.get("password", ""))
+    user = authenticate(session=dbs, username=username, password=request.form.get("password", ""))
     if user is None:
         security.record_login_failure(dbs, username)
         return render_template(
@@ -220,9 +162,7 @@ def logout() -> ResponseReturnValue:
     """End the session, and every other session of the account: the cookie stops working server-side."""
     user = current_user()
     if user is not None and session.get("user_id") == user.id:
-        user.session_version += 1
-        db_session().add(user)
-        db_session().commit()
+        end_sessions(session=db_session(), user=user)
     lang = session.get("lang")
     session.clear()
     if lang:

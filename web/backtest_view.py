@@ -12,8 +12,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from registry.backtest import Backtest, Check, Reason
-from registry.schema import ContractDocument
-from web.formatting import N_, money, percent_pattern, translate
+from registry.schema import ContractDocument, MetricKind
+from web.formatting import N_, figure, money, percent_pattern, translate
 from web.formatting import date as format_date
 
 HEADLINES = {
@@ -82,8 +82,20 @@ def outcome_names(doc: ContractDocument, keys: Sequence[str], lang: str) -> str:
         grouped.setdefault(name, [])
         if label:
             grouped[name].append(label.rstrip("]"))
-    return ", ".join(f"“{_metric(doc, name, lang)}”" + (f" [{', '.join(labels)}]" if labels else "")
+    return ", ".join(_quoted(_metric(doc, name, lang), lang) + (f" [{', '.join(labels)}]" if labels else "")
                      for name, labels in grouped.items())
+
+
+def _span(doc: ContractDocument, check: Check) -> str:
+    """The values of the one outcome a check depends on that give the recorded figure: ``171–174``, ``60–65 %``."""
+    metric = next((m for m in doc.outcome_metrics if m.id == check.depends_on[0].partition("[")[0]), None)
+    as_rate = metric is not None and metric.kind == MetricKind.RATE
+    low, high = ((percent_pattern(v, "#,##0.#") if as_rate else figure(v)) for v in (check.needs[0], check.needs[-1]))
+    return low if low == high else f"{low}–{high}"
+
+
+def _quoted(text: str, lang: str) -> str:
+    return f"”{text}”" if lang == "sv" else f"“{text}”"
 
 
 def check_text(doc: ContractDocument, check: Check, lang: str | None = None) -> str:
@@ -112,6 +124,7 @@ def check_text(doc: ContractDocument, check: Check, lang: str | None = None) -> 
         values["recorded"] = _("about %(value)s", value=values["recorded"])
     text = {
         "payer_total": _("Paid by %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
+        "payee_total": _("Paid to %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
         "investor_repaid": _("Repaid to %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
         "irr": _("IRR of %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
         "multiple": _("Multiple of %(org)s: %(terms)s by the terms, %(recorded)s recorded", **values),
@@ -119,10 +132,17 @@ def check_text(doc: ContractDocument, check: Check, lang: str | None = None) -> 
     }[check.kind]
     if check.depends_on:
         outcomes = outcome_names(doc, check.depends_on, lang)
-        if check.status == "no" and check.difference is not None:
+        if check.unreachable and check.difference is not None:
+            text += " " + _("(depends on %(outcomes)s, not recorded; no value of it gives the recorded figure, the "
+                            "nearest the terms give is off by %(diff)s)", outcomes=outcomes,
+                            diff=_value(check, check.difference, signed=True))
+        elif check.status == "no" and check.difference is not None:
             text += " " + _("(depends on %(outcomes)s, not recorded; the recorded figure lies outside that range, "
                             "off by %(diff)s)", outcomes=outcomes,
                             diff=_value(check, check.difference, signed=check.kind != "payment_date"))
+        elif check.needs:
+            text += " " + _("(depends on %(outcomes)s, not recorded; the terms give the recorded figure if that is "
+                            "%(values)s)", outcomes=outcomes, values=_span(doc, check))
         elif check.low is not None:
             text += " " + _("(depends on %(outcomes)s, not recorded; the recorded figure lies in that range)",
                             outcomes=outcomes)
@@ -176,7 +196,7 @@ def blockers_text(doc: ContractDocument, result: Backtest, lang: str) -> str | N
     for reason in result.reasons:
         if reason.kind in ("missing_outcome", "per_cohort_outcome"):
             metric_id, bracket, labels = (reason.subject or "").partition(" [")
-            names.append(f"“{_metric(doc, metric_id, lang)}”" + (f" [{labels}" if bracket else ""))
+            names.append(_quoted(_metric(doc, metric_id, lang), lang) + (f" [{labels}" if bracket else ""))
         elif reason.kind == "derived_parameter":
             names.append(reason.subject or "")
     return _("Blocked by: %(figures)s", figures="; ".join(names)) if names else None

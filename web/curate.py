@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import yaml
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlmodel import Session
@@ -28,6 +28,7 @@ from registry.yaml_input import YamlInputError, load_yaml
 from web import formatting
 from web.auth import current_user, role_required
 from web.extensions import session as db_session
+from web.lookups import contract_or_404
 from web.problems import localise
 
 bp = Blueprint("curate", __name__)
@@ -363,9 +364,7 @@ def new_contract_submit() -> ResponseReturnValue:
 @role_required("curator")
 def edit_contract(contract_id: str) -> ResponseReturnValue:
     """The form for a contract's main fields."""
-    row = db_session().get(Contract, contract_id)
-    if row is None:
-        abort(404)
+    row = contract_or_404(contract_id)
     return _render_form(values=document_values(row.document), errors={}, issues=[], row=row)
 
 
@@ -373,9 +372,7 @@ def edit_contract(contract_id: str) -> ResponseReturnValue:
 @role_required("curator")
 def edit_contract_submit(contract_id: str) -> ResponseReturnValue:
     """Validate and save the form."""
-    row = db_session().get(Contract, contract_id)
-    if row is None:
-        abort(404)
+    row = contract_or_404(contract_id)
     return _submit_form(row)
 
 
@@ -462,9 +459,7 @@ def new_yaml_submit() -> ResponseReturnValue:
 @role_required("curator")
 def edit_yaml(contract_id: str) -> ResponseReturnValue:
     """The whole document in a YAML editor (the expert path)."""
-    row = db_session().get(Contract, contract_id)
-    if row is None:
-        abort(404)
+    row = contract_or_404(contract_id)
     doc = ContractDocument.model_validate(row.document)
     return _render_yaml(text=document_yaml(doc), issues=[], row=row)
 
@@ -473,7 +468,5 @@ def edit_yaml(contract_id: str) -> ResponseReturnValue:
 @role_required("curator")
 def edit_yaml_submit(contract_id: str) -> ResponseReturnValue:
     """Validate and save the YAML document."""
-    row = db_session().get(Contract, contract_id)
-    if row is None:
-        abort(404)
+    row = contract_or_404(contract_id)
     return _submit_yaml(row)

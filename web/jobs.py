@@ -31,10 +31,15 @@ from sqlalchemy import Engine, case, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from registry.calibration import CalibratedPriors
+from registry.market import market_statistics
 from registry.models import JobRun, MarketSnapshot, Portfolio, SchedulerLease
+from registry.services.contracts import get_contract
 from web import offline_app
 from web.extensions import db as app_db
 from web.extensions import session as app_session
+from web.factsheets import render_factsheet, stale_factsheets
+from web.reminders import DEFAULT_DAYS, reminders_due
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +78,6 @@ def local_date(now: datetime) -> date:
 
 def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
     """Render every missing or out-of-date fact sheet (both languages); commits sheet by sheet."""
-    from web.factsheets import render_factsheet, stale_factsheets
-
     stale = stale_factsheets(session=session)
     done: list[str] = []
     failed: dict[str, str] = {}
@@ -95,10 +98,9 @@ def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
 
 def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
     """Simulate every saved portfolio again with the current registry and store its results."""
+    # lazy: the engine (numpy, scipy, pandas) loads in the process that runs the job, not in every command
     from portfolio import simulate
-    from registry.calibration import CalibratedPriors
     from registry.portfolio_file import build_portfolio, parse_portfolio
-    from registry.services.contracts import get_contract
 
     done: list[int] = []
     failed: dict[str, str] = {}
@@ -126,8 +128,6 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
 
 def milestone_reminders(session: Session, now: datetime) -> dict[str, Any]:
     """Milestones due within 30 days of today (Stockholm), kept in the run's detail for the admin page."""
-    from web.reminders import DEFAULT_DAYS, reminders_due
-
     today = local_date(now)
     due = reminders_due(session=session, today=today, days=DEFAULT_DAYS)
     return {"today": today.isoformat(), "days": DEFAULT_DAYS, "count": len(due),
@@ -136,8 +136,6 @@ def milestone_reminders(session: Session, now: datetime) -> dict[str, Any]:
 
 def refresh_market_statistics(session: Session, now: datetime) -> dict[str, Any]:
     """Compute the market statistics and store them as a new ``MarketSnapshot``."""
-    from registry.market import market_statistics
-
     data = market_statistics(session=session)
     snapshot = MarketSnapshot(computed_at=now, data=data)
     session.add(snapshot)

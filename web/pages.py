@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask import Blueprint, current_app, render_template, request, send_file
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -43,6 +43,7 @@ from web.extensions import session as db_session
 from web.formatting import N_, money_short, translate, vocab
 from web.formatting import country as country_name
 from web.formatting import date as format_partial_date
+from web.lookups import found
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ class RegistryQuery:
                               payer_type=self.payer_type or None, min_capital_usd=low, max_capital_usd=high,
                               reproduced=self.reproduced or None, repayment=self.result or None)
 
-    def select(self, session: Session, *, lang: str, paginate: bool) -> ContractPage:
+    def selection(self, session: Session, *, lang: str, paginate: bool) -> ContractPage:
         """The contracts of this selection (rows of ``LIST_COLUMNS``), in the reader's order, and their count."""
         paging = {"limit": PER_PAGE, "offset": (self.page - 1) * PER_PAGE} if paginate else {}
         return list_contracts(session=session, filters=self.contract_filter(), sort=self.sort,
@@ -298,7 +299,7 @@ def registry() -> str:
     session = db_session()
     query = RegistryQuery.from_args(request.args)
     lang = _lang()
-    rows, total = query.select(session, lang=lang, paginate=True)
+    rows, total = query.selection(session, lang=lang, paginate=True)
     pages = max(1, -(-total // PER_PAGE))
     countries = [(code, country_name(code)) for code in distinct_values(session=session, column="country")]
     return render_template(
@@ -348,7 +349,7 @@ def registry_download(fmt: str) -> ResponseReturnValue:
     """The current registry selection as CSV or Excel."""
     query = RegistryQuery.from_args(request.args)
     lang = _lang()
-    rows, _total = query.select(db_session(), lang=lang, paginate=False)
+    rows, _total = query.selection(db_session(), lang=lang, paginate=False)
     frame = safe_frame(_selection_frame(rows, lang))
     buffer = BytesIO()
     if fmt == "csv":
@@ -367,11 +368,6 @@ def registry_download(fmt: str) -> ResponseReturnValue:
 
 
 # --- contract page ------------------------------------------------------------------------------------------
-
-
-def display_document(session: Session, contract_id: str) -> ContractDocument | None:
-    """The document to show: a curated contract merged with its INDIGO record where there is one."""
-    return get_display_document(session=session, contract_id=contract_id)
 
 
 def _timeline(doc: ContractDocument, lang: str) -> list[dict[str, Any]]:
@@ -446,9 +442,8 @@ def _factsheet_url(contract_id: str, lang: str) -> str | None:
 def contract(contract_id: str) -> str:
     """One contract: parties, money, payoff, outcomes, timeline, results, sources and history."""
     session = db_session()
-    doc = display_document(session, contract_id)
-    if doc is None:
-        abort(404)
+    doc = found(get_display_document(session=session, contract_id=contract_id),
+                message=f"no contract {contract_id!r}", field="contract_id")
     lang = _lang()
     roles_in_order = ["outcome_payer", "investor", "provider", "intermediary", "evaluator", "guarantor",
                       "technical_adviser", "other"]
@@ -544,7 +539,7 @@ def compare() -> str:
     docs: list[ContractDocument] = []
     missing: list[str] = []
     for contract_id in wanted[:COMPARE_MAX]:
-        doc = display_document(session, contract_id)
+        doc = get_display_document(session=session, contract_id=contract_id)
         (docs.append(doc) if doc else missing.append(contract_id))
     options = sorted(((row.id, reader_name(row, lang), row.country) for row in contract_names(session=session)),
                      key=lambda t: t[1].lower())

@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
+from babel.numbers import format_decimal
+
 from web.formatting import N_, _locale, _reader_locale, translate, vocab
 
 Transform = Callable[[str], str]
@@ -27,8 +29,6 @@ def _number(text: str) -> str:
         value = Decimal(text)
     except InvalidOperation:
         return text
-    from babel.numbers import format_decimal
-
     return format_decimal(value, format="#,##0.##########", locale=_reader_locale())
 
 

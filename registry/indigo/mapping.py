@@ -14,6 +14,8 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from babel import Locale
+
 from registry.indigo.report import ImportReport
 from registry.indigo.values import (
     ATTRIBUTION,
@@ -140,8 +142,6 @@ def _period_label(start: str | None, end: str | None) -> str | None:
 
 def country_names() -> dict[str, str]:
     """English country names (lower case) → ISO 3166-1 alpha-2, from Babel's CLDR data."""
-    from babel import Locale
-
     names = {name.lower(): code for code, name in Locale("en").territories.items() if code in country_codes()}
     names.update({"uk": "GB", "usa": "US", "united states of america": "US", "england": "GB", "scotland": "GB",
                   "wales": "GB", "northern ireland": "GB", "south korea": "KR", "korea": "KR"})

@@ -133,6 +133,11 @@ def list_contracts(
     return ContractPage(session.exec(rows.where(col(Contract.id).in_(page)).order_by(*order)).all(), total)
 
 
+def count_contracts(*, session: Session) -> int:
+    """How many contracts the registry holds."""
+    return int(session.exec(select(func.count()).select_from(Contract)).one())
+
+
 def reader_name(row: Any, lang: str) -> str:
     """The name the reader sees, from a ``Contract`` or a row with its name columns: the name in ``lang``, the
     other language's where it is missing, else the id (the order :func:`list_contracts` sorts by)."""

@@ -158,7 +158,7 @@ def test_the_portfolio_page_of_a_dead_run_stops_polling(app, client, make_user, 
 
 
 def test_the_run_manager_keeps_the_heartbeat_of_runs_it_holds(app, engine: Engine, make_user) -> None:
-    from web.portfolios import runs
+    from web.runs import runs
 
     user = make_user("ulla", role="investor")
     manager = runs(app)

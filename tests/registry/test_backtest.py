@@ -113,6 +113,9 @@ def test_missing_outcome_cannot_tell_and_names_the_recorded_unknown() -> None:
     [reason] = result.reasons
     assert (reason.kind, reason.subject) == ("missing_outcome", "savings")
     assert "the final report is not published" in result.summary()
+    # the savings that give 4,000,000 within 1 %: 3,960,000 to 4,040,000 (found on a grid, so to within a hair)
+    low, high = result.checks[0].needs
+    assert low == pytest.approx(3_960_000, rel=1e-3) and high == pytest.approx(4_040_000, rel=1e-3)
 
 
 def test_nothing_recorded_to_compare_with() -> None:
@@ -286,3 +289,22 @@ def test_candidate_values() -> None:
     counts = candidate_values(MetricKind.COUNT, [172.4])
     assert counts.min() == 0 and {172.0, 173.0} <= set(counts) and (counts == counts.round()).all()
     assert candidate_values(MetricKind.CONTINUOUS, [1e6]).min() < 0
+
+
+def test_a_recorded_amount_between_two_tiers_is_off_though_inside_the_range() -> None:
+    # 1,000,000 if savings reach 2 m, 3,000,000 if they reach 4 m: 2,000,000 is in the range 0-3 m, yet no
+    # value of the savings gives it
+    data = contract_dict()
+    data["payment_terms"]["payments"][0]["amount"] = "bands(savings, [2000000, 4000000], [0, 1000000, 3000000])"
+    data["history"] = {"payments": [_paid("2000000")]}
+    result = backtest(parse_document(data, "test"))
+    assert result.verdict == "no"
+    [off] = result.failures
+    assert (off.low, off.high, off.unreachable, off.depends_on) == (
+        Decimal("0.00"), Decimal("3000000.00"), True, ("savings",))
+    assert off.difference == Decimal("-1000000.00")  # 1,000,000 and 3,000,000 are as near: the lower first
+    assert "no value of it gives that" in off.text()
+    # the factory's continuous repayment, cap(floor(savings, 0), C), reaches any amount up to C: cannot tell
+    data = contract_dict()
+    data["history"] = {"payments": [_paid("2345678")]}
+    assert backtest(parse_document(data, "test")).verdict == "unknown"

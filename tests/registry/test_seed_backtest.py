@@ -16,8 +16,9 @@ from registry.backtest import backtest
 from registry.loader import SEED_DIR, read_contract_file
 
 EXPECTED: dict[str, tuple[str, list[str]]] = {
-    # the yearly restoration rates that set years 1-3's interest are in the final evaluation, not read
-    "au-newpin-2013": ("unknown", ["restoration_rate [year 1, year 2, year 3]"]),
+    # Years 2 and 3 paid 8.9 % and 12.15 % on A$7 m as recorded; the ladder pays 5, 7.5, 12 or 15 %, whatever
+    # the restoration rate was (year 1's 7.5 % is a tier; the yearly rates themselves are not in the sources read)
+    "au-newpin-2013": ("no", []),
     "in-educate-girls-2015": ("yes", []),
     # the events avoided are not published, and the price per event is worked back from the investors' return
     "uk-peterborough-2010": ("unknown", ["events_avoided [cohort 1, cohort 2]", "price_per_event"]),
@@ -74,7 +75,14 @@ def test_figures_computed_by_hand_from_the_sources() -> None:
     chicago = _check("us-chicago-cpc-2014", "payer_total", "city-of-chicago")
     assert (chicago.status, chicago.low, chicago.high, chicago.recorded) == (
         "unknown", Decimal("0.00"), Decimal("4500000.00"), Decimal("500000"))
+    # ... and within 1 % of it: 171 children (495,900) to 174 (504,600)
+    assert chicago.needs == (171.0, 174.0)
     # Newpin year 1: 7.5 % on AUD 7 m is a tier the terms give (5 % floor to 15 %)
     newpin = _check("au-newpin-2013", "payer_total", "nsw-facs")
-    assert (newpin.low, newpin.high, newpin.recorded) == (
-        Decimal("350000.00"), Decimal("1050000.00"), Decimal("525000"))
+    assert (newpin.status, newpin.low, newpin.high, newpin.recorded) == (
+        "unknown", Decimal("350000.00"), Decimal("1050000.00"), Decimal("525000"))
+    # Newpin years 2 and 3: no rate gives 8.9 % or 12.15 %; the nearest tiers are 7.5 % and 12 %
+    result = backtest(read_contract_file(SEED_DIR / "au-newpin-2013.yaml"))
+    assert [(c.period, c.difference) for c in result.failures] == [
+        ("year 2", Decimal("-98000.00")), ("year 3", Decimal("-10500.00"))]
+    assert all(c.unreachable and c.depends_on for c in result.failures)

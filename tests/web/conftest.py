@@ -27,7 +27,7 @@ def _make_app(db_url: str, csrf: bool) -> Iterator[Flask]:
     app = create_app({"TESTING": True, "SQLALCHEMY_ENGINES": {"default": db_url}, "WTF_CSRF_ENABLED": csrf,
                       "SECRET_KEY": "test-secret"})
     yield app
-    from web.portfolios import runs
+    from web.runs import runs
 
     # Background simulations must be over before the database is emptied for the next test.
     assert runs(app).wait(120), "a simulation run did not finish"
@@ -74,11 +74,11 @@ def seeded(db_url: str, engine: Engine, seed_dir: Path) -> list[str]:
 @pytest.fixture
 def make_user(db_url: str, engine: Engine) -> Callable[..., User]:
     """Create a user: ``make_user("anna", role="curator", password="...")`` (password defaults to ``PASSWORD``)."""
-    from web.auth import create_user
+    from registry.services.users import create_user
 
     def make(username: str, role: str = "investor", password: str = PASSWORD) -> User:
         with Session(engine) as s:
-            user = create_user(s, username, password, role)
+            user = create_user(session=s, username=username, password=password, role=role)
             s.commit()
             s.refresh(user)
             s.expunge(user)

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from registry.market import REPAYMENT_CLASSES, classify_repayment
 from registry.models import Contract, Portfolio, SimulationRun, User
 from tests.web.conftest import PASSWORD, login, sample_document
-from web.portfolios import runs
+from web.runs import runs
 
 NORRKOPING = "se-norrkoping-2016"
 HIB = "se-region-stockholm-hib-2020"

@@ -27,8 +27,8 @@ from sqlmodel import Session
 
 from registry.loader import load_paths
 from registry.models import Portfolio
+from registry.services.users import create_user
 from tests.web.conftest import PASSWORD, _make_app
-from web.auth import create_user
 
 MAX_EXAMPLES = 25
 OWNER = "fuzz-owner"
@@ -43,7 +43,7 @@ def fuzz_app(db_url: str, engine: Engine, seed_dir: Path) -> Iterator[Flask]:
     assert any(seed_dir.glob("*.yaml")), f"no seed contracts in {seed_dir}"
     with Session(engine) as s:
         report = load_paths([seed_dir], session=s, actor="seed")
-        user = create_user(s, OWNER, PASSWORD, "investor")
+        user = create_user(session=s, username=OWNER, password=PASSWORD, role="investor")
         s.commit()
         portfolio = Portfolio(owner_id=user.id or 0, name="Fuzzed", spec={
             "name": "Fuzzed", "base_currency": "SEK", "scenarios": 200, "seed": 1,

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from registry.models import User
 from tests.web.conftest import PASSWORD
-from web.portfolios import runs
+from web.runs import runs
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from registry.models import User
 from tests.web.conftest import login
-from web.portfolios import runs
+from web.runs import runs
 
 # Fixtures are shared by every example of a test (the database is not emptied in between): fine here, the
 # examples only read, or write portfolios of their own.

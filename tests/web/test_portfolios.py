@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 from registry.loader import delete_contract
 from registry.models import Portfolio, SimulationRun, User
 from tests.web.conftest import login
-from web.portfolios import parse_number, runs
+from web.portfolio_form import parse_number
+from web.runs import runs
 
 NORRKOPING = "se-norrkoping-2016"
 HIB = "se-region-stockholm-hib-2020"
@@ -262,7 +263,7 @@ def test_forms_need_the_csrf_token(csrf_app: Flask, seeded: list[str], make_user
 
 def test_runs_interrupted_by_a_stop_are_marked_failed(session) -> None:
     from registry.models import SimulationRun
-    from web.portfolios import fail_interrupted_runs
+    from registry.services.runs import fail_interrupted_runs
 
     for status in ("queued", "running", "done"):
         session.add(SimulationRun(status=status, spec={}))

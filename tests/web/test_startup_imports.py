@@ -18,10 +18,10 @@ HEAVY = ("scipy", "weasyprint", "pandas")
 PROBE = """
 import json, sys
 {body}
-import web.auth
+import registry.services.users
 print(json.dumps({{
     "heavy": sorted(m for m in {heavy!r} if m in sys.modules),
-    "scrypt_hash_made": web.auth._dummy_hash.cache_info().currsize > 0,
+    "scrypt_hash_made": registry.services.users._dummy_hash.cache_info().currsize > 0,
 }}))
 """
 

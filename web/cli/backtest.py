@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from registry import db
 from registry.backtest import backtest
+from registry.calibration import calibration_report
 from registry.models import Contract
 from registry.services.contracts import get_contract
 from web.cli.common import echo_json
@@ -27,8 +28,6 @@ def backtest_command(contract_ids: tuple[str, ...], as_json: bool, calibration: 
     Without ids: every contract with a recorded realised history.
     """
     if calibration:
-        from registry.calibration import calibration_report
-
         with db.session_scope() as session:
             report = calibration_report(session=session)
         if as_json:

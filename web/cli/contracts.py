@@ -11,9 +11,12 @@ from typing import Any
 import click
 
 from registry import db
+from registry.describe import describe_contract
+from registry.loader import SEED_DIR, ContractInputError, document_json, load_paths, validate_paths
 from registry.plain_text import amount_text
 from registry.schema import MetricKind
 from registry.services.contracts import SORTABLE, ContractFilter, get_contract, list_contracts, reader_name
+from registry.terms import OutcomeError, TermsError, compile_terms
 from web.cli.common import echo_json
 
 # ASCII digits only: float() and Decimal() also read other scripts' digits ("１２３" would be 123).
@@ -37,10 +40,7 @@ def seed_command(paths: tuple[Path, ...]) -> None:
     Idempotent: a second run changes nothing; an edited file updates its contract and records the
     change. If any file is invalid, nothing is written.
     """
-    # Lazy imports for start-up time here and below: the loader brings YAML and the payment-terms compiler
-    # (numpy), which listing contracts does not need.
-    from registry.indigo.importer import reconcile_curated
-    from registry.loader import SEED_DIR, ContractInputError, load_paths
+    from registry.indigo.importer import reconcile_curated  # lazy: brings pandas, which other commands do not need
 
     targets = list(paths) or [SEED_DIR]
     try:
@@ -64,7 +64,6 @@ def seed_command(paths: tuple[Path, ...]) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate_command(paths: tuple[Path, ...]) -> None:
     """Check contract files without writing anything; print every error (exit status 1 on any)."""
-    from registry.loader import validate_paths
 
     docs, issues = validate_paths(paths)
     if issues:
@@ -135,12 +134,8 @@ def contracts_show(contract_id: str, as_json: bool) -> None:
     if doc is None:
         raise click.ClickException(f"no contract with id {contract_id!r}")
     if as_json:
-        from registry.loader import document_json
-
         echo_json(document_json(doc))
         return
-    from registry.describe import describe_contract
-
     click.echo(describe_contract(doc))
 
 
@@ -205,8 +200,6 @@ def parse_outcomes(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
 def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | None, as_json: bool) -> None:
     """Evaluate a contract's payment terms for given outcomes."""
-    from registry.terms import OutcomeError, TermsError, compile_terms
-
     with db.session_scope() as session:
         doc = get_contract(session=session, contract_id=contract_id)
     if doc is None:

@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from registry import db
-from registry.indigo.values import ATTRIBUTION
+from registry.indigo.values import ATTRIBUTION, BUNDLED_EXPORT
+from registry.market import market_statistics
 from registry.plain_text import millions_text
 
 
@@ -38,9 +40,9 @@ def import_indigo(directory: Path | None, label: str | None, as_json: bool, prog
     An export missing a required file or column, or with cut-off rows or damaged text, is refused with a
     report naming file, line and column, before anything is written.
     """
+    # lazy: the importer and the reader bring pandas, which the other commands do not need
     from registry.indigo.importer import import_export
     from registry.indigo.reader import IndigoReadError
-    from registry.indigo.values import BUNDLED_EXPORT
 
     directory = directory or BUNDLED_EXPORT
     show_bar = sys.stderr.isatty() if progress is None else progress
@@ -49,8 +51,6 @@ def import_indigo(directory: Path | None, label: str | None, as_json: bool, prog
         with db.session_scope() as session:
             callback = None
             if show_bar:
-                from tqdm import tqdm
-
                 bar = tqdm(total=0, unit="project", desc="INDIGO import", file=sys.stderr)
 
                 def callback(done: int, total: int, pid: str) -> None:
@@ -79,7 +79,7 @@ def import_indigo(directory: Path | None, label: str | None, as_json: bool, prog
               help="Folder (indigo-csv, csv, json) or file (xlsx, or json ending in .json).")
 def export_command(fmt: str, contracts: tuple[str, ...], output: Path) -> None:
     """Export contracts as INDIGO-shaped CSV, JSON documents, or flat CSV/XLSX tables."""
-    from registry.indigo.exporter import export_contracts
+    from registry.indigo.exporter import export_contracts  # lazy: brings pandas (see import_indigo)
 
     with db.session_scope() as session:
         try:
@@ -94,8 +94,6 @@ def export_command(fmt: str, contracts: tuple[str, ...], output: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def market_command(as_json: bool) -> None:
     """The market at a glance: contracts and capital by year, country, sector and stage; repayment base rates."""
-    from registry.market import market_statistics
-
     with db.session_scope() as session:
         stats = market_statistics(session=session)
     if as_json:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,14 @@ from typing import Any
 import click
 from flask import Flask
 from sqlalchemy import Engine
+from sqlmodel import col, select
+from tqdm import tqdm
 
 from registry import db
+from registry.models import Contract
 from web import offline_app
 from web.extensions import db as app_db
+from web.factsheets import FactsheetNotFound, render_factsheet
 from web.jobs import (
     JOBS,
     LEASE_SECONDS,
@@ -40,6 +47,7 @@ from web.jobs import (
     system_clock,
     take_lease,
 )
+from web.reminders import KIND_LABELS, reminders_due
 
 
 def acquire_scheduler_lease(engine: Engine, owner: str, *, wait: bool, seconds: float,
@@ -131,8 +139,6 @@ def _fail(message: str) -> None:
 @click.option("--force", is_flag=True, help="Render again even if the cached sheet is current.")
 def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) -> None:
     """Write one contract's PDF fact sheet."""
-    from web.factsheets import FactsheetNotFound, render_factsheet
-
     with short_lived_app() as app, db.session_scope() as session, app.app_context():
         try:
             pdf = render_factsheet(contract_id, lang, session=session, force=force)
@@ -156,8 +162,6 @@ def _factsheet_worker_init() -> None:
 
 def _write_factsheet(contract_id: str, lang: str, output: Path, force: bool, app: Any = None) -> str | None:
     """Render (or take from the cache) one sheet and write it to ``output``; the error text, or ``None``."""
-    from web.factsheets import FactsheetNotFound, render_factsheet
-
     app = app or _worker_app
     try:
         with app.app_context(), db.session_scope(migrate_first=False) as session:
@@ -184,15 +188,6 @@ def _write_factsheet(contract_id: str, lang: str, output: Path, force: bool, app
 def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[str, ...], output: Path,
                        progress: bool | None, force: bool, jobs: int | None) -> None:
     """Write fact sheets for several contracts (or --all) into a folder, on every CPU core."""
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-
-    from sqlmodel import col, select
-    from tqdm import tqdm
-
-    from registry.models import Contract
-
     if all_ == bool(contract_ids):
         _fail("give contract ids or --all (not both)")
     langs = langs or ("sv", "en")
@@ -235,8 +230,6 @@ def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[s
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def reminders_command(on: Any, days: int, lang: str, as_json: bool) -> None:
     """Milestones due soon: measurements, insatsråd meetings, evaluations and payment dates."""
-    from web.reminders import KIND_LABELS, reminders_due
-
     today: date = on.date() if on else local_date(system_clock())
     with db.session_scope() as session:
         due = reminders_due(session=session, today=today, days=days)

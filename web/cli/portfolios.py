@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from tqdm import tqdm
 
+from registry import db
+from registry.calibration import CalibratedPriors
 from registry.plain_text import amount_text, percent_text
+from registry.services.contracts import get_contract
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,12 +29,8 @@ _PERCENT = {"expected_multiple", "irr_mean", "irr_p5", "irr_p50", "irr_p95", "p_
 
 
 def _load(path: Path) -> Portfolio:
-    # Lazy imports for start-up time: the engine (numpy, scipy, pandas) loads only when a portfolio is run,
-    # not for every ``utfall`` command.
-    from registry import db
-    from registry.calibration import CalibratedPriors
+    # lazy: the engine (numpy, scipy, pandas) loads only when a portfolio is run, not for every ``utfall`` command
     from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
-    from registry.services.contracts import get_contract
 
     try:
         spec = load_portfolio_file(path)
@@ -48,8 +48,6 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[int], None] | Non
     if not (enabled and sys.stderr.isatty()):
         yield None
         return
-    from tqdm import tqdm
-
     with tqdm(total=total, unit="scen", unit_scale=True, file=sys.stderr, leave=False) as bar:
         yield bar.update
 
@@ -131,7 +129,7 @@ def simulate(portfolio_file: Path, scenarios: int | None, seed: int | None, thre
     portfolio = _load(portfolio_file)
     n = scenarios or portfolio.n_scenarios
     if cluster:
-        from portfolio.cluster import cluster_available
+        from portfolio.cluster import cluster_available  # lazy: the engine (see _load)
 
         if not cluster_available():
             raise click.ClickException("--cluster needs the optional extra: pip install 'utfall[distributed]'")

@@ -8,19 +8,23 @@ import time
 from typing import Any
 
 import click
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 from werkzeug.serving import make_server
 
 from registry import db
+from registry.indigo import ATTRIBUTION, BUNDLED_EXPORT, BUNDLED_EXPORT_DATE
+from registry.loader import SEED_DIR, load_paths
+from registry.services.contracts import count_contracts
+from registry.services.runs import fail_interrupted_runs
+from registry.services.users import any_users
+from web import create_app
 from web.cli.common import safe_database_url
+from web.security import instance_secret_key
 
 
 def _first_start(session: Session, *, seed: bool, indigo: bool) -> None:
     """Fill an empty registry: the seed contracts, then GO Lab's INDIGO snapshot shipped with the package."""
-    from registry.indigo import ATTRIBUTION, BUNDLED_EXPORT, BUNDLED_EXPORT_DATE
-    from registry.indigo.importer import import_export
-    from registry.loader import SEED_DIR, load_paths
+    from registry.indigo.importer import import_export  # lazy: brings pandas, needed only on the first start
 
     if seed:
         click.echo("loading the seed contracts …")
@@ -46,10 +50,6 @@ def serve_command(host: str, port: int, no_seed: bool, no_indigo: bool) -> None:
     On the first start (an empty registry) the seed contracts and GO Lab's INDIGO Impact Bond Dataset
     (the snapshot shipped with utfall) are loaded; later starts load nothing.
     """
-    from registry.models import Contract, User
-    from web import create_app
-    from web.portfolios import fail_interrupted_runs
-
     url = db.database_url()
     click.echo(f"database: {safe_database_url()}")
     engine = db.shared_engine(url)
@@ -57,19 +57,17 @@ def serve_command(host: str, port: int, no_seed: bool, no_indigo: bool) -> None:
         click.echo("migrating the database to the current schema …")
         db.migrate(engine)
     with db.session_scope(migrate_first=False) as session:
-        if session.exec(select(Contract.id).limit(1)).first() is None:
+        if count_contracts(session=session) == 0:
             _first_start(session, seed=not no_seed, indigo=not no_indigo)
         interrupted = fail_interrupted_runs(session=session)
         if interrupted:
             click.echo(f"marked {interrupted} simulation run(s) interrupted by the last stop as failed")
-        contracts = session.exec(select(func.count()).select_from(Contract)).one()
-        has_user = session.exec(select(User.id).limit(1)).first() is not None
+        contracts = count_contracts(session=session)
+        has_user = any_users(session=session)
     click.echo(f"registry: {contracts} contracts")
     if not has_user:
         click.echo("no user yet: browsing needs none, but portfolios do. Create one with\n"
                    "  utfall users create NAME --role investor")
-    from web.security import instance_secret_key
-
     # A single-user installation need not set UTFALL_SECRET_KEY: a key is made once and kept (mode 0600).
     config = None if os.environ.get("UTFALL_SECRET_KEY") else {"SECRET_KEY": instance_secret_key(db.instance_path())}
     app = create_app(config)

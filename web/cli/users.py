@@ -5,11 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
-from sqlmodel import col, select
 
 from registry import db
-from registry.models import User
-from web.auth import ROLES, UserError, create_user, set_password
+from registry.services.users import ROLES, UserError, create_user, list_users, set_password, user_named
 
 
 @click.group("users")
@@ -32,7 +30,7 @@ def create_command(username: str, role: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin, "Password")
     try:
         with db.session_scope() as session:
-            create_user(session, username, password, role)
+            create_user(session=session, username=username, password=password, role=role)
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {username!r}")
@@ -46,10 +44,10 @@ def password_command(username: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin, "New password")
     try:
         with db.session_scope() as session:
-            user = session.exec(select(User).where(User.username == username)).first()
+            user = user_named(session=session, username=username)
             if user is None:
                 raise click.ClickException(f"no user {username!r}")
-            set_password(session, user, password)
+            set_password(session=session, user=user, password=password)
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"password of {username!r} changed; their sessions are ended")
@@ -59,6 +57,6 @@ def password_command(username: str, password_stdin: bool) -> None:
 def list_command() -> None:
     """List users and their roles."""
     with db.session_scope() as session:
-        for user in session.exec(select(User).order_by(col(User.username))).all():
+        for user in list_users(session=session):
             click.echo(f"{user.username:<30} {user.role}")
 

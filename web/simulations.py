@@ -1,0 +1,108 @@
+"""Portfolio specifications in the web app: checked against the registry and the app's limits, simulated.
+
+The pages, the API and the background runs (:mod:`web.runs`) share these, so a specification is turned away
+for the same reasons wherever it comes from, and a result has the same JSON form.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from flask import current_app
+from sqlmodel import Session
+
+from portfolio import Portfolio as SimulatedPortfolio
+from portfolio import simulate
+from registry.calibration import CalibratedPriors
+from registry.portfolio_file import PortfolioFile, PortfolioFileError, build_portfolio
+from registry.services.contracts import get_contract
+
+# Up to this many scenarios the API answers a simulation at once; larger runs go to the background.
+SYNC_SCENARIOS = 20_000
+MAX_SCENARIOS = 1_000_000
+HISTOGRAM_BINS = 30
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """Why a specification cannot be simulated: every ``(field, reason)``, the first one in front."""
+
+    message: str
+    field: str | None = None
+    errors: tuple[tuple[str, str], ...] = ()
+
+
+def resolve_or_error(spec: PortfolioFile, *, session: Session) -> SimulatedPortfolio | SpecProblem:
+    """The engine's portfolio for ``spec`` (holdings looked up in the registry), or what is wrong with it."""
+    limit = int(current_app.config.get("UTFALL_MAX_SCENARIOS", MAX_SCENARIOS))
+    if spec.scenarios > limit:
+        reason = f"at most {limit:,} scenarios in the web app (use the command line for more)"
+        return SpecProblem(f"scenarios: {reason}", "scenarios", (("scenarios", reason),))
+    try:
+        return build_portfolio(spec, source="portfolio",
+                               get_contract=lambda cid: get_contract(session=session, contract_id=cid),
+                               priors=CalibratedPriors.from_session(session))
+    except PortfolioFileError as exc:
+        loc, reason = exc.errors[0] if exc.errors else ("", str(exc))
+        return SpecProblem(f"{loc}: {reason}" if loc else reason, loc or None, tuple(exc.errors))
+    except ValueError as exc:  # the engine's own checks (e.g. a holding's weight)
+        return SpecProblem(str(exc))
+
+
+def spec_json(spec: PortfolioFile) -> dict[str, Any]:
+    """The stored form of a specification: the file's own field names, defaults written out."""
+    return spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def scenarios_of(spec: PortfolioFile) -> int:
+    return spec.scenarios
+
+
+def simulate_now(resolved: SimulatedPortfolio, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Simulate and return the JSON result: every table, plus histograms of the return distribution."""
+    result = simulate(resolved, progress=progress)
+    data = result.to_dict()
+    capital = float(result.raw.capital)
+    data["distributions"] = {
+        "multiple": histogram(result.raw.repayment / capital if capital > 0 else result.raw.repayment * 0),
+        "irr": histogram(result.irr),
+    }
+    return jsonable(data)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars unwrapped, non-finite floats as ``None``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return jsonable(value.model_dump(mode="json"))
+    return value
+
+
+def histogram(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Bin edges and counts of the finite values (the return distribution on the page)."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return {"edges": [], "counts": [], "n": 0}
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.005, hi + 0.005
+    counts, edges = np.histogram(finite, bins=bins, range=(lo, hi))
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts], "n": int(finite.size)}
