@@ -45,7 +45,7 @@ def indigo_documents(export: Path) -> list[Any]:
     from registry import db
     from registry.indigo.importer import import_export
     from registry.models import Contract
-    from web.factsheets import display_document
+    from web.factsheet_service import display_document
 
     url = f"sqlite:///{tempfile.mkdtemp(prefix='utfall-bench-')}/indigo.sqlite"
     with db.session_scope(url) as session:
@@ -71,14 +71,16 @@ def main() -> None:
     from weasyprint import HTML
 
     from registry.loader import SEED_DIR, read_contract_file
-    from web.factsheets import _standalone_app, build_factsheet_pdf, estimated_pages, factsheet_html
+    from web.factsheet_service import build_factsheet_pdf, factsheet_html
+    from web.i18n import standalone_app
+    from web.pdf import estimated_pages
 
     import_s = time.perf_counter() - start
     seeds = [read_contract_file(p) for p in sorted(SEED_DIR.glob("*.yaml"))]
     norrkoping = next(d for d in seeds if d.id == "se-norrkoping-2016")
     indigo = [] if args.no_indigo else indigo_documents(args.indigo_export)
 
-    app = _standalone_app()
+    app = standalone_app()
     result: dict[str, Any] = {"import_s": round(import_s, 3)}
     with app.app_context():
         start = time.perf_counter()

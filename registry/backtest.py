@@ -9,10 +9,13 @@ known. Each comparison (:class:`Check`) has a status:
 
 * ``yes``: determined, and agrees within the tolerances below;
 * ``no``: determined and off (by how much), or undetermined with the recorded figure outside every value the
-  terms give over the unknown outcomes (off by the distance to the nearest);
+  terms give over the unknown outcomes (off by the distance to the nearest), or, for a figure that depends on
+  one outcome alone, between the least and the most they give yet given by no value of it (``unreachable``: a
+  tier table jumps over it);
 * ``unknown`` ("cannot tell"): the terms' figure depends on an unrecorded outcome (``depends_on``) and the
-  recorded one lies inside the range they give (``low``–``high``); or it rests on a parameter worked back from
-  the very result it should reproduce (``Parameter.derived``: circular).
+  recorded one lies inside the range they give (``low``–``high``; for one outcome, ``needs`` says which of its
+  values give it); or it rests on a parameter worked back from the very result it should reproduce
+  (``Parameter.derived``: circular).
 
 The contract's verdict (:data:`VERDICTS`): ``yes`` when every comparison is reproduced; ``no`` when any is off;
 ``partly`` when some amount or return is reproduced and the others cannot tell; ``unknown`` (cannot tell) when
@@ -727,7 +730,8 @@ def _figure(target: _Target, evaluation: TermsEvaluation, capital: Decimal) -> _
     if target.kind == "multiple":
         total = total / float(capital) if capital > 0 else total * np.nan
     if target.kind == "payment_date":
-        # which of the flows pay anything: the terms' dates follow from that
+        # which of the flows pay anything, as one number per scenario (exact up to 50 flows): the terms'
+        # dates follow from that
         pattern = np.zeros(evaluation.shape, dtype=np.float64)
         for i, f in enumerate(flows):
             pattern = pattern + (np.abs(f.amount) >= 0.005) * 2.0 ** (i % 50)
@@ -735,15 +739,17 @@ def _figure(target: _Target, evaluation: TermsEvaluation, capital: Decimal) -> _
     return _Figure(total, flows)
 
 
-def _date_check(target: _Target, figure: _Figure, depends: tuple[str, ...], derived: tuple[str, ...]) -> Check:
+def _date_check(target: _Target, figure: _Figure, depends: tuple[str, ...],
+                derived: tuple[str, ...]) -> Check | None:
+    """The day of the terms' payment nearest the recorded date; None when the terms pay nothing (the amount's
+    comparison says so)."""
     assert target.date is not None
     if _varies(figure.values):
         return Check("payment_date", target.subject, None, target.date, "unknown", period=target.period,
                      depends_on=depends, derived=derived)
     days = [f.date for f in figure.flows if abs(float(f.amount[0])) >= 0.005 and f.date is not None]
     if not days:
-        return Check("payment_date", target.subject, None, target.date, "no", period=target.period,
-                     derived=derived)
+        return None
     nearest = min(days, key=lambda d: _date_agrees(d, target.date or "")[1])
     ok, off = _date_agrees(nearest, target.date)
     status: Status = "unknown" if ok and derived else "yes" if ok else "no"

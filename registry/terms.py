@@ -1823,8 +1823,9 @@ def check_terms(doc: ContractDocument, source: str = "<document>") -> list[Terms
     return builder.issues
 
 
-def describe(expr_text: str, lang: str = "en") -> str:
-    """A plain-language rendering of a formula for the web page (``lang`` is ``"en"`` or ``"sv"``).
+def describe(expr_text: str, lang: str = "en", gettext: Callable[[str], str] | None = None) -> str:
+    """A plain-language rendering of a formula: its phrases translated by ``gettext`` (English without one),
+    its numbers written as ``lang`` (``"en"`` or ``"sv"``) writes them.
 
     Falls back to the formula text itself when it does not parse.
     """
@@ -1832,4 +1833,4 @@ def describe(expr_text: str, lang: str = "en") -> str:
         tree = F.parse(expr_text)
     except FormulaSyntaxError:
         return expr_text
-    return render(tree, lang)
+    return render(tree, lang, gettext) if gettext is not None else render(tree, lang)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import event
 
 from registry.db import database_url, instance_path
 from registry.yaml_input import MAX_YAML_BYTES
+from web import formatting, guards, i18n, security, vocabulary
 from web.extensions import babel, csrf, db
 
 LANGUAGES = ("sv", "en")
@@ -57,12 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("UTFALL")
     if config:
         app.config.update(config)
-    from web import security
-
     security.init_app(app)  # before anything else: refuses to start without a secret key
-
-    from web import i18n
-
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.compiled_translations(Path(app.instance_path)))
 
     db.init_app(app)
@@ -79,13 +76,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     app.before_request(_remember_language)
-    from web import guards
-
     guards.init_app(app)  # bounded <int:> ids and unstorable text as 4xx; before any blueprint adds routes
-
-    from web import admin, api, auth, curate, factsheets, formatting, pages, portfolios
-
     formatting.init_app(app)
+    vocabulary.init_app(app)
+
+    # lazy: the blueprints bring the engine (numpy, scipy, pandas) and the PDF renderer, which importing this
+    # package (every ``utfall`` command does) must not; and some of them import this package back
+    from web import admin, api, auth, curate, factsheets, pages, portfolios
+
     for blueprint in (pages.bp, auth.bp, curate.bp, api.bp, portfolios.bp, factsheets.bp, admin.bp):
         app.register_blueprint(blueprint)
     return app
@@ -94,9 +92,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def offline_app() -> Flask:
     """The app for work outside requests (scheduled jobs, command-line fact sheets): it never signs a
     cookie anyone receives, so a throwaway secret key does when ``UTFALL_SECRET_KEY`` is not set."""
-    import secrets
-
-    from web.security import MIN_SECRET_KEY_LENGTH
-
     key = os.environ.get("UTFALL_SECRET_KEY", "")
-    return create_app(None if len(key) >= MIN_SECRET_KEY_LENGTH else {"SECRET_KEY": secrets.token_hex(32)})
+    return create_app(None if len(key) >= security.MIN_SECRET_KEY_LENGTH else {"SECRET_KEY": secrets.token_hex(32)})

@@ -1,7 +1,7 @@
-"""Numbers, money, dates and the registry's vocabulary in the reader's language.
+"""Numbers, money and dates in the reader's language.
 
 Registered as Jinja filters by :func:`init_app`: ``money``, ``money_short``, ``number``, ``percent``,
-``date``, ``datetime``, ``country`` and ``vocab`` (``{{ "outcome_payer" | vocab("role") }}``). Swedish
+``date``, ``datetime`` and ``country``; the vocabulary's words are in :mod:`web.vocabulary`. Swedish
 readers see ``1 234 567 kr``; English readers see ``SEK 1,234,567`` (the ISO code, so that kronor are
 never mistaken for another currency).
 """
@@ -12,7 +12,6 @@ from datetime import date as date_type
 from datetime import datetime as datetime_type
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
 
 from babel import Locale
 from babel.numbers import (
@@ -199,130 +198,6 @@ def _territories(locale: str) -> dict[str, str]:
     return dict(_babel_locale(locale).territories)
 
 
-# The registry's vocabulary. Keys are the schema's values; labels follow the Swedish terms used in the
-# field (utfallsansvarig, finansiär, utförare, intermediär) and their English counterparts.
-VOCABULARY: dict[str, dict[str, str]] = {
-    "role": {
-        "outcome_payer": N_("outcome payer"),
-        "investor": N_("investor"),
-        "provider": N_("provider"),
-        "intermediary": N_("intermediary"),
-        "evaluator": N_("evaluator"),
-        "guarantor": N_("guarantor"),
-        "technical_adviser": N_("technical adviser"),
-        "other": N_("other role"),
-    },
-    "role_plural": {
-        "outcome_payer": N_("outcome payers"),
-        "investor": N_("investors"),
-        "provider": N_("providers"),
-        "intermediary": N_("intermediaries"),
-        "evaluator": N_("evaluators"),
-        "guarantor": N_("guarantors"),
-        "technical_adviser": N_("technical advisers"),
-        "other": N_("other parties"),
-    },
-    "stage": {
-        "design": N_("design"),
-        "contracted": N_("contracted"),
-        "implementation": N_("implementation"),
-        "service_delivery_complete": N_("service delivery complete"),
-        "complete": N_("complete"),
-        "terminated": N_("terminated"),
-    },
-    "sector": {
-        "employment_and_training": N_("employment and training"),
-        "health": N_("health"),
-        "education": N_("education"),
-        "child_and_family_welfare": N_("child and family welfare"),
-        "homelessness": N_("homelessness"),
-        "criminal_justice": N_("criminal justice"),
-        "agriculture_and_environment": N_("agriculture and environment"),
-        "poverty_reduction": N_("poverty reduction"),
-        "other": N_("other sector"),
-    },
-    "confidence": {
-        "verified": N_("verified"),
-        "secondary": N_("secondary"),
-        "unverified": N_("unverified"),
-        "disputed": N_("disputed"),
-    },
-    "org_type": {
-        "local_government": N_("local government"),
-        "regional_government": N_("regional government"),
-        "central_government": N_("central government"),
-        "public_body": N_("public body"),
-        "private_company": N_("private company"),
-        "financial_institution": N_("financial institution"),
-        "non_profit": N_("non-profit organisation"),
-        "foundation": N_("foundation"),
-        "academic": N_("academic institution"),
-        "individual": N_("individual"),
-        "other": N_("other"),
-        "unknown": N_("unknown"),
-    },
-    "tranche": {
-        "senior": N_("senior"),
-        "subordinated": N_("subordinated"),
-        "first_loss": N_("first loss"),
-        "grant": N_("grant"),
-        "guarantee": N_("guarantee"),
-        "equity": N_("equity"),
-        "other": N_("other"),
-    },
-    "metric_kind": {
-        "binary": N_("yes/no"),
-        "continuous": N_("continuous"),
-        "count": N_("count"),
-        "rate": N_("rate"),
-    },
-    "measurement": {
-        "rct": N_("randomised controlled trial"),
-        "matched_comparison": N_("matched comparison group"),
-        "historical_baseline": N_("historical baseline"),
-        "pre_post": N_("before and after"),
-        "validated_administrative": N_("validated administrative data"),
-        "descriptive": N_("descriptive"),
-        "other": N_("other method"),
-        "unknown": N_("method unknown"),
-    },
-    "component": {
-        "guarantee": N_("guarantee"),
-        "outcome": N_("outcome payment"),
-        "premium": N_("premium"),
-        "fee": N_("fee"),
-        "interest": N_("interest"),
-        "principal": N_("principal"),
-    },
-    "milestone": {
-        "measurement": N_("measurement"),
-        "governance": N_("governance meeting"),
-        "evaluation": N_("evaluation"),
-        "payment": N_("payment"),
-        "other": N_("other"),
-    },
-    "user_role": {
-        "investor": N_("investor"),
-        "curator": N_("curator"),
-        "admin": N_("administrator"),
-    },
-}
-
-
-def vocab(value: Any, kind: str) -> str:
-    """The reader's word for a schema value of ``kind`` (unknown values are shown as they are)."""
-    if value is None:
-        return "–"
-    key = str(value)
-    label = VOCABULARY.get(kind, {}).get(key)
-    return translate(label) if label is not None else key.replace("_", " ")
-
-
-def t_role(role: str) -> str:
-    """A party role in the reader's language: ``outcome_payer`` → ``utfallsansvarig`` / ``outcome payer``."""
-    return vocab(role, "role")
-
-
 def init_app(app: Flask) -> None:
     """Register the filters and the vocabulary on ``app``'s Jinja environment.
 
@@ -339,5 +214,5 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters.update(
         money=money, money_short=money_short, number=number, percent=percent, date=date, datetime=datetime,
-        country=country, vocab=vocab, t_role=t_role,
+        country=country,
     )

@@ -34,12 +34,12 @@ from sqlmodel import Session, col, select
 from registry.calibration import CalibratedPriors
 from registry.market import market_statistics
 from registry.models import JobRun, MarketSnapshot, Portfolio, SchedulerLease
+from registry.reminders import DEFAULT_DAYS, reminders_due
 from registry.services.contracts import get_contract
 from web import offline_app
 from web.extensions import db as app_db
 from web.extensions import session as app_session
-from web.factsheets import render_factsheet, stale_factsheets
-from web.reminders import DEFAULT_DAYS, reminders_due
+from web.factsheet_service import render_factsheet, stale_factsheets
 
 log = logging.getLogger(__name__)
 

@@ -40,10 +40,11 @@ from web import barchart
 from web.auth import current_user, has_role
 from web.backtest_view import backtest_view, verdict_label
 from web.extensions import session as db_session
-from web.formatting import N_, money_short, translate, vocab
+from web.formatting import N_, money_short, translate
 from web.formatting import country as country_name
 from web.formatting import date as format_partial_date
 from web.lookups import found
+from web.vocabulary import vocab
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from registry.services.contracts import organisation_names
 from web.charts import histogram_svg
 from web.formatting import percent_pattern
+from web.vocabulary import label
 
 SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
     ("capital", "money"), ("expected_repayment", "money"), ("expected_multiple", "multiple"),
@@ -23,23 +24,7 @@ SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
 
 
 def summary_labels() -> dict[str, str]:
-    return {
-        "capital": _("Capital invested"),
-        "expected_repayment": _("Expected repayment"),
-        "expected_multiple": _("Expected multiple (repayment / capital)"),
-        "p_loss": _("Probability of losing capital"),
-        "expected_loss": _("Expected loss"),
-        "mean_net_loss": _("Mean net loss (capital − repayment)"),
-        "var95": _("Value at risk, 95 %"),
-        "es95": _("Expected shortfall, 95 %"),
-        "var99": _("Value at risk, 99 %"),
-        "es99": _("Expected shortfall, 99 %"),
-        "irr_p5": _("IRR, 5th percentile"),
-        "irr_p50": _("IRR, median"),
-        "irr_p95": _("IRR, 95th percentile"),
-        "irr_mean": _("IRR, mean"),
-        "npv_hurdle": _("Expected NPV at the hurdle rate"),
-    }
+    return {key: label("summary", key) for key, _kind in SUMMARY_ROWS}
 
 
 def result_view(result: dict[str, Any], *, session: Session) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_decimal
 
-from web.formatting import N_, _locale, _reader_locale, translate, vocab
+from web.formatting import N_, _locale, _reader_locale, translate
+from web.vocabulary import vocab
 
 Transform = Callable[[str], str]
 

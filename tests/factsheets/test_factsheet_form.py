@@ -18,8 +18,9 @@ from registry.indigo.importer import import_export
 from registry.loader import SEED_DIR, parse_document, read_contract_file
 from registry.models import Contract
 from tests.factsheets.conftest import rich_contract
-from web import factsheets
-from web.factsheets import build_factsheet_pdf, display_document
+from web import factsheet_service
+from web import pdf as pdf_rendering
+from web.factsheet_service import build_factsheet_pdf, display_document
 
 SAMPLE_12 = Path(__file__).resolve().parent.parent / "data" / "indigo-sample" / "2025-12"
 
@@ -34,7 +35,7 @@ class Layouts:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.pages: list[int] = []
         self.compact: list[bool] = []
-        real = factsheets._render_document
+        real = pdf_rendering._render_document
 
         def counted(html: str, fetcher: Any) -> Any:
             document = real(html, fetcher)
@@ -42,7 +43,7 @@ class Layouts:
             self.compact.append('<body class="compact">' in html)
             return document
 
-        monkeypatch.setattr(factsheets, "_render_document", counted)
+        monkeypatch.setattr(pdf_rendering, "_render_document", counted)
 
 
 def pdf_pages(pdf: bytes) -> list[str]:
@@ -63,8 +64,8 @@ def test_norrkoping_takes_the_compact_form_without_laying_out_the_full_one(
         app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     doc = read_contract_file(SEED_DIR / "se-norrkoping-2016.yaml")
     with app.app_context():
-        full = factsheets.factsheet_html(doc, "en")
-        assert factsheets.estimated_pages(full) > 2
+        full = factsheet_service.factsheet_html(doc, "en")
+        assert pdf_rendering.estimated_pages(full) > 2
         layouts = Layouts(monkeypatch)
         build_factsheet_pdf(doc, "en")
     assert layouts.compact == [True]
@@ -87,7 +88,7 @@ def test_indigo_sheets_are_laid_out_once(app: Flask, session: Session, monkeypat
 def test_a_short_sheet_keeps_the_full_form(app: Flask) -> None:
     doc = parse_document(rich_contract(), "test")
     with app.app_context():
-        assert factsheets.estimated_pages(factsheets.factsheet_html(doc, "sv")) <= 2
+        assert pdf_rendering.estimated_pages(factsheet_service.factsheet_html(doc, "sv")) <= 2
         text = " ".join(pdf_pages(build_factsheet_pdf(doc, "sv")))
     assert "förkortade" not in text  # nothing shortened, so no note
 

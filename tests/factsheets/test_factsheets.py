@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from registry.loader import parse_document, upsert_contract
 from registry.models import Factsheet
 from tests.factsheets.conftest import rich_contract
-from web.factsheets import build_factsheet_pdf, factsheet_hash, render_factsheet, stale_factsheets
+from web.factsheet_service import build_factsheet_pdf, factsheet_hash, render_factsheet, stale_factsheets
 
 
 def pdf_text(pdf: bytes) -> str:

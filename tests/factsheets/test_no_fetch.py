@@ -11,7 +11,8 @@ from pypdf import PdfReader
 
 from registry.loader import parse_document
 from tests.factsheets.conftest import rich_contract
-from web.factsheets import build_factsheet_pdf, html_to_pdf, make_fetcher
+from web.factsheet_service import build_factsheet_pdf
+from web.pdf import html_to_pdf, make_fetcher
 
 SECRET = "root:x:0:0"  # the first line of /etc/passwd on every Linux system
 

@@ -182,7 +182,7 @@ def test_the_run_manager_keeps_the_heartbeat_of_runs_it_holds(app, engine: Engin
 
 def test_two_first_renders_of_one_sheet_both_succeed(app, add_contract, engine: Engine,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import web.factsheets as factsheets
+    import web.factsheet_service as factsheets
 
     add_contract()
     barrier = threading.Barrier(2, timeout=60)

@@ -6,8 +6,8 @@ from datetime import date
 from typing import Any
 
 from registry.loader import parse_document
+from registry.reminders import contract_milestones, due_within, frequency_months, period_of
 from tests.factsheets.conftest import rich_contract
-from web.reminders import contract_milestones, due_within, frequency_months, period_of
 
 
 def planned_contract(**changes: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from registry.backtest import amounts_agree, backtest, candidate_values, verdict
 from registry.loader import parse_document, upsert_contract
 from registry.models import Contract
 from registry.schema import ContractDocument, MetricKind
+from registry.services.contracts import ContractFilter, list_contracts
 from tests.registry.factories import contract_dict
 
 # The factory contract: Testkommun repays cap(floor(savings, 0), C) with C = 5,000,000 on 2023-12-31;
@@ -308,3 +309,16 @@ def test_a_recorded_amount_between_two_tiers_is_off_though_inside_the_range() ->
     data = contract_dict()
     data["history"] = {"payments": [_paid("2345678")]}
     assert backtest(parse_document(data, "test")).verdict == "unknown"
+
+
+def test_a_partly_reproduced_contract_is_stored_and_filtered_as_partly(session: Session) -> None:
+    history = {"outcomes": _delivered(), "payments": [_by("stiftelsen", "2000000", "2021-06"),
+                                                      _by("testkommun", "1000000", "2023-12")]}
+    doc = _guaranteed(history)
+    upsert_contract(doc, session=session, actor="test")
+    session.commit()
+    row = session.get(Contract, doc.id)
+    assert row is not None and row.reproduced == "partly"
+    listed = list_contracts(session=session, filters=ContractFilter(reproduced="partly"))
+    assert [r.id for r in listed.rows] == [doc.id]
+    assert list_contracts(session=session, filters=ContractFilter(reproduced="yes")).total == 0

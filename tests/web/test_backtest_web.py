@@ -9,7 +9,7 @@ from flask import Flask
 
 from registry.loader import SEED_DIR, read_contract_file
 from web.cli import main
-from web.factsheets import factsheet_html
+from web.factsheet_service import factsheet_html
 
 
 def text(response) -> str:  # type: ignore[no-untyped-def]

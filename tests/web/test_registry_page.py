@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_file
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.pofile import read_po
 from flask_babel import force_locale
 from sqlalchemy import event
@@ -108,7 +108,8 @@ def test_registry_page_runs_a_fixed_number_of_queries(app, client, add_contract)
 
 
 def test_vocabulary_translation_cache_keeps_languages_apart(app):
-    from web.formatting import translate, vocab
+    from web.formatting import translate
+    from web.vocabulary import vocab
 
     with app.test_request_context("/?lang=sv"):
         assert vocab("health", "sector") == "hälsa"
@@ -121,17 +122,25 @@ def test_vocabulary_translation_cache_keeps_languages_apart(app):
 
 
 def test_vocabulary_is_extracted_by_pybabel_and_translated():
-    """Labels marked with ``N_`` are found by ``pybabel extract`` (a default keyword) and have Swedish text."""
-    from web.formatting import VOCABULARY
+    """Labels marked with ``N_`` (or ``NP_`` with a context) are found by ``pybabel extract`` with babel.cfg's
+    keywords and have Swedish text."""
+    from babel.messages.frontend import parse_mapping_cfg
 
-    extracted = {message for _line, message, _comments, _context
-                 in extract_from_file("python", str(ROOT / "web" / "formatting.py"))}
+    from web.vocabulary import VOCABULARY
+
+    with (ROOT / "babel.cfg").open() as fh:
+        _method_map, options_map = parse_mapping_cfg(fh)
+    keywords = {**DEFAULT_KEYWORDS, **options_map["web/**.py"].get("keywords", {})}
+    extracted = {(context, message) for _line, message, _comments, context
+                 in extract_from_file("python", str(ROOT / "web" / "vocabulary.py"), keywords=keywords)}
     with (ROOT / "web" / "translations" / "sv" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         catalogue = read_po(fh)
     for kind, labels in VOCABULARY.items():
         for key, label in labels.items():
-            assert label in extracted, (kind, key)
-            assert catalogue.get(label) is not None and catalogue[label].string, (kind, key, label)
+            context, msgid = label if isinstance(label, tuple) else (None, label)
+            assert (context, msgid) in extracted, (kind, key)
+            entry = catalogue.get(msgid, context)
+            assert entry is not None and entry.string, (kind, key, label)
 
 
 @pytest.mark.parametrize("lang", ["sv", "en"])

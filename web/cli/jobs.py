@@ -29,9 +29,11 @@ from tqdm import tqdm
 
 from registry import db
 from registry.models import Contract
+from registry.reminders import reminders_due
 from web import offline_app
 from web.extensions import db as app_db
-from web.factsheets import FactsheetNotFound, render_factsheet
+from web.factsheet_service import FactsheetNotFound, render_factsheet
+from web.i18n import in_language
 from web.jobs import (
     JOBS,
     LEASE_SECONDS,
@@ -47,7 +49,7 @@ from web.jobs import (
     system_clock,
     take_lease,
 )
-from web.reminders import KIND_LABELS, reminders_due
+from web.vocabulary import label
 
 
 def acquire_scheduler_lease(engine: Engine, owner: str, *, wait: bool, seconds: float,
@@ -239,10 +241,11 @@ def reminders_command(on: Any, days: int, lang: str, as_json: bool) -> None:
     if not due:
         click.echo(f"nothing due from {today} to {days} days ahead")
         return
+    with in_language(lang):
+        kinds = {r.kind: label("milestone_kind", r.kind) for r in due}
     for r in due:
-        kind = KIND_LABELS[lang].get(r.kind, r.kind)
         text = f"  {r.description}" if r.description else ""
-        click.echo(f"{r.date_text:<10}  {r.contract_id:<32}  {kind}{text}")
+        click.echo(f"{r.date_text:<10}  {r.contract_id:<32}  {kinds[r.kind]}{text}")
 
 
 @click.command("jobs")

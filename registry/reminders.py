@@ -11,7 +11,8 @@ A contract's milestones come from its document:
 * payment timing: each payment rule's ``timing`` (a date, or months after service start) and the waterfall's.
 
 Partial dates (``2024-06``) cover a period; a milestone is due in a window when its period overlaps it.
-Only contracts that are not complete or terminated are reminded of.
+Only contracts that are not complete or terminated are reminded of. The kinds are named in the reader's
+language by the web app's vocabulary (``milestone_kind``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from registry.indigo.merge import get_display_document
 from registry.models import Contract
 from registry.schema import ContractDocument, Timing, partial_date_start
 
@@ -37,14 +39,6 @@ FREQUENCY_MONTHS = {
     "twice a year": 6, "två gånger per år": 6, "annual": 12, "annually": 12, "yearly": 12, "årligen": 12,
     "årsvis": 12, "en gång per år": 12,
 }
-
-KIND_LABELS = {
-    "sv": {"measurement": "Mätning", "governance": "Insatsråd/styrgrupp", "evaluation": "Utvärdering",
-           "payment": "Betalning", "other": "Övrigt"},
-    "en": {"measurement": "Measurement", "governance": "Governance meeting", "evaluation": "Evaluation",
-           "payment": "Payment", "other": "Other"},
-}
-
 
 @dataclass(frozen=True, order=True)
 class Reminder:
@@ -185,9 +179,7 @@ def due_within(docs: Iterable[ContractDocument], today: date, days: int = DEFAUL
 
 def reminders_due(*, session: Session, today: date, days: int = DEFAULT_DAYS) -> list[Reminder]:
     """Reminders across the registry (the displayed documents)."""
-    from web.factsheets import display_document
-
     active = col(Contract.stage).not_in(INACTIVE_STAGES)
     ids = session.exec(select(Contract.id).where(active).order_by(col(Contract.id))).all()
-    docs = (display_document(session=session, contract_id=cid) for cid in ids)
+    docs = (get_display_document(session=session, contract_id=cid) for cid in ids)
     return due_within((d for d in docs if d is not None), today, days)
