@@ -7,11 +7,12 @@ for ``session`` or ``db_url`` starts from empty tables.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
 from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, SQLModel
@@ -114,3 +115,16 @@ def cli(db_url: str) -> CliRunner:
 @pytest.fixture(scope="session")
 def seed_dir() -> Path:
     return ROOT / "seed_contracts"
+
+
+@pytest.fixture(scope="session")
+def swedish() -> Callable[[str], str]:
+    """gettext over the web app's Swedish catalogue, for registry code that takes a translator (no Flask)."""
+    with (ROOT / "web" / "translations" / "sv" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        catalogue = read_po(fh)
+
+    def gettext(message: str) -> str:
+        entry = catalogue.get(message)
+        return entry.string if entry is not None and entry.string else message
+
+    return gettext

@@ -72,7 +72,8 @@ def _reject(field: str | None, *, in_path: bool = False) -> Response:
     status = 404 if in_path else 422 if api else 400
     message = "contains a character that cannot be stored (NUL or a lone surrogate)"
     if api:
-        # The JSON API's error shape (web.api.ErrorResponse), built here so that this module needs no import of it.
+        # The JSON API's error shape (web.api.errors.ErrorResponse), built here so that this module needs no
+        # import of it.
         text = f"{field}: {message}" if field else message
         response = jsonify({"message": text, "field": field, "errors": [{"field": field, "message": message}]})
         response.status_code = status

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -781,11 +782,11 @@ def test_alternative_readings_are_checked() -> None:
                if path == "payment_terms.alternative_readings[0].payments[0].amount")
 
 
-def test_describe() -> None:
+def test_describe(swedish: Callable[[str], str]) -> None:
     assert describe("if(delivered, 40% * C, 0)") == "40\u00a0% × C if delivered, otherwise nothing"
-    assert describe("if(delivered, 40% * C, 0)", "sv") == "40\u00a0% × C om delivered, annars inget"
+    assert describe("if(delivered, 40% * C, 0)", "sv", swedish) == "40\u00a0% × C om delivered, annars inget"
     assert describe("cap(excess(savings, C), 20% * C)") == "(the part of savings above C), at most 20\u00a0% × C"
-    assert describe("10_000_000 * x", "sv") == "10\u00a0000\u00a0000 × x"
+    assert describe("10_000_000 * x", "sv", swedish) == "10\u00a0000\u00a0000 × x"
     assert describe("x +") == "x +"  # not a formula: shown as written
 
 

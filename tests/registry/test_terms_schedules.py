@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -380,10 +381,10 @@ def test_per_period_scalar_equals_vectorised(formulas: list[str], seed: int, wat
         assert one.investor_repayment.tobytes() == vector.investor_repayment[i].tobytes()
 
 
-def test_describe_the_new_functions() -> None:
+def test_describe_the_new_functions(swedish: Callable[[str], str]) -> None:
     assert describe("cap(x, owed(15%))") == "x, at most (what gives the investors 15\u00a0% a year on their capital)"
-    assert describe("cumcap(2900 * k, m)", "sv") == "2\u00a0900 × k, högst m totalt över perioderna"
+    assert describe("cumcap(2900 * k, m)", "sv", swedish) == "2\u00a0900 × k, högst m totalt över perioderna"
     assert describe("lag(x, 2) + cumsum(y)") == "(x 2 periods earlier) + (y summed over the periods so far)"
-    assert describe("lag(x)", "sv") == "x en period tidigare"
-    assert describe("owed(r, p)", "sv") == ("det som ger investerarna r per år på sitt kapital, efter tidigare "
-                                            "återbetalningar p")
+    assert describe("lag(x)", "sv", swedish) == "x en period tidigare"
+    assert describe("owed(r, p)", "sv", swedish) == (
+        "det som ger investerarna r per år på sitt kapital, efter tidigare återbetalningar p")
