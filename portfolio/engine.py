@@ -548,21 +548,11 @@ class _Kernel:
                 org_pay[org] += total * u.fx
 
     def chunk(self, start: int, stop: int) -> dict[str, Any]:
+        """Simulate scenarios ``start:stop``: what the accumulator needs of them (see :class:`Accumulator`)."""
         width = stop - start
         blocks = self._blocks(start, stop)
         n_units = len(self.units)
-        factors = np.empty((len(self.factor_names), width), dtype=_F32)
-        for k, key in enumerate(self.factor_keys):
-            factors[k] = self._draw(key, 1, blocks, width)[0]
-        if self.shift is not None:
-            factors += self.shift[:, None]
-        t_scale = None
-        if self.df is not None:
-            w = np.empty(width, dtype=np.float64)
-            for b, sl in blocks:
-                w[sl] = _generator(self.seed, _SYSTEMIC_CHI2_KEY, b).chisquare(self.df, sl.stop - sl.start)
-            t_scale = np.sqrt(self.df / w).astype(_F32)
-
+        factors, t_scale = self._systemic(blocks, width)
         losses = np.empty((n_units, width), dtype=_F32)
         cf = np.zeros((self.n_cols, width))  # calloc: rows never written cost no memory
         cf[self.draw_rows] = self.draws[self.draw_rows, None]
@@ -572,63 +562,114 @@ class _Kernel:
         tmp = np.empty(width, dtype=_F32)
         for u in self.units:
             c = u.holding.contract
-            eps = self._draw(u.key, u.n_draws, blocks, width)
-            # Systemic part of the contract's latent score: its factor terms added one by one.
-            sysv = np.multiply(factors[self.terms[u.index][0][0]], self.terms[u.index][0][1]) \
-                if self.terms[u.index] else np.zeros(width, dtype=_F32)
-            for k, beta in self.terms[u.index][1:]:
-                np.multiply(factors[k], beta, out=tmp)
-                sysv += tmp
-            multi = len(u.transforms) > 1
-            blended = multi or u.delay_transform is not None
-            # Each metric (and the delay) shares the systemic part in full and blends the contract's own
-            # shock eps0 with its own noise: contract-specific part c*eps0 + sqrt(1 - c^2)*eps_j with
-            # c = metric_correlation. Correlations with other contracts therefore do not depend on how
-            # many metrics a contract has; within the contract two metrics correlate R2 + (1 - R2) c^2.
-            base = None
-            if blended:
-                base = eps[0] * np.float32(u.idio_sd * c.metric_correlation)
-                base += sysv
-            if not multi:
-                x = eps[0]
-                x *= np.float32(u.idio_sd)
-                x += sysv  # one metric: its score is the contract's score
-            noise = np.float32(u.idio_sd * math.sqrt(max(1.0 - c.metric_correlation ** 2, 0.0)))
-            outcomes: dict[str, np.ndarray] = {}
-            for j, (name, tr) in enumerate(u.transforms):
-                if name in u.forced:
-                    v = u.forced[name]
-                    outcomes[name] = np.full(width, v, dtype=bool if tr.kind == "binary" else _F32)
-                    continue
-                if multi:
-                    xm = eps[1 + j]  # own noise row, blended with the contract's shock
-                    xm *= noise
-                    xm += base
-                else:
-                    xm = x
-                if t_scale is not None:
-                    xm *= t_scale
-                outcomes[name] = tr(xm)
-            delay = None
-            if u.delay_transform is not None:
-                # Bad programme years are late ones: the delay loads negatively on the contract score.
-                xd = eps[-1]
-                xd *= noise
-                xd += base
-                if t_scale is not None:
-                    xd *= t_scale
-                np.negative(xd, out=xd)
-                delay = np.maximum(u.delay_transform(xd), 0, dtype=_F32)
-            if u.extra_delay:
-                delay = (delay if delay is not None else np.zeros(width, dtype=_F32)) + np.float32(u.extra_delay)
-            if delay is not None and c.delay is not None and c.delay.effect == "window":
-                keep = np.clip(1.0 - delay / np.float32(c.delay.window_months), 0.0, 1.0).astype(_F32)
-                for name in u.window_metrics:
-                    y = outcomes[name]
-                    outcomes[name] = np.where(y > 0, y * keep, y)
+            outcomes, delay = self._outcomes(u, blocks, width, factors, t_scale, tmp)
             ev = c.payoff.evaluate(outcomes, **u.eval_kw)
             self._book(u, c, ev, delay, width, losses, cf, org_pay, cols, touched)
         loss = losses.sum(axis=0, dtype=np.float64)
+        irr, pv = self._irr_and_pv(cf, touched, blocks, width)
+        org_stats, org_top, org_batch = self._organisation_payments(org_pay, blocks, start, stop)
+        # Candidate tail scenarios: every scenario whose loss reaches the chunk's K-th largest value
+        # (ties included, so the exact (loss, index) ordering can be applied when merging).
+        # Below the tail store's current threshold (it only rises, so a stale value is safe) a scenario
+        # can never enter the final tail: it is not copied out.
+        idx = np.arange(start, stop)
+        cut = self.tail_floor
+        if width > self.tail_k:
+            cut = max(cut, float(np.partition(loss, width - self.tail_k)[width - self.tail_k]))
+        sel = np.flatnonzero(loss >= cut) if cut > -np.inf else np.arange(width)
+        return {
+            "start": start, "stop": stop, "loss": loss, "irr": irr, "pv": self._pv_moments(pv, blocks),
+            "org": org_stats, "org_top": org_top, "org_batch": org_batch, "stats": self._loss_moments(losses, blocks),
+            "tail_rows": losses[:, sel].T.copy(), "tail_loss": loss[sel], "tail_index": idx[sel],
+        }
+
+    def _systemic(self, blocks: list[tuple[int, slice]], width: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The factors, shape ``(n_factors, width)`` (stress shift applied), and the t copula's common scale.
+
+        The scale, shape ``(width,)``, is ``sqrt(df / chi2_df)`` drawn once per scenario; ``None`` for the
+        Gaussian copula.
+        """
+        factors = np.empty((len(self.factor_names), width), dtype=_F32)
+        for k, key in enumerate(self.factor_keys):
+            factors[k] = self._draw(key, 1, blocks, width)[0]
+        if self.shift is not None:
+            factors += self.shift[:, None]
+        if self.df is None:
+            return factors, None
+        w = np.empty(width, dtype=np.float64)
+        for b, sl in blocks:
+            w[sl] = _generator(self.seed, _SYSTEMIC_CHI2_KEY, b).chisquare(self.df, sl.stop - sl.start)
+        return factors, np.sqrt(self.df / w).astype(_F32)
+
+    def _outcomes(self, u: _Unit, blocks: list[tuple[int, slice]], width: int, factors: np.ndarray,
+                  t_scale: np.ndarray | None, tmp: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """One contract's outcomes, each of shape ``(width,)``, and its delay in months (``None``: no delay).
+
+        ``tmp`` is scratch space of shape ``(width,)``, reused from contract to contract.
+        """
+        c = u.holding.contract
+        eps = self._draw(u.key, u.n_draws, blocks, width)
+        # Systemic part of the contract's latent score: its factor terms added one by one.
+        sysv = np.multiply(factors[self.terms[u.index][0][0]], self.terms[u.index][0][1]) \
+            if self.terms[u.index] else np.zeros(width, dtype=_F32)
+        for k, beta in self.terms[u.index][1:]:
+            np.multiply(factors[k], beta, out=tmp)
+            sysv += tmp
+        multi = len(u.transforms) > 1
+        blended = multi or u.delay_transform is not None
+        # Each metric (and the delay) shares the systemic part in full and blends the contract's own
+        # shock eps0 with its own noise: contract-specific part c*eps0 + sqrt(1 - c^2)*eps_j with
+        # c = metric_correlation. Correlations with other contracts therefore do not depend on how
+        # many metrics a contract has; within the contract two metrics correlate R2 + (1 - R2) c^2.
+        base = None
+        if blended:
+            base = eps[0] * np.float32(u.idio_sd * c.metric_correlation)
+            base += sysv
+        if not multi:
+            x = eps[0]
+            x *= np.float32(u.idio_sd)
+            x += sysv  # one metric: its score is the contract's score
+        noise = np.float32(u.idio_sd * math.sqrt(max(1.0 - c.metric_correlation ** 2, 0.0)))
+        outcomes: dict[str, np.ndarray] = {}
+        for j, (name, tr) in enumerate(u.transforms):
+            if name in u.forced:
+                v = u.forced[name]
+                outcomes[name] = np.full(width, v, dtype=bool if tr.kind == "binary" else _F32)
+                continue
+            if multi:
+                xm = eps[1 + j]  # own noise row, blended with the contract's shock
+                xm *= noise
+                xm += base
+            else:
+                xm = x
+            if t_scale is not None:
+                xm *= t_scale
+            outcomes[name] = tr(xm)
+        delay = None
+        if u.delay_transform is not None:
+            # Bad programme years are late ones: the delay loads negatively on the contract score.
+            xd = eps[-1]
+            xd *= noise
+            xd += base
+            if t_scale is not None:
+                xd *= t_scale
+            np.negative(xd, out=xd)
+            delay = np.maximum(u.delay_transform(xd), 0, dtype=_F32)
+        if u.extra_delay:
+            delay = (delay if delay is not None else np.zeros(width, dtype=_F32)) + np.float32(u.extra_delay)
+        if delay is not None and c.delay is not None and c.delay.effect == "window":
+            keep = np.clip(1.0 - delay / np.float32(c.delay.window_months), 0.0, 1.0).astype(_F32)
+            for name in u.window_metrics:
+                y = outcomes[name]
+                outcomes[name] = np.where(y > 0, y * keep, y)
+        return outcomes, delay
+
+    def _loss_moments(self, losses: np.ndarray, blocks: list[tuple[int, slice]]) -> np.ndarray:
+        """Per block and contract: sum and sum of squares of the loss and of its positive part, and loss count.
+
+        ``losses`` has shape ``(n_units, width)``; the result ``(n_blocks, n_units, 5)``.
+        """
+        n_units = losses.shape[0]
         stats = np.empty((len(blocks), n_units, 5))
         for j, (_, sl) in enumerate(blocks):
             for r0 in range(0, n_units, 32):  # 32 contracts at a time: float64 temporaries stay small
@@ -641,6 +682,14 @@ class _Kernel:
                 stats[j, rs, 3] = np.square(pos).sum(axis=1)
                 # A loss below a millionth of capital is rounding in the payment terms, not a loss.
                 stats[j, rs, 4] = (lb > self.loss_tol[rs, None]).sum(axis=1)
+        return stats
+
+    def _irr_and_pv(self, cf: np.ndarray, touched: set[int], blocks: list[tuple[int, slice]],
+                    width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each scenario's IRR and NPV at the hurdle rate, shape ``(width,)``, from the cash flows ``cf``.
+
+        ``cf`` has shape ``(n_cols, width)``: one row per payment month, of which only ``touched`` were written.
+        """
         # Months with a non-zero cash flow; rows never written are zero and are not scanned.
         cand = np.array(sorted(touched), dtype=np.intp)
         used = np.array([r for r in cand if cf[r].any()], dtype=np.intp)  # row by row: no copy of cf
@@ -658,13 +707,29 @@ class _Kernel:
                 part = cf[used, lo:hi]
                 irr[lo:hi] = irr_fn(part, times)
                 pv[lo:hi] = (part * disc_h).sum(axis=0)
+        return irr, pv
+
+    @staticmethod
+    def _pv_moments(pv: np.ndarray, blocks: list[tuple[int, slice]]) -> np.ndarray:
+        """Per block: scenario count and the first two moments of the NPV, shape ``(n_blocks, 3)``."""
         pv_stats = np.empty((len(blocks), 3))
-        n_orgs = len(self.org_keys)
-        org_stats = np.empty((len(blocks), n_orgs, 4))
         for j, (_, sl) in enumerate(blocks):
             pv_stats[j, 0] = sl.stop - sl.start
             pv_stats[j, 1], pv_stats[j, 2] = _block_moments(pv[sl])
-            if n_orgs:
+        return pv_stats
+
+    def _organisation_payments(self, org_pay: np.ndarray, blocks: list[tuple[int, slice]], start: int,
+                               stop: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
+        """What the accumulator keeps of each organisation's payments, shape ``(n_orgs, width)``.
+
+        Per block moments, share paying and maximum ``(n_blocks, n_orgs, 4)``; the largest payments of the
+        chunk; and the largest per standard-error batch.
+        """
+        width = stop - start
+        n_orgs = len(self.org_keys)
+        org_stats = np.empty((len(blocks), n_orgs, 4))
+        if n_orgs:
+            for j, (_, sl) in enumerate(blocks):
                 ob = org_pay[:, sl]
                 org_stats[j, :, 0], org_stats[j, :, 1] = _block_moments(ob)
                 org_stats[j, :, 2] = (ob > 0).sum(axis=1)
@@ -683,20 +748,7 @@ class _Kernel:
             if hi - lo > bm:
                 piece = np.partition(piece, hi - lo - bm, axis=1)[:, hi - lo - bm:]
             org_batch.append((b, np.ascontiguousarray(piece)))
-        # Candidate tail scenarios: every scenario whose loss reaches the chunk's K-th largest value
-        # (ties included, so the exact (loss, index) ordering can be applied when merging).
-        # Below the tail store's current threshold (it only rises, so a stale value is safe) a scenario
-        # can never enter the final tail: it is not copied out.
-        idx = np.arange(start, stop)
-        cut = self.tail_floor
-        if width > self.tail_k:
-            cut = max(cut, float(np.partition(loss, width - self.tail_k)[width - self.tail_k]))
-        sel = np.flatnonzero(loss >= cut) if cut > -np.inf else np.arange(width)
-        return {
-            "start": start, "stop": stop, "loss": loss, "irr": irr, "pv": pv_stats, "org": org_stats,
-            "org_top": org_top, "org_batch": org_batch, "stats": stats,
-            "tail_rows": losses[:, sel].T.copy(), "tail_loss": loss[sel], "tail_index": idx[sel],
-        }
+        return org_stats, org_top, org_batch
 
 
 def _total64(amounts: list[np.ndarray], width: int) -> np.ndarray:

@@ -89,6 +89,32 @@ def _plain(buckets: dict[Any, dict[str, Any]]) -> dict[str, dict[str, Any]]:
                                                                                      key=lambda kv: str(kv[0]))}
 
 
+def _base_rates(repayment: dict[str, Counter[str]], sectors: set[str],
+                paid_share: dict[str, list[float]]) -> dict[str, Any]:
+    """Repayment base rates of completed contracts: the market's, and each sector's shrunk towards it."""
+    overall: Counter[str] = Counter()
+    for counts in repayment.values():
+        overall.update(counts)
+    known_all = sum(overall[k] for k in ("full", "partial", "none"))
+    market_rate = {k: (overall[k] / known_all if known_all else None) for k in ("full", "partial", "none")}
+    base_by_sector: dict[str, Any] = {}
+    for sector in sorted(sectors):
+        c = repayment.get(sector, Counter())
+        known = sum(c[k] for k in ("full", "partial", "none"))
+        shrunk = {}
+        for k in ("full", "partial", "none"):
+            prior = market_rate[k] if market_rate[k] is not None else 1 / 3
+            shrunk[f"p_{k}"] = (c[k] + PRIOR_WEIGHT * prior) / (known + PRIOR_WEIGHT)
+        base_by_sector[sector] = {
+            "completed": sum(c.values()), "known_outcome": known, **shrunk,
+            "beta_full": [c["full"] + 1, known - c["full"] + 1],
+            "outcome_payment_share": _summary(paid_share.get(sector, [])),
+        }
+    return {"market": {"completed": sum(overall.values()), "known_outcome": known_all,
+                       **{f"p_{k}": v for k, v in market_rate.items()}},
+            "by_sector": base_by_sector, "prior_weight": PRIOR_WEIGHT}
+
+
 def market_statistics(*, session: Session) -> dict[str, Any]:
     """Contracts and capital by year, country, sector and stage; repayment and return base rates.
 
@@ -139,26 +165,8 @@ def market_statistics(*, session: Session) -> dict[str, Any]:
         if terms.get("status") == "derived" and any("return" in f for f in terms.get("derived_from", [])):
             max_returns.append(float(terms["parameters"]["R"]["value"]))
 
-    overall = Counter()
-    for counts in repayment.values():
-        overall.update(counts)
-    known_all = sum(overall[k] for k in ("full", "partial", "none"))
-    market_rate = {k: (overall[k] / known_all if known_all else None) for k in ("full", "partial", "none")}
     repayment_by_sector = {s: {k: c[k] for k in REPAYMENT_CLASSES} | {"completed": sum(c.values())}
                            for s, c in sorted(repayment.items())}
-    base_by_sector: dict[str, Any] = {}
-    for sector in sorted(set(by_sector) | set(repayment)):
-        c = repayment.get(sector, Counter())
-        known = sum(c[k] for k in ("full", "partial", "none"))
-        shrunk = {}
-        for k in ("full", "partial", "none"):
-            prior = market_rate[k] if market_rate[k] is not None else 1 / 3
-            shrunk[f"p_{k}"] = (c[k] + PRIOR_WEIGHT * prior) / (known + PRIOR_WEIGHT)
-        base_by_sector[sector] = {
-            "completed": sum(c.values()), "known_outcome": known, **shrunk,
-            "beta_full": [c["full"] + 1, known - c["full"] + 1],
-            "outcome_payment_share": _summary(paid_share.get(sector, [])),
-        }
     return {
         "totals": {"contracts": total["contracts"], "curated": origins["curated"], "indigo": origins["indigo"],
                    "countries": len(by_country), "capital_usd": float(total["capital_usd"]),
@@ -170,9 +178,7 @@ def market_statistics(*, session: Session) -> dict[str, Any]:
         "repayment_by_sector": repayment_by_sector,
         "returns": {"target": _summary(targets), "max_potential": _summary(max_returns),
                     "realised": _summary(realised)},
-        "base_rates": {"market": {"completed": sum(overall.values()), "known_outcome": known_all,
-                                  **{f"p_{k}": v for k, v in market_rate.items()}},
-                       "by_sector": base_by_sector, "prior_weight": PRIOR_WEIGHT},
+        "base_rates": _base_rates(repayment, set(by_sector) | set(repayment), paid_share),
         "method": ("Capital in USD as stated in INDIGO (World Bank yearly rate of the service start year); "
                    "repayment classified from the stated investor repayment of completed contracts; sector rates "
                    f"shrunk towards the market rate with {PRIOR_WEIGHT:g} pseudo-contracts."),

@@ -58,6 +58,7 @@ from registry.schema import (
     PaymentRule,
     Timing,
     TrancheType,
+    Waterfall,
     partial_date_end,
     partial_date_start,
 )
@@ -1606,21 +1607,8 @@ class _Builder:
                 visit(r.id)
         return order if ok else None
 
-    def waterfall(
-        self,
-        symbols: Mapping[str, _Symbol],
-        scope: frozenset[str],
-        metrics_used: set[str],
-        investors: frozenset[str],
-        rules: Sequence[_Rule],
-        hooks: dict[str, list[tuple[int, Getter]]],
-    ) -> _Waterfall | None:
-        terms = self.doc.payment_terms
-        assert terms is not None
-        wf = terms.waterfall
-        if wf is None:
-            return None
-        setting = self.setting(wf.per, wf.timing, "payment_terms.waterfall")
+    def check_inflows(self, wf: Waterfall, rules: Sequence[_Rule], setting: _Setting) -> None:
+        """The waterfall's inflows: known payments, each listed once, paid to its payer and per its periods."""
         by_id = {r.id: r for r in rules}
         seen: set[str] = set()
         for rid in wf.inflow:
@@ -1645,6 +1633,23 @@ class _Builder:
                     f"payment {rid!r} is not paid per period of {setting.schedule!r}, but the waterfall runs per "
                     "period of it",
                 )
+
+    def waterfall(
+        self,
+        symbols: Mapping[str, _Symbol],
+        scope: frozenset[str],
+        metrics_used: set[str],
+        investors: frozenset[str],
+        rules: Sequence[_Rule],
+        hooks: dict[str, list[tuple[int, Getter]]],
+    ) -> _Waterfall | None:
+        terms = self.doc.payment_terms
+        assert terms is not None
+        wf = terms.waterfall
+        if wf is None:
+            return None
+        setting = self.setting(wf.per, wf.timing, "payment_terms.waterfall")
+        self.check_inflows(wf, rules, setting)
         investments = {inv.id: inv for inv in self.doc.investments}
         capital_of = {inv.id: float(m.amount) for i, inv in self.investor_investments()
                       if (m := inv.drawn or inv.committed) is not None}
@@ -1702,6 +1707,7 @@ class _Builder:
         elif wf.timing is not None:
             when = self.timing_date(wf.timing)
         else:
+            by_id = {r.id: r for r in rules}
             dates = [d for r in wf.inflow if r in by_id for d in self.rule_dates(by_id[r])]
             when = max(dates) if dates and all(d is not None for d in dates) else None  # type: ignore[type-var]
         return _Waterfall(tuple(wf.inflow), tuple(steps), when, setting.schedule)

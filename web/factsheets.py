@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
+from flask_babel import gettext as _
 
 from web.auth import current_user
 from web.extensions import session as db_session
@@ -44,7 +45,7 @@ def portfolio_report(portfolio_id: int) -> Response:
         abort(401)
     portfolio = own_portfolio_or_404(portfolio_id)
     if not portfolio.result:
-        abort(409, description="This portfolio has no computed results yet.")
+        abort(409, description=_("This portfolio has no computed results yet."))
     lang = _lang()
     pdf = portfolio_report_pdf(portfolio, lang, session=db_session())
     return _pdf_response(pdf, f"portfolio-{portfolio_id}-{lang}.pdf")

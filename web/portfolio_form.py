@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from registry.plain_text import number_text
 from registry.portfolio_file import PortfolioFile
 from registry.services.contracts import contract_names, reader_name
 from web.problems import localise
@@ -77,21 +78,14 @@ class BuilderForm:
         return [m for k, m in self.errors if k == key]
 
 
-def _plain_number(value: Any) -> str:
-    if value is None:
-        return ""
-    value = float(value)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
 def _blank_rows() -> list[dict[str, Any]]:
     return [{"contract": "", "amount": "", "share": ""} for _ in range(EXTRA_ROWS)]
 
 
 def form_from_spec(name: str, spec: dict[str, Any]) -> BuilderForm:
     """The form showing a stored specification."""
-    rows = [{"contract": h.get("contract", ""), "amount": _plain_number(h.get("amount")),
-             "share": _plain_number(h["share"] * 100) if h.get("share") is not None else ""}
+    rows = [{"contract": h.get("contract", ""), "amount": number_text(h.get("amount")),
+             "share": number_text(h["share"] * 100) if h.get("share") is not None else ""}
             for h in spec.get("holdings", [])]
     return BuilderForm(name=name, spec=spec, rows=rows + _blank_rows(), errors=[])
 

@@ -250,6 +250,11 @@ def _default_header(table: str) -> list[str]:
 def document_rows(doc: ContractDocument) -> dict[str, list[dict[str, str]]]:
     """A contract document as INDIGO export rows (for contracts not imported from INDIGO)."""
     pid = doc.id if doc.origin == "curated" or not doc.indigo_id else doc.indigo_id
+    return {"projects": [_project_row(doc, pid)], **_child_rows(doc, pid)}
+
+
+def _project_row(doc: ContractDocument, pid: str) -> dict[str, str]:
+    """The contract's row of the projects table."""
     f = doc.finance
     cap = f.capital_committed
     mop = f.max_outcome_payment
@@ -305,7 +310,13 @@ def document_rows(doc: ContractDocument) -> dict[str, list[dict[str, str]]]:
         project[column] = _num(cap.amount)
         project[f"Overall project finance - Total investment commitment - Amount USD - {bound} - (Value)"] = \
             _num(cap.amount_usd)
-    rows: dict[str, list[dict[str, str]]] = {"projects": [project]}
+    return project
+
+
+def _child_rows(doc: ContractDocument, pid: str) -> dict[str, list[dict[str, str]]]:
+    """The rows the contract has in each of the other tables: organisations, investments, parties, metrics..."""
+    f = doc.finance
+    rows: dict[str, list[dict[str, str]]] = {}
 
     def org_ref(slug: str) -> str:
         org = doc.organisation(slug)

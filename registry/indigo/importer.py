@@ -177,21 +177,7 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
 
     curated = curated_links(session)
     curated_ids = set(session.exec(select(Contract.id).where(Contract.origin == "curated")).all())
-    projects: dict[str, tuple[int, dict[str, str]]] = {}
-    for i, row in enumerate(export.rows("projects")):
-        pid = clean(row.get("ID", ""))
-        if pid in curated_ids:
-            report.reject("projects", i + 2, pid, "a curated contract of this registry (as utfall exports it); "
-                                                  "curated facts are not overwritten by an import")
-            report.count("projects", "rejected")
-        elif not PROJECT_ID.match(pid):
-            report.reject("projects", i + 2, pid, f"not an INDIGO project id: {pid!r}")
-            report.count("projects", "rejected")
-        elif pid in projects:
-            report.reject("projects", i + 2, pid, "project listed twice; the first row is used")
-            report.count("projects", "rejected")
-        else:
-            projects[pid] = (i + 2, row)
+    projects = _project_rows(export, report, curated_ids)
     grouped = _group(export, report, set(projects))
     role_rows = [row for table in ROLE_TABLES for row in export.rows(table)]
     orgs = organisation_index(export.rows("organisations"), role_rows)
@@ -213,31 +199,15 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
         else:
             doc = None
         if doc is None:
-            report.count("projects", "rejected")
-            for table, rows in children.items():
-                entity = ENTITY_OF_TABLE.get(table)
-                for child_line, _ in rows:
-                    report.reject(table, child_line, pid, "its project was rejected")
-                    if entity:
-                        report.count(entity, "rejected")
+            _reject_with_children(report, pid, children)
             if progress:
                 progress(done, total, pid)
             continue
         report.count("projects", "imported")
         for table in STORED_ONLY:
             report.count(ENTITY_OF_TABLE[table], "imported", len(children.get(table, [])))
-        raw = _raw(row, children, orgs, mapper, fund_rows)
-        document = document_json(doc)
-        digest = content_hash({"document": document, "raw": raw})
-        contract_id = curated.get(pid, doc.id)
-        record = records.get(pid)
-        now = utcnow()
-        if record is None:
-            session.add(IndigoRecord(indigo_id=pid, contract_id=contract_id, export_label=label, document=document,
-                                     raw=raw, content_hash=digest, imported_at=now, updated_at=now))
-        elif record.content_hash != digest or record.contract_id != contract_id:
-            record.document, record.raw, record.content_hash = document, raw, digest
-            record.contract_id, record.export_label, record.updated_at = contract_id, label, now
+        _keep_record(session, records.get(pid), pid, curated.get(pid, doc.id), label, document_json(doc),
+                     _raw(row, children, orgs, mapper, fund_rows))
         if pid in curated:
             report.linked.append(pid)
             if session.get(Contract, doc.id) is not None:  # imported before the curated contract was seeded
@@ -260,6 +230,51 @@ def import_export(path: str | Path, *, session: Session, label: str | None = Non
                           finished_at=utcnow(), status="success", report=_jsonable(report.as_dict())))
     session.flush()
     return report
+
+
+def _project_rows(export: IndigoExport, report: ImportReport,
+                  curated_ids: set[str]) -> dict[str, tuple[int, dict[str, str]]]:
+    """The export's projects to import, by id, with their line; curated, malformed and repeated ids rejected."""
+    projects: dict[str, tuple[int, dict[str, str]]] = {}
+    for i, row in enumerate(export.rows("projects")):
+        pid = clean(row.get("ID", ""))
+        if pid in curated_ids:
+            report.reject("projects", i + 2, pid, "a curated contract of this registry (as utfall exports it); "
+                                                  "curated facts are not overwritten by an import")
+            report.count("projects", "rejected")
+        elif not PROJECT_ID.match(pid):
+            report.reject("projects", i + 2, pid, f"not an INDIGO project id: {pid!r}")
+            report.count("projects", "rejected")
+        elif pid in projects:
+            report.reject("projects", i + 2, pid, "project listed twice; the first row is used")
+            report.count("projects", "rejected")
+        else:
+            projects[pid] = (i + 2, row)
+    return projects
+
+
+def _reject_with_children(report: ImportReport, pid: str, children: dict[str, list]) -> None:
+    """A rejected project takes its child rows with it, each reported."""
+    report.count("projects", "rejected")
+    for table, rows in children.items():
+        entity = ENTITY_OF_TABLE.get(table)
+        for child_line, _ in rows:
+            report.reject(table, child_line, pid, "its project was rejected")
+            if entity:
+                report.count(entity, "rejected")
+
+
+def _keep_record(session: Session, record: IndigoRecord | None, pid: str, contract_id: str, label: str,
+                 document: dict[str, Any], raw: dict[str, Any]) -> None:
+    """Store what INDIGO says of a project (its document and raw rows), touching the record only if it changed."""
+    digest = content_hash({"document": document, "raw": raw})
+    now = utcnow()
+    if record is None:
+        session.add(IndigoRecord(indigo_id=pid, contract_id=contract_id, export_label=label, document=document,
+                                 raw=raw, content_hash=digest, imported_at=now, updated_at=now))
+    elif record.content_hash != digest or record.contract_id != contract_id:
+        record.document, record.raw, record.content_hash = document, raw, digest
+        record.contract_id, record.export_label, record.updated_at = contract_id, label, now
 
 
 def _validated(data: dict[str, Any], prows: ProjectRows, report: ImportReport, pid: str,

@@ -98,3 +98,23 @@ def test_documents_cleaned_by_the_limits_migration_get_matching_hashes(engine: E
             conn.execute(delete(Contract))
             conn.execute(delete(IndigoRecord))
         db.migrate(engine)
+
+
+def test_stored_verdicts_are_recomputed_by_the_per_payment_back_test(engine: Engine) -> None:
+    """0010 replaces the verdicts the earlier, all-or-nothing back-test stored."""
+    seed = read_contract_file(SEED_DIR / "us-chicago-cpc-2014.yaml")
+    document = document_json(seed)
+    _downgrade(engine, "0009")
+    try:
+        with engine.begin() as conn:
+            conn.execute(Contract.__table__.insert().values(  # type: ignore[attr-defined]
+                id=seed.id, document=document, content_hash=content_hash(document), search_text="",
+                origin="curated", country="US", policy_sector="education", stage="complete", currency="USD",
+                has_terms=True, reproduced="no", created_at=utcnow(), updated_at=utcnow(), updated_by="test"))
+        db.migrate(engine)
+        with engine.connect() as conn:
+            assert conn.execute(select(Contract.reproduced)).scalar_one() == "unknown"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(Contract))
+        db.migrate(engine)

@@ -20,18 +20,20 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from registry.models import SimulationRun, User
+from registry.models import Contract, SimulationRun, User
+from tests.web.conftest import login
 from tests.web.test_portfolios import create
 from web.runs import runs
 
 PO = Path(__file__).resolve().parents[2] / "web" / "translations" / "sv" / "LC_MESSAGES" / "messages.po"
 
-# Msgids that may legitimately show on a Swedish page: words spelt alike in both languages or used as names.
+# Msgids that may show on a Swedish page though Swedish translates them: names. (Msgids Swedish leaves as they are,
+# "Status", "Region", are never searched for.)
 ALLOWED = frozenset({
     "INDIGO",  # the dataset's name
 })
@@ -128,8 +130,6 @@ def document_texts(*, session: Session) -> list[str]:
 
     It is what the curators wrote, not the app's labels, so it is cut out of the text before the search.
     """
-    from registry.models import Contract
-
     texts: set[str] = set()
 
     def walk(value: object) -> None:
@@ -168,8 +168,6 @@ def english_in(text: str, leave_out: list[str] = []) -> list[str]:  # noqa: B006
 def curator_with_results(app: Flask, client: FlaskClient, seeded: list[str], make_user: Callable[..., User],
                          engine: Engine) -> Iterator[dict[str, int]]:
     """The client logged in as a curator who owns a portfolio with a finished run: its ids."""
-    from tests.web.conftest import login
-
     make_user("kurator", role="curator")
     login(client, "kurator")
     portfolio_id = create(client, action="run", scenarios="10000")
@@ -198,8 +196,6 @@ def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
             else:
                 raise AssertionError(f"no value for the argument {argument!r} of {rule.rule}: add one here")
         with app.test_request_context():
-            from flask import url_for
-
             urls.extend(url_for(rule.endpoint, **v, lang="sv") for v in values)
     urls.append("/compare?id=" + ",".join(CONTRACTS) + "&lang=sv")
     return urls
