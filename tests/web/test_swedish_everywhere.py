@@ -42,6 +42,7 @@ MIN_LENGTH = 4  # shorter literal texts ("and", "no", "of") tell nothing: they a
 # Route arguments: the seed contracts with the most to show, and the portfolio and run made by the fixture.
 CONTRACTS = ("se-norrkoping-2016", "uk-peterborough-2010", "se-region-stockholm-hib-2020")
 PDF_CONTRACTS = ("se-norrkoping-2016", "uk-peterborough-2010")
+REMINDERS_DUE = "2022-01-01"  # a day when seed contracts have a measurement and a payment due within 30 days
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdf]|%[sdf]|\{[a-z_]*\}")
 
 
@@ -198,6 +199,7 @@ def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
         with app.test_request_context():
             urls.extend(url_for(rule.endpoint, **v, lang="sv") for v in values)
     urls.append("/compare?id=" + ",".join(CONTRACTS) + "&lang=sv")
+    urls.append(f"/admin/jobs?date={REMINDERS_DUE}&lang=sv")  # the reminders' table, with milestone kinds
     return urls
 
 
