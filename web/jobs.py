@@ -33,9 +33,10 @@ from sqlmodel import Session, col, select
 
 from registry.calibration import CalibratedPriors
 from registry.market import market_statistics
-from registry.models import JobRun, MarketSnapshot, Portfolio, SchedulerLease
+from registry.models import JobRun, MarketSnapshot, SchedulerLease
 from registry.reminders import DEFAULT_DAYS, reminders_due
 from registry.services.contracts import get_contract
+from registry.services.portfolios import all_portfolios
 from web import offline_app
 from web.extensions import db as app_db
 from web.extensions import session as app_session
@@ -107,7 +108,7 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
 
     done: list[int] = []
     failed: dict[str, str] = {}
-    rows = session.exec(select(Portfolio).order_by(col(Portfolio.id))).all()
+    rows = all_portfolios(session=session)
     for row in rows:
         try:
             spec = parse_portfolio(row.spec, source=f"portfolio {row.id}")

@@ -133,6 +133,15 @@ def list_contracts(
     return ContractPage(session.exec(rows.where(col(Contract.id).in_(page)).order_by(*order)).all(), total)
 
 
+def contract_ids(*, session: Session, backtested_only: bool = False) -> list[str]:
+    """Every contract's id, sorted; ``backtested_only``: those whose terms have a back-test verdict (the contracts
+    with a realised history)."""
+    statement = select(Contract.id)
+    if backtested_only:
+        statement = statement.where(col(Contract.reproduced).is_not(None))
+    return list(session.exec(statement.order_by(col(Contract.id))).all())
+
+
 def count_contracts(*, session: Session) -> int:
     """How many contracts the registry holds."""
     return int(session.exec(select(func.count()).select_from(Contract)).one())

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 import click
-from sqlmodel import col, select
 
 from registry import db
 from registry.backtest import backtest
 from registry.calibration import calibration_report
-from registry.models import Contract
+from registry.services.contracts import contract_ids as all_contract_ids
 from registry.services.contracts import get_contract
 from web.cli.common import echo_json
 
@@ -36,8 +35,7 @@ def backtest_command(contract_ids: tuple[str, ...], as_json: bool, calibration: 
             click.echo(report.text())
         return
     with db.session_scope() as session:
-        ids = list(contract_ids) or list(session.exec(
-            select(Contract.id).where(col(Contract.reproduced).is_not(None)).order_by(col(Contract.id))).all())
+        ids = list(contract_ids) or all_contract_ids(session=session, backtested_only=True)
         docs = []
         for cid in ids:
             doc = get_contract(session=session, contract_id=cid)

@@ -24,12 +24,11 @@ from typing import Any
 import click
 from flask import Flask
 from sqlalchemy import Engine
-from sqlmodel import col, select
 from tqdm import tqdm
 
 from registry import db
-from registry.models import Contract
 from registry.reminders import reminders_due
+from registry.services.contracts import contract_ids as all_contract_ids
 from web import offline_app
 from web.extensions import db as app_db
 from web.i18n import in_language
@@ -200,7 +199,7 @@ def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[s
     langs = langs or ("sv", "en")
     output.mkdir(parents=True, exist_ok=True)
     with db.session_scope() as session:  # migrates the database before any worker starts
-        ids = list(contract_ids) or list(session.exec(select(Contract.id).order_by(col(Contract.id))).all())
+        ids = list(contract_ids) or all_contract_ids(session=session)
     work = [(cid, lang) for cid in ids for lang in langs]
     workers = min(jobs or os.cpu_count() or 1, len(work))
     bar = tqdm(total=len(work), unit="sheet", disable=not (sys.stderr.isatty() if progress is None else progress),
