@@ -57,5 +57,5 @@ def result_view(result: dict[str, Any], *, session: Session) -> dict[str, Any]:
         "multiple_svg": histogram_svg(dist.get("multiple", {}), title=_("Multiple on invested capital"),
                                       edge_label=multiple_label, marker=1.0, marker_label=_("break-even")),
         "irr_svg": histogram_svg(dist.get("irr", {}), title=_("Internal rate of return (IRR)"),
-                                 edge_label=irr_label, marker=0.0, marker_label="0 %"),
+                                 edge_label=irr_label, marker=0.0, marker_label=irr_label(0.0)),
     }
