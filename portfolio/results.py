@@ -16,6 +16,8 @@ from portfolio.risk import batch_standard_error, es_contributions, hhi, var_es, 
 
 __all__ = ["SimulationResult", "build_result", "SUMMARY_LABELS"]
 
+# The engine's own English names of the summary measures, precise about what is computed: the command line and
+# the JSON results print them. The web app shows the reader's-language labels of web/vocabulary.py ("summary").
 SUMMARY_LABELS: dict[str, str] = {
     "capital": "Capital (base currency)",
     "expected_repayment": "Expected repayment",

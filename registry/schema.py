@@ -150,6 +150,7 @@ def _check_magnitude(value: Decimal) -> Decimal:
 
 ExactNumber = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_check_magnitude)]
 """An exact decimal figure (an amount, a rate, a count) stated in a document."""
+NonNegativeNumber = Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_check_magnitude)]
 
 
 class Strict(BaseModel):
@@ -683,7 +684,7 @@ class InvestorResult(Provenanced):
     repaid: Money | None = Field(default=None, description="Everything the investor got back, principal included.")
     irr: ExactNumber | None = Field(default=None, description="Annual internal rate of return, e.g. 0.15 for 15 %.")
     irr_bound: Literal["exact", "min", "max", "about"] = "exact"
-    multiple: ExactNumber | None = Field(default=None, ge=0, description="Repaid / capital drawn.")
+    multiple: NonNegativeNumber | None = Field(default=None, description="Repaid / capital drawn.")
     description: str | None = None
 
     @model_validator(mode="after")

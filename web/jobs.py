@@ -39,7 +39,6 @@ from registry.services.contracts import get_contract
 from web import offline_app
 from web.extensions import db as app_db
 from web.extensions import session as app_session
-from web.factsheet_service import render_factsheet, stale_factsheets
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +77,10 @@ def local_date(now: datetime) -> date:
 
 def regenerate_factsheets(session: Session, now: datetime) -> dict[str, Any]:
     """Render every missing or out-of-date fact sheet (both languages); commits sheet by sheet."""
+    # lazy: the fact-sheet service loads both databases' SQL dialects, the charts and the PDF layer, which the
+    # commands importing this module (every 'utfall' command) do not need
+    from web.factsheet_service import render_factsheet, stale_factsheets
+
     stale = stale_factsheets(session=session)
     done: list[str] = []
     failed: dict[str, str] = {}

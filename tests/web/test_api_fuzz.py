@@ -119,6 +119,12 @@ def api_schema(fuzz_app: Flask) -> schemathesis.BaseSchema:
         # The coverage phase sends thousands of boundary requests per body schema (minutes per operation);
         # examples and fuzzing stay within the time budget. Stateful links are not declared.
         "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+        # A portfolio's outcome models nest (a mixture holds models); negating that schema for invalid bodies
+        # sometimes needs the complement of a nested `not`, which schemathesis cannot spell and reports as a
+        # failed operation, depending on the process's hash seed. Invalid portfolio bodies have their own tests
+        # (test_portfolios.py, test_api.py); here the operation gets valid and near-valid bodies only.
+        "operations": [{"include-path": "/api/v1/portfolios", "include-method": "POST",
+                        "generation": {"mode": "positive"}}],
     })
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fuzz_app, config=config)
 

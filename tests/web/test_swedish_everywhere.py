@@ -20,18 +20,20 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from registry.models import SimulationRun, User
+from registry.models import Contract, SimulationRun, User
+from tests.web.conftest import login
 from tests.web.test_portfolios import create
 from web.runs import runs
 
 PO = Path(__file__).resolve().parents[2] / "web" / "translations" / "sv" / "LC_MESSAGES" / "messages.po"
 
-# Msgids that may legitimately show on a Swedish page: words spelt alike in both languages or used as names.
+# Msgids that may show on a Swedish page though Swedish translates them: names. (Msgids Swedish leaves as they are,
+# "Status", "Region", are never searched for.)
 ALLOWED = frozenset({
     "INDIGO",  # the dataset's name
 })
@@ -40,6 +42,7 @@ MIN_LENGTH = 4  # shorter literal texts ("and", "no", "of") tell nothing: they a
 # Route arguments: the seed contracts with the most to show, and the portfolio and run made by the fixture.
 CONTRACTS = ("se-norrkoping-2016", "uk-peterborough-2010", "se-region-stockholm-hib-2020")
 PDF_CONTRACTS = ("se-norrkoping-2016", "uk-peterborough-2010")
+REMINDERS_DUE = "2022-01-01"  # a day when seed contracts have a measurement and a payment due within 30 days
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdf]|%[sdf]|\{[a-z_]*\}")
 
 
@@ -128,8 +131,6 @@ def document_texts(*, session: Session) -> list[str]:
 
     It is what the curators wrote, not the app's labels, so it is cut out of the text before the search.
     """
-    from registry.models import Contract
-
     texts: set[str] = set()
 
     def walk(value: object) -> None:
@@ -168,8 +169,6 @@ def english_in(text: str, leave_out: list[str] = []) -> list[str]:  # noqa: B006
 def curator_with_results(app: Flask, client: FlaskClient, seeded: list[str], make_user: Callable[..., User],
                          engine: Engine) -> Iterator[dict[str, int]]:
     """The client logged in as a curator who owns a portfolio with a finished run: its ids."""
-    from tests.web.conftest import login
-
     make_user("kurator", role="curator")
     login(client, "kurator")
     portfolio_id = create(client, action="run", scenarios="10000")
@@ -198,10 +197,9 @@ def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
             else:
                 raise AssertionError(f"no value for the argument {argument!r} of {rule.rule}: add one here")
         with app.test_request_context():
-            from flask import url_for
-
             urls.extend(url_for(rule.endpoint, **v, lang="sv") for v in values)
     urls.append("/compare?id=" + ",".join(CONTRACTS) + "&lang=sv")
+    urls.append(f"/admin/jobs?date={REMINDERS_DUE}&lang=sv")  # the reminders' table, with milestone kinds
     return urls
 
 

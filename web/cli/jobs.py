@@ -32,7 +32,6 @@ from registry.models import Contract
 from registry.reminders import reminders_due
 from web import offline_app
 from web.extensions import db as app_db
-from web.factsheet_service import FactsheetNotFound, render_factsheet
 from web.i18n import in_language
 from web.jobs import (
     JOBS,
@@ -141,6 +140,10 @@ def _fail(message: str) -> None:
 @click.option("--force", is_flag=True, help="Render again even if the cached sheet is current.")
 def factsheet_command(contract_id: str, lang: str, output: Path, force: bool) -> None:
     """Write one contract's PDF fact sheet."""
+    # lazy: the fact-sheet service loads both databases' SQL dialects, the charts and the PDF layer (several % of
+    # 'utfall --help'), which only the commands that render need
+    from web.factsheet_service import FactsheetNotFound, render_factsheet
+
     with short_lived_app() as app, db.session_scope() as session, app.app_context():
         try:
             pdf = render_factsheet(contract_id, lang, session=session, force=force)
@@ -164,6 +167,8 @@ def _factsheet_worker_init() -> None:
 
 def _write_factsheet(contract_id: str, lang: str, output: Path, force: bool, app: Any = None) -> str | None:
     """Render (or take from the cache) one sheet and write it to ``output``; the error text, or ``None``."""
+    from web.factsheet_service import FactsheetNotFound, render_factsheet  # lazy: see factsheet_command
+
     app = app or _worker_app
     try:
         with app.app_context(), db.session_scope(migrate_first=False) as session:
