@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
-from flask import Blueprint, current_app, render_template, request, send_file
+from flask import Blueprint, current_app, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -39,8 +39,9 @@ from registry.spreadsheet import safe_frame
 from web import barchart
 from web.auth import current_user, has_role
 from web.backtest_view import backtest_view, verdict_label
+from web.charts import payoff_chart_svg
 from web.extensions import session as db_session
-from web.formatting import N_, money_short, translate
+from web.formatting import N_, money, money_short, number, translate
 from web.formatting import country as country_name
 from web.formatting import date as format_partial_date
 from web.lookups import found
@@ -174,8 +175,6 @@ def overview() -> str:
 
 
 def _registry_link(**args: Any) -> str:
-    from flask import url_for
-
     return url_for("pages.registry", **{k: v for k, v in args.items() if v is not None})
 
 
@@ -421,10 +420,6 @@ def _timeline(doc: ContractDocument, lang: str) -> list[dict[str, Any]]:
 def _payoff_chart(doc: ContractDocument, lang: str) -> Markup | None:
     """The payoff chart from ``web.charts`` (inline SVG), or ``None`` when the terms do not allow one."""
     try:
-        from web.charts import payoff_chart_svg
-    except ImportError:
-        return None
-    try:
         svg = payoff_chart_svg(doc, lang)
     except Exception:  # a chart problem must not take the contract page down
         log.exception("payoff chart failed for %s", doc.id)
@@ -475,8 +470,6 @@ def _fact_cell(fact: Provenanced | None, text: str) -> dict[str, Any]:
 
 def compare_rows(docs: Sequence[ContractDocument], lang: str) -> list[dict[str, Any]]:
     """Field-by-field rows for the compare table; ``differs`` marks rows whose values are not all equal."""
-    from web.formatting import money, number
-
     def names_with_role(doc: ContractDocument, role: str) -> str:
         return ", ".join(o.name for o in doc.parties_with_role(role)) or "–"
 
