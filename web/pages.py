@@ -1,12 +1,13 @@
-"""Public pages: overview, registry (with CSV/XLSX download), contract pages, compare."""
+"""Public pages: overview, registry (with CSV/XLSX download), contract pages, compare.
+
+The registry list is prepared by :mod:`web.registry_view`, a contract's timeline, payoff chart and compare rows
+by :mod:`web.contract_view`; contracts are read through :mod:`registry.services.contracts`.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 from urllib.parse import urlencode
@@ -17,74 +18,43 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlmodel import Session
 
 from registry.backtest import VERDICTS, backtest
 from registry.indigo.merge import get_display_document
-from registry.market import REPAYMENT_CLASSES, SIZE_BANDS, classify_repayment, market_statistics
-from registry.schema import ContractDocument, Money, PolicySector, Provenanced, Stage
+from registry.market import market_statistics
+from registry.schema import ContractDocument, PolicySector, Stage
 from registry.services.contracts import (
-    SORTABLE,
-    ContractFilter,
-    ContractPage,
     contract_history,
     contract_names,
     contracts_in_countries,
     distinct_values,
-    list_contracts,
-    outcome_payers,
     reader_name,
 )
 from registry.spreadsheet import safe_frame
 from web import barchart
 from web.auth import current_user, has_role
 from web.backtest_view import backtest_view, verdict_label
-from web.charts import payoff_chart_svg
+from web.contract_view import compare_rows, payoff_chart, timeline
 from web.extensions import session as db_session
-from web.formatting import N_, money, money_short, number, translate
 from web.formatting import country as country_name
-from web.formatting import date as format_partial_date
+from web.formatting import money_short
 from web.lookups import found
+from web.registry_view import (
+    PAYER_TYPES,
+    PER_PAGE,
+    RESULT_CLASSES,
+    RegistryQuery,
+    registry_items,
+    result_class,
+    result_label,
+    selection_frame,
+)
 from web.vocabulary import vocab
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("pages", __name__)
 
-PER_PAGE = 50
 NORDIC = ("SE", "NO", "DK", "FI", "IS")
 COMPARE_MAX = 4
-ORIGINS = ("curated", "indigo")
-PAYER_TYPES = ("local_government", "regional_government", "central_government", "public_body", "foundation",
-               "other")
-
-
-# --- investor repayment, as stated, in the market statistics' classes --------------------------------------
-RESULT_CLASSES = REPAYMENT_CLASSES  # full, partial, none, unknown (registry.market.classify_repayment)
-
-
-@lru_cache(maxsize=4096)
-def _classify(text: str) -> str:
-    # Free-text statements repeat across contracts (INDIGO uses a few dozen phrasings), so classify each once.
-    return classify_repayment(text)
-
-
-def result_class(text: str | None) -> str | None:
-    """The class of a stated investor repayment (``None`` when nothing is stated)."""
-    return _classify(text) if text else None
-
-
-RESULT_LABELS = {
-    "full": N_("repaid in full"),
-    "partial": N_("partly repaid"),
-    "none": N_("not repaid"),
-    "unknown": N_("not publicly known"),
-}
-
-
-def result_label(cls: str | None) -> str:
-    label = RESULT_LABELS.get(cls or "")
-    return translate(label) if label else "–"
 
 
 # --- template helpers ---------------------------------------------------------------------------------------
@@ -181,118 +151,6 @@ def _registry_link(**args: Any) -> str:
 # --- registry -----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RegistryQuery:
-    """The registry page's query string, parsed and checked (unknown values are dropped, not errors)."""
-
-    text: str = ""
-    country: str = ""
-    sector: str = ""
-    stage: str = ""
-    origin: str = ""
-    payer_type: str = ""
-    size: str = ""
-    result: str = ""
-    reproduced: str = ""
-    sort: str = "name"
-    descending: bool = False
-    page: int = 1
-
-    @classmethod
-    def from_args(cls, args: Any) -> RegistryQuery:
-        def pick(name: str, allowed: Sequence[str]) -> str:
-            value = (args.get(name) or "").strip()
-            return value if value in allowed else ""
-
-        try:
-            page = min(max(1, int(args.get("page", 1))), (2**31 - 1) // PER_PAGE)  # offset fits every database
-        except ValueError:
-            page = 1
-        sort = args.get("sort", "name")
-        return cls(
-            text=(args.get("q") or "").strip()[:200],
-            country=(args.get("country") or "").strip().upper()[:2],
-            sector=pick("sector", [s.value for s in PolicySector]),
-            stage=pick("stage", [s.value for s in Stage]),
-            origin=pick("origin", ORIGINS),
-            payer_type=pick("payer_type", PAYER_TYPES),
-            size=pick("size", list(SIZE_BANDS)),
-            result=pick("result", RESULT_CLASSES),
-            reproduced=pick("reproduced", VERDICTS),
-            sort=sort if sort in SORTABLE else "name",
-            descending=args.get("dir") == "desc",
-            page=page,
-        )
-
-    def contract_filter(self) -> ContractFilter:
-        low, high = SIZE_BANDS.get(self.size, (None, None))
-        return ContractFilter(text=self.text or None, country=self.country or None, sector=self.sector or None,
-                              stage=self.stage or None, origin=self.origin or None,
-                              payer_type=self.payer_type or None, min_capital_usd=low, max_capital_usd=high,
-                              reproduced=self.reproduced or None, repayment=self.result or None)
-
-    def selection(self, session: Session, *, lang: str, paginate: bool) -> ContractPage:
-        """The contracts of this selection (rows of ``LIST_COLUMNS``), in the reader's order, and their count."""
-        paging = {"limit": PER_PAGE, "offset": (self.page - 1) * PER_PAGE} if paginate else {}
-        return list_contracts(session=session, filters=self.contract_filter(), sort=self.sort,
-                              descending=self.descending, lang=lang, **paging)
-
-    def args(self, **changes: Any) -> dict[str, Any]:
-        """The query string of this selection (with ``changes``), without empty values."""
-        values = {"q": self.text, "country": self.country, "sector": self.sector, "stage": self.stage,
-                  "origin": self.origin, "payer_type": self.payer_type, "size": self.size, "result": self.result,
-                  "reproduced": self.reproduced,
-                  "sort": "" if self.sort == "name" else self.sort, "dir": "desc" if self.descending else "",
-                  "page": "" if self.page == 1 else self.page}
-        values.update(changes)
-        return {k: v for k, v in values.items() if v not in ("", None)}
-
-
-@dataclass(frozen=True)
-class RegistryItem:
-    """One row of the registry table, with every cell already in the reader's language."""
-
-    id: str
-    name: str
-    indigo: bool
-    country: str
-    region: str | None
-    sector: str
-    stage: str
-    year: int | None
-    capital: str
-    result: str
-
-
-def registry_items(rows: Sequence[Any], lang: str) -> list[RegistryItem]:
-    """The table rows for ``rows``. A page repeats a handful of countries, sectors, stages and result
-    classes, so each label is looked up once per page instead of once per cell."""
-    labels: dict[tuple[str, Any], str] = {}
-
-    def label(kind: str, value: Any, make: Callable[[Any], str]) -> str:
-        key = (kind, value)
-        if key not in labels:
-            labels[key] = make(value)
-        return labels[key]
-
-    items = []
-    for r in rows:
-        cls = result_class(r.investor_repayment)
-        items.append(RegistryItem(
-            id=r.id,
-            name=reader_name(r, lang),
-            indigo=r.origin == "indigo",
-            country=label("country", r.country, country_name),
-            region=r.region,
-            sector=label("sector", r.policy_sector, lambda v: vocab(v, "sector")),
-            stage=label("stage", r.stage, lambda v: vocab(v, "stage")),
-            year=r.start_year,
-            capital=money_short(r.capital_committed, r.currency) if r.capital_committed is not None else "–",
-            result=label("result", cls, result_label) if cls else "–",
-        ))
-    return items
-
-
 @bp.get("/contracts")
 def registry() -> str:
     """Search, filter and sort the registry."""
@@ -313,44 +171,13 @@ def registry() -> str:
     )
 
 
-def _selection_frame(rows: Sequence[Any], lang: str) -> pd.DataFrame:
-    records = []
-    payers = outcome_payers(session=db_session(), contract_ids=[r.id for r in rows])
-    for r in rows:
-        records.append({
-            "id": r.id,
-            "name": reader_name(r, lang),
-            "name_sv": r.name_sv,
-            "name_en": r.name_en,
-            "indigo_id": r.indigo_id,
-            "origin": r.origin,
-            "country": r.country,
-            "region": r.region,
-            "policy_sector": r.policy_sector,
-            "stage": r.stage,
-            "start_year": r.start_year,
-            "currency": r.currency,
-            "capital_committed": float(r.capital_committed) if r.capital_committed is not None else None,
-            "capital_committed_usd": float(r.capital_committed_usd) if r.capital_committed_usd is not None else None,
-            "max_outcome_payment": float(r.max_outcome_payment) if r.max_outcome_payment is not None else None,
-            "participants_targeted": r.participants_targeted,
-            "investor_repayment": r.investor_repayment,
-            "outcome_payers": ", ".join(payers.get(r.id, [])),
-            "url": request.host_url.rstrip("/") + f"/contracts/{r.id}",
-        })
-    return pd.DataFrame.from_records(records, columns=[
-        "id", "name", "name_sv", "name_en", "indigo_id", "origin", "country", "region", "policy_sector", "stage",
-        "start_year", "currency", "capital_committed", "capital_committed_usd", "max_outcome_payment",
-        "participants_targeted", "investor_repayment", "outcome_payers", "url"])
-
-
 @bp.get("/contracts.<any(csv, xlsx):fmt>")
 def registry_download(fmt: str) -> ResponseReturnValue:
     """The current registry selection as CSV or Excel."""
     query = RegistryQuery.from_args(request.args)
     lang = _lang()
     rows, _total = query.selection(db_session(), lang=lang, paginate=False)
-    frame = safe_frame(_selection_frame(rows, lang))
+    frame = safe_frame(selection_frame(rows, lang))
     buffer = BytesIO()
     if fmt == "csv":
         # Swedish Excel opens ';'-separated files with decimal commas directly; English readers get plain CSV.
@@ -368,64 +195,6 @@ def registry_download(fmt: str) -> ResponseReturnValue:
 
 
 # --- contract page ------------------------------------------------------------------------------------------
-
-
-def _timeline(doc: ContractDocument, lang: str) -> list[dict[str, Any]]:
-    """Dates, amendments, measurements, payments, milestones and results in date order."""
-    events: list[dict[str, Any]] = []
-    date_labels = {
-        "signed": _("Contract signed"),
-        "service_start": _("Service starts"),
-        "service_end": _("Service ends"),
-        "evaluation_end": _("Evaluation ends"),
-        "anticipated_completion": _("Completion expected"),
-        "actual_completion": _("Completed"),
-    }
-    for key, label in date_labels.items():
-        value = getattr(doc.dates, key)
-        if value:
-            events.append({"date": value, "kind": "date", "label": label, "text": "", "fact": doc.dates})
-    for a in doc.amendments:
-        text = a.description.get(lang)
-        if a.field:
-            text += f" ({a.field}: {a.old_value if a.old_value is not None else '–'} → {a.new_value})"
-        events.append({"date": a.date, "kind": "amendment", "label": _("Amendment"), "text": text, "fact": a})
-    metric_names = {m.id: m.name.get(lang) for m in doc.outcome_metrics}
-    for m in doc.measurements:
-        text = ", ".join(p for p in (metric_names.get(m.metric or "", ""), m.description or "") if p)
-        events.append({"date": m.date, "kind": "measurement", "label": _("Measurement"), "text": text,
-                       "value": m.value, "n": m.n, "fact": m})
-    history = doc.history
-    for o in history.outcomes if history else []:
-        text = ", ".join(p for p in (metric_names.get(o.metric, o.metric), o.cohort or "", o.description or "") if p)
-        events.append({"date": o.date or "", "kind": "measurement", "label": _("Measurement"), "text": text,
-                       "value": o.value, "n": o.n, "fact": o})
-    for p in history.payments if history else []:
-        payer = doc.organisation(p.payer) if p.payer else None
-        payee = doc.organisation(p.payee) if p.payee else None
-        events.append({"date": p.date or "", "kind": "payment", "label": _("Payment"),
-                       "text": " → ".join(o.name for o in (payer, payee) if o) + (
-                           f" ({p.description})" if p.description else ""),
-                       "money": Money(amount=p.amount, currency=p.currency), "component": p.component, "fact": p})
-    for ms in doc.milestones:
-        events.append({"date": ms.date, "kind": "milestone", "label": vocab(ms.kind, "milestone"),
-                       "text": ms.description, "fact": None})
-    for r in doc.results:
-        if r.date:
-            events.append({"date": r.date, "kind": "result", "label": _("Result"), "text": r.summary.get(lang),
-                           "fact": r})
-    return sorted(events, key=lambda e: (e["date"] or "9999", e["kind"] != "date"))
-
-
-def _payoff_chart(doc: ContractDocument, lang: str) -> Markup | None:
-    """The payoff chart from ``web.charts`` (inline SVG), or ``None`` when the terms do not allow one."""
-    try:
-        svg = payoff_chart_svg(doc, lang)
-    except Exception:  # a chart problem must not take the contract page down
-        log.exception("payoff chart failed for %s", doc.id)
-        return None
-    # The SVG is built by our own code with every text escaped there, so it is safe to embed as is.
-    return Markup(svg) if svg else None
 
 
 def _factsheet_url(contract_id: str, lang: str) -> str | None:
@@ -454,70 +223,14 @@ def contract(contract_id: str) -> str:
     return render_template(
         "pages/contract.html", doc=doc, name=doc.name(lang),
         other_name=doc.identity.names.en if lang == "sv" else doc.identity.names.sv,
-        by_role={r: v for r, v in by_role.items() if v}, sources=sources, timeline=_timeline(doc, lang),
-        chart=_payoff_chart(doc, lang), history=history, factsheet_url=_factsheet_url(contract_id, lang),
+        by_role={r: v for r, v in by_role.items() if v}, sources=sources, timeline=timeline(doc, lang),
+        chart=payoff_chart(doc, lang), history=history, factsheet_url=_factsheet_url(contract_id, lang),
         attributions=sorted({s.attribution for s in doc.sources if s.attribution}),
         currency=doc.finance.currency, realised=realised,
     )
 
 
 # --- compare ------------------------------------------------------------------------------------------------
-
-
-def _fact_cell(fact: Provenanced | None, text: str) -> dict[str, Any]:
-    return {"text": text, "fact": fact}
-
-
-def compare_rows(docs: Sequence[ContractDocument], lang: str) -> list[dict[str, Any]]:
-    """Field-by-field rows for the compare table; ``differs`` marks rows whose values are not all equal."""
-    def names_with_role(doc: ContractDocument, role: str) -> str:
-        return ", ".join(o.name for o in doc.parties_with_role(role)) or "–"
-
-    def money_fact(doc: ContractDocument, attr: str) -> dict[str, Any]:
-        fact = getattr(doc.finance, attr)
-        if fact is None:
-            return _fact_cell(None, "–")
-        prefix = {"min": _("at least") + " ", "max": _("up to") + " "}.get(fact.bound, "")
-        return _fact_cell(fact, prefix + money(fact.amount, fact.currency or doc.finance.currency))
-
-    fields: list[tuple[str, Callable[[ContractDocument], dict[str, Any]]]] = [
-        (_("Country"), lambda d: _fact_cell(d.classification, country_name(d.classification.country))),
-        (_("Region"), lambda d: _fact_cell(d.classification, d.classification.region or "–")),
-        (_("Sector"), lambda d: _fact_cell(d.classification, vocab(d.classification.policy_sector, "sector"))),
-        (_("Stage"), lambda d: _fact_cell(d.stage_provenance, vocab(d.stage, "stage"))),
-        (_("Signed"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.signed))),
-        (_("Service starts"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_start))),
-        (_("Service ends"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_end))),
-        (_("Outcome payers"), lambda d: _fact_cell(None, names_with_role(d, "outcome_payer"))),
-        (_("Investors"), lambda d: _fact_cell(None, names_with_role(d, "investor"))),
-        (_("Providers"), lambda d: _fact_cell(None, names_with_role(d, "provider"))),
-        (_("Intermediaries"), lambda d: _fact_cell(None, names_with_role(d, "intermediary"))),
-        (_("Capital committed"), lambda d: money_fact(d, "capital_committed")),
-        (_("Capital drawn"), lambda d: money_fact(d, "capital_drawn")),
-        (_("Maximum outcome payments"), lambda d: money_fact(d, "max_outcome_payment")),
-        (_("Outcome payments made"), lambda d: money_fact(d, "total_outcome_payments_made")),
-        (_("Participants targeted"), lambda d: _fact_cell(
-            d.target_population,
-            number(d.target_population.targeted_participants)
-            if d.target_population and d.target_population.targeted_participants is not None else "–")),
-        (_("Outcome metrics"), lambda d: _fact_cell(
-            None, "; ".join(m.name.get(lang) for m in d.outcome_metrics) or "–")),
-        (_("Measurement"), lambda d: _fact_cell(
-            None, ", ".join(sorted({vocab(m.measurement, "measurement") for m in d.outcome_metrics})) or "–")),
-        (_("Payment terms"), lambda d: _fact_cell(
-            d.payment_terms, (d.payment_terms.summary.get(lang) if d.payment_terms and d.payment_terms.summary
-                              else ("–" if not d.payment_terms else _("%(n)s payment rules",
-                                                                       n=len(d.payment_terms.payments)))))),
-        (_("Maximum potential loss"), lambda d: _fact_cell(None, d.finance.max_potential_loss or "–")),
-        (_("Investor repayment"), lambda d: _fact_cell(None, d.finance.investor_repayment or "–")),
-        (_("Result"), lambda d: _fact_cell(d.results[0] if d.results else None,
-                                           d.results[0].summary.get(lang) if d.results else "–")),
-    ]
-    rows = []
-    for label, get in fields:
-        cells = [get(d) for d in docs]
-        rows.append({"label": label, "cells": cells, "differs": len({c["text"] for c in cells}) > 1})
-    return rows
 
 
 @bp.get("/compare")

@@ -1,0 +1,136 @@
+"""A contract as the contract and compare pages show it: the timeline of dates, amendments, measurements,
+payments, milestones and results; the payoff chart; the compare table's field-by-field rows."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from registry.schema import ContractDocument, Money, Provenanced
+from web.charts import payoff_chart_svg
+from web.formatting import country as country_name
+from web.formatting import date as format_partial_date
+from web.formatting import money, number
+from web.vocabulary import vocab
+
+log = logging.getLogger(__name__)
+
+
+def timeline(doc: ContractDocument, lang: str) -> list[dict[str, Any]]:
+    """Dates, amendments, measurements, payments, milestones and results in date order."""
+    events: list[dict[str, Any]] = []
+    date_labels = {
+        "signed": _("Contract signed"),
+        "service_start": _("Service starts"),
+        "service_end": _("Service ends"),
+        "evaluation_end": _("Evaluation ends"),
+        "anticipated_completion": _("Completion expected"),
+        "actual_completion": _("Completed"),
+    }
+    for key, label in date_labels.items():
+        value = getattr(doc.dates, key)
+        if value:
+            events.append({"date": value, "kind": "date", "label": label, "text": "", "fact": doc.dates})
+    for a in doc.amendments:
+        text = a.description.get(lang)
+        if a.field:
+            text += f" ({a.field}: {a.old_value if a.old_value is not None else '–'} → {a.new_value})"
+        events.append({"date": a.date, "kind": "amendment", "label": _("Amendment"), "text": text, "fact": a})
+    metric_names = {m.id: m.name.get(lang) for m in doc.outcome_metrics}
+    for m in doc.measurements:
+        text = ", ".join(p for p in (metric_names.get(m.metric or "", ""), m.description or "") if p)
+        events.append({"date": m.date, "kind": "measurement", "label": _("Measurement"), "text": text,
+                       "value": m.value, "n": m.n, "fact": m})
+    history = doc.history
+    for o in history.outcomes if history else []:
+        text = ", ".join(p for p in (metric_names.get(o.metric, o.metric), o.cohort or "", o.description or "") if p)
+        events.append({"date": o.date or "", "kind": "measurement", "label": _("Measurement"), "text": text,
+                       "value": o.value, "n": o.n, "fact": o})
+    for p in history.payments if history else []:
+        payer = doc.organisation(p.payer) if p.payer else None
+        payee = doc.organisation(p.payee) if p.payee else None
+        events.append({"date": p.date or "", "kind": "payment", "label": _("Payment"),
+                       "text": " → ".join(o.name for o in (payer, payee) if o) + (
+                           f" ({p.description})" if p.description else ""),
+                       "money": Money(amount=p.amount, currency=p.currency), "component": p.component, "fact": p})
+    for ms in doc.milestones:
+        events.append({"date": ms.date, "kind": "milestone", "label": vocab(ms.kind, "milestone"),
+                       "text": ms.description, "fact": None})
+    for r in doc.results:
+        if r.date:
+            events.append({"date": r.date, "kind": "result", "label": _("Result"), "text": r.summary.get(lang),
+                           "fact": r})
+    return sorted(events, key=lambda e: (e["date"] or "9999", e["kind"] != "date"))
+
+
+def payoff_chart(doc: ContractDocument, lang: str) -> Markup | None:
+    """The payoff chart from ``web.charts`` (inline SVG), or ``None`` when the terms do not allow one."""
+    try:
+        svg = payoff_chart_svg(doc, lang)
+    except Exception:  # a chart problem must not take the contract page down
+        log.exception("payoff chart failed for %s", doc.id)
+        return None
+    # The SVG is built by our own code with every text escaped there, so it is safe to embed as is.
+    return Markup(svg) if svg else None
+
+
+def _fact_cell(fact: Provenanced | None, text: str) -> dict[str, Any]:
+    return {"text": text, "fact": fact}
+
+
+def compare_rows(docs: Sequence[ContractDocument], lang: str) -> list[dict[str, Any]]:
+    """Field-by-field rows for the compare table; ``differs`` marks rows whose values are not all equal."""
+    def names_with_role(doc: ContractDocument, role: str) -> str:
+        return ", ".join(o.name for o in doc.parties_with_role(role)) or "–"
+
+    def money_fact(doc: ContractDocument, attr: str) -> dict[str, Any]:
+        fact = getattr(doc.finance, attr)
+        if fact is None:
+            return _fact_cell(None, "–")
+        prefix = {"min": _("at least") + " ", "max": _("up to") + " "}.get(fact.bound, "")
+        return _fact_cell(fact, prefix + money(fact.amount, fact.currency or doc.finance.currency))
+
+    fields: list[tuple[str, Callable[[ContractDocument], dict[str, Any]]]] = [
+        (_("Country"), lambda d: _fact_cell(d.classification, country_name(d.classification.country))),
+        (_("Region"), lambda d: _fact_cell(d.classification, d.classification.region or "–")),
+        (_("Sector"), lambda d: _fact_cell(d.classification, vocab(d.classification.policy_sector, "sector"))),
+        (_("Stage"), lambda d: _fact_cell(d.stage_provenance, vocab(d.stage, "stage"))),
+        (_("Signed"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.signed))),
+        (_("Service starts"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_start))),
+        (_("Service ends"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_end))),
+        (_("Outcome payers"), lambda d: _fact_cell(None, names_with_role(d, "outcome_payer"))),
+        (_("Investors"), lambda d: _fact_cell(None, names_with_role(d, "investor"))),
+        (_("Providers"), lambda d: _fact_cell(None, names_with_role(d, "provider"))),
+        (_("Intermediaries"), lambda d: _fact_cell(None, names_with_role(d, "intermediary"))),
+        (_("Capital committed"), lambda d: money_fact(d, "capital_committed")),
+        (_("Capital drawn"), lambda d: money_fact(d, "capital_drawn")),
+        (_("Maximum outcome payments"), lambda d: money_fact(d, "max_outcome_payment")),
+        (_("Outcome payments made"), lambda d: money_fact(d, "total_outcome_payments_made")),
+        (_("Participants targeted"), lambda d: _fact_cell(
+            d.target_population,
+            number(d.target_population.targeted_participants)
+            if d.target_population and d.target_population.targeted_participants is not None else "–")),
+        (_("Outcome metrics"), lambda d: _fact_cell(
+            None, "; ".join(m.name.get(lang) for m in d.outcome_metrics) or "–")),
+        (_("Measurement"), lambda d: _fact_cell(
+            None, ", ".join(sorted({vocab(m.measurement, "measurement") for m in d.outcome_metrics})) or "–")),
+        (_("Payment terms"), lambda d: _fact_cell(
+            d.payment_terms, (d.payment_terms.summary.get(lang) if d.payment_terms and d.payment_terms.summary
+                              else ("–" if not d.payment_terms else _("%(n)s payment rules",
+                                                                       n=len(d.payment_terms.payments)))))),
+        (_("Maximum potential loss"), lambda d: _fact_cell(None, d.finance.max_potential_loss or "–")),
+        (_("Investor repayment"), lambda d: _fact_cell(None, d.finance.investor_repayment or "–")),
+        (_("Result"), lambda d: _fact_cell(d.results[0] if d.results else None,
+                                           d.results[0].summary.get(lang) if d.results else "–")),
+    ]
+    rows = []
+    for label, get in fields:
+        cells = [get(d) for d in docs]
+        rows.append({"label": label, "cells": cells, "differs": len({c["text"] for c in cells}) > 1})
+    return rows
+
+
