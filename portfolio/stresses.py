@@ -9,7 +9,8 @@ import pandas as pd
 
 from portfolio.contract import Portfolio
 from portfolio.engine import Stress, termination_outcomes, worst_case_outcomes
-from portfolio.results import SUMMARY_LABELS, SimulationResult
+from portfolio.results import SUMMARY_LABELS, SimulationResult, _jsonable
+from portfolio.simulation import simulate
 
 __all__ = ["default_stresses", "StressResult", "run_stresses", "SECTOR_SHOCK_SD"]
 
@@ -78,8 +79,6 @@ class StressResult:
         self.table.index.name = "metric"
 
     def to_dict(self) -> dict[str, Any]:
-        from portfolio.results import _jsonable
-
         return {
             "scenarios": [{"name": k, "description": self.descriptions[k]} for k in self.results],
             "table": {m: {k: _jsonable(v) for k, v in row.items()} for m, row in self.table.iterrows()},
@@ -92,8 +91,6 @@ def run_stresses(
     portfolio: Portfolio, stresses: Sequence[Stress] | None = None, **kwargs: Any
 ) -> StressResult:
     """Simulate the base case and each stress with common random numbers."""
-    from portfolio import simulate
-
     stresses = list(stresses) if stresses is not None else default_stresses(portfolio)
     results = {"base": simulate(portfolio, **kwargs)}
     desc = {"base": "the portfolio's own assumptions"}

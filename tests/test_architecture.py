@@ -210,8 +210,6 @@ def test_layers_point_one_way(project: tuple[dict[str, Path], list[Import]]) -> 
     assert forbidden_imports(imports) == []
 
 
-@pytest.mark.xfail(reason="imports inside functions in web/__init__.py, web/factsheets.py, web/pages.py and "
-                   "portfolio/stresses.py are still to be moved or explained", strict=False)
 def test_imports_inside_functions_say_why(project: tuple[dict[str, Path], list[Import]]) -> None:
     _, imports = project
     assert unexplained_function_imports(imports) == []
