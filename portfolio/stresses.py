@@ -8,9 +8,8 @@ from typing import Any
 import pandas as pd
 
 from portfolio.contract import Portfolio
-from portfolio.engine import Stress, termination_outcomes, worst_case_outcomes
-from portfolio.results import SUMMARY_LABELS, SimulationResult, _jsonable
-from portfolio.simulation import simulate
+from portfolio.engine import Stress, run, termination_outcomes, worst_case_outcomes
+from portfolio.results import SUMMARY_LABELS, SimulationResult, _jsonable, build_result
 
 __all__ = ["default_stresses", "StressResult", "run_stresses", "SECTOR_SHOCK_SD"]
 
@@ -90,11 +89,15 @@ class StressResult:
 def run_stresses(
     portfolio: Portfolio, stresses: Sequence[Stress] | None = None, **kwargs: Any
 ) -> StressResult:
-    """Simulate the base case and each stress with common random numbers."""
+    """Simulate the base case and each stress with common random numbers.
+
+    Keyword arguments are :func:`portfolio.simulate`'s; each run is what it returns, built here from the
+    engine's run so that this module does not import the package that imports it.
+    """
     stresses = list(stresses) if stresses is not None else default_stresses(portfolio)
-    results = {"base": simulate(portfolio, **kwargs)}
+    results = {"base": build_result(run(portfolio, **kwargs))}
     desc = {"base": "the portfolio's own assumptions"}
     for s in stresses:
-        results[s.name] = simulate(portfolio, stress=s, **kwargs)
+        results[s.name] = build_result(run(portfolio, stress=s, **kwargs))
         desc[s.name] = s.description
     return StressResult(results, desc)

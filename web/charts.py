@@ -74,7 +74,8 @@ def _payoff_svg(sweep: PayoffSweep, currency: str, lang: str) -> str:
     metric_name = shorten(sweep.metric.name.get(lang), 90)
     unit = shorten(sweep.metric.unit, 30) if sweep.metric.unit else sweep.metric.unit
     parts = svg.y_axis(y_ticks, lambda tick: sy(tick * y_div), left=LEFT, right=WIDTH - RIGHT, label_of=figure)
-    y_label = f"{_('Amount')} ({y_suffix + ' ' if y_suffix else ''}{currency})"
+    amount = _("Amount")
+    y_label = f"{amount} ({y_suffix + ' ' if y_suffix else ''}{currency})"
     parts.append(svg.text(14, TOP + plot_h / 2, y_label, anchor="middle", size=10, fill=svg.LABEL_COLOUR,
                           rotate=-90))
     parts += _payoff_bars(sweep, sy, plot_w, plot_h) if sweep.binary else _payoff_lines(sweep, sy, plot_w, plot_h)
@@ -96,7 +97,8 @@ def _payoff_svg(sweep: PayoffSweep, currency: str, lang: str) -> str:
         lx += 40 + int(len(label) * 6.3)
     x_label = metric_name + (f" ({unit})" if unit and not sweep.binary else "")
     parts.append(svg.text(LEFT + plot_w / 2, HEIGHT - 8, x_label, anchor="middle", size=11, weight="bold"))
-    return svg.frame(WIDTH, HEIGHT, parts, css_class="payoff-chart", label=f"{_('Payments by outcome')}: {metric_name}",
+    title = _("Payments by outcome")
+    return svg.frame(WIDTH, HEIGHT, parts, css_class="payoff-chart", label=f"{title}: {metric_name}",
                      background="#ffffff", font_family=FONT)
 
 

@@ -253,7 +253,7 @@ def contract_choices(spec: dict[str, Any], *, session: Session) -> list[dict[str
         choices.append({"id": row.id, "label": f"{short} ({row.country}, {row.currency})", "currency": row.currency})
     for doc in spec.get("contracts") or []:  # what-if contracts written into the specification
         if isinstance(doc, dict) and doc.get("id"):
-            choices.append({"id": doc["id"], "label": f"{doc['id']} ({_('what-if')})",
+            choices.append({"id": doc["id"], "label": _("%(id)s (what-if)", id=doc["id"]),
                             "currency": (doc.get("finance") or {}).get("currency", "")})
     return sorted(choices, key=lambda c: c["label"].lower())
 

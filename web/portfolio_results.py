@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from babel.numbers import format_decimal
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlmodel import Session
 
 from registry.services.contracts import organisation_names
 from web.charts import histogram_svg
-from web.formatting import percent_pattern
+from web.formatting import number, percent_pattern
 from web.vocabulary import label
 
 SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
@@ -31,11 +29,10 @@ def result_view(result: dict[str, Any], *, session: Session) -> dict[str, Any]:
     """What the results part of the page shows, prepared from the stored JSON result."""
     settings = result.get("settings", {})
     base = settings.get("base_currency", "SEK")
-    lang = str(get_locale() or "sv")
     dist = result.get("distributions", {})
 
     def multiple_label(v: float) -> str:
-        return format_decimal(v, format="0.00", locale=lang) + "×"
+        return number(v, 2) + "×"
 
     def irr_label(v: float) -> str:
         return percent_pattern(v)
@@ -57,5 +54,5 @@ def result_view(result: dict[str, Any], *, session: Session) -> dict[str, Any]:
         "multiple_svg": histogram_svg(dist.get("multiple", {}), title=_("Multiple on invested capital"),
                                       edge_label=multiple_label, marker=1.0, marker_label=_("break-even")),
         "irr_svg": histogram_svg(dist.get("irr", {}), title=_("Internal rate of return (IRR)"),
-                                 edge_label=irr_label, marker=0.0, marker_label="0 %"),
+                                 edge_label=irr_label, marker=0.0, marker_label=irr_label(0.0)),
     }

@@ -231,3 +231,14 @@ def test_the_check_sees_english() -> None:
     """The search itself: an English label in Swedish text is found, a translated one is not."""
     assert "Probability of losing capital" in english_in("Sannolikhet\nProbability of losing capital 12 %")
     assert english_in("Sannolikhet att förlora kapital") == []
+
+
+def test_no_message_inside_an_f_string() -> None:
+    """``pybabel extract`` does not look inside f-strings (Python 3.11 reads one as a single token), so a
+    ``_()`` there never reaches the catalogue and is shown in English: messages are looked up outside them."""
+    root = PO.parents[4]
+    inside = re.compile(r"""\bf(["'])[^\n]*?\{\s*(?:_|gettext|pgettext|ngettext|N_|NP_)\(""")
+    found = [f"{path.relative_to(root)}:{number}" for package in ("web", "registry")
+             for path in sorted((root / package).rglob("*.py"))
+             for number, line in enumerate(path.read_text().splitlines(), 1) if inside.search(line)]
+    assert found == []
