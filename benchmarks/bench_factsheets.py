@@ -71,8 +71,8 @@ def main() -> None:
     from weasyprint import HTML
 
     from registry.loader import SEED_DIR, read_contract_file
+    from web import standalone_app
     from web.factsheet_service import build_factsheet_pdf, factsheet_html
-    from web.i18n import standalone_app
     from web.pdf import estimated_pages
 
     import_s = time.perf_counter() - start

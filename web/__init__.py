@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, current_app, has_app_context, request, session
+from flask_babel import force_locale
 from sqlalchemy import event
 
 from registry.db import database_url, instance_path
@@ -94,3 +98,21 @@ def offline_app() -> Flask:
     cookie anyone receives, so a throwaway secret key does when ``UTFALL_SECRET_KEY`` is not set."""
     key = os.environ.get("UTFALL_SECRET_KEY", "")
     return create_app(None if len(key) >= security.MIN_SECRET_KEY_LENGTH else {"SECRET_KEY": secrets.token_hex(32)})
+
+
+@cache
+def standalone_app() -> Flask:
+    """One offline app per process, for work outside requests."""
+    return offline_app()
+
+
+@contextmanager
+def in_language(lang: str) -> Iterator[Flask]:
+    """The current app, or an offline one outside Flask (commands, scheduler, scripts), with ``lang`` forced."""
+    if has_app_context():
+        with force_locale(lang):
+            yield current_app._get_current_object()  # type: ignore[attr-defined]
+        return
+    app = standalone_app()
+    with app.app_context(), force_locale(lang):
+        yield app

@@ -7,7 +7,7 @@ version; a changed contract gets a new sheet on the next request or from the sch
 A portfolio report (``templates/factsheet/portfolio.html``) shows a saved portfolio's last results with the
 results page's labels.
 
-Every text is a gettext message rendered inside :func:`web.pdf.in_language`; the PDF machinery (restricted
+Every text is a gettext message rendered inside :func:`web.in_language`; the PDF machinery (restricted
 fetcher, layout estimate) is in :mod:`web.pdf`.
 """
 
@@ -36,10 +36,10 @@ from registry.models import Contract, Factsheet, Portfolio, utcnow
 from registry.payoff import PayoffSweep, payoff_sweep
 from registry.schema import ContractDocument, Role
 from registry.terms import compile_terms
+from web import in_language
 from web.backtest_view import BacktestView, backtest_view
 from web.charts import render_sweep_svg
 from web.formatting import number, shorten
-from web.i18n import in_language
 from web.pdf import STATIC_DIR, STATIC_SCHEME, html_to_pdf, render
 from web.portfolio_results import result_view
 from web.vocabulary import NP_, label
@@ -246,7 +246,7 @@ def _realised(doc: ContractDocument, lang: str) -> BacktestView | None:
 def factsheet_context(doc: ContractDocument, lang: str, *, generated: datetime | None = None) -> dict[str, Any]:
     """Everything the template needs (also used by tests to see what a sheet shows).
 
-    Call inside :func:`web.pdf.in_language` with ``lang``: the labels are gettext messages.
+    Call inside :func:`web.in_language` with ``lang``: the labels are gettext messages.
     """
     sweep = payoff_sweep(doc)
     parties: list[tuple[str, list[str]]] = []

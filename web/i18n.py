@@ -12,7 +12,7 @@ gettext's own keywords, ``N_`` marks a msgid without translating it (``web.forma
 texts, which cannot import the web layer, use their own ``N_``), and ``NP_`` one with a context
 (``web.vocabulary.NP_``; the keyword is declared in ``babel.cfg``).
 
-Work outside a request (the command line, the scheduler, PDFs) renders inside :func:`in_language`: the app
+Work outside a request (the command line, the scheduler, PDFs) renders inside :func:`web.in_language`: the app
 with ``flask_babel.force_locale``, so every message, number and date follows the one language asked for.
 """
 
@@ -21,15 +21,10 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, has_app_context
-from flask_babel import force_locale
 
 SOURCE_DIR = Path(__file__).resolve().parent / "translations"
 
@@ -60,24 +55,3 @@ def compiled_translations(instance_path: Path) -> Path:
         except OSError:
             continue
     return SOURCE_DIR
-
-
-@contextmanager
-def in_language(lang: str) -> Iterator[Flask]:
-    """The current app, or an offline one outside Flask (commands, scheduler, scripts), with ``lang`` forced."""
-    if has_app_context():
-        with force_locale(lang):
-            yield current_app._get_current_object()  # type: ignore[attr-defined]
-        return
-    app = standalone_app()
-    with app.app_context(), force_locale(lang):
-        yield app
-
-
-@cache
-def standalone_app() -> Flask:
-    """One offline app per process, for work outside requests."""
-    # lazy: the package's create_app imports this module
-    from web import offline_app
-
-    return offline_app()

@@ -6,7 +6,7 @@ a ``file:///`` link) is shown as text and never becomes an element; and the URL 
 scheme and refuses ``http(s):``, ``file:``, ``data:`` and everything else. Fonts come from fontconfig
 (DejaVu Sans, Debian package ``fonts-dejavu-core``) and are embedded, subset.
 
-Callers render inside :func:`web.i18n.in_language`, so every text of a PDF (templates' ``_()``, the vocabulary,
+Callers render inside :func:`web.in_language`, so every text of a PDF (templates' ``_()``, the vocabulary,
 numbers and dates) comes from one locale: the reader's, also from the command line and the scheduler.
 """
 

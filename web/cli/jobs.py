@@ -29,9 +29,8 @@ from tqdm import tqdm
 from registry import db
 from registry.reminders import reminders_due
 from registry.services.contracts import contract_ids as all_contract_ids
-from web import offline_app
+from web import in_language, offline_app
 from web.extensions import db as app_db
-from web.i18n import in_language
 from web.jobs import (
     JOBS,
     LEASE_SECONDS,
