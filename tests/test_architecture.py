@@ -1,4 +1,4 @@
-"""The import rules of docs/architecture.md, read from the source with ``ast`` (nothing is imported).
+"""The import rules of docs/architecture.md, read from the source with ``ast`` (the modules are not imported for them).
 
 - No import cycles between the project's modules (imports made when a module is loaded; imports inside
   ``if TYPE_CHECKING:`` are not made at run time and do not count).
@@ -7,17 +7,25 @@
 - An import inside a function is the exception: each one says why with a ``# lazy: ...`` comment (kept out of
   start-up, e.g. of ``utfall --help``) or ``# optional: ...`` (an optional dependency), on its line, on the line
   above, or above the group of imports it opens.
+
+And the ``utfall`` command's one list: every command the ``web.cli`` modules define is registered in
+``web.cli.COMMANDS``.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
+
+import web.cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("registry", "portfolio", "web")
@@ -278,3 +286,23 @@ def test_layering_and_unexplained_imports_are_found(tmp_path: Path) -> None:
         "portfolio.engine (line 7) imports pandas inside a function",
         "web.jobs (line 2) imports os inside a function",
     ]
+
+
+def test_every_command_is_registered_in_the_one_list() -> None:
+    """Each top-level command of the ``web.cli`` modules is in ``web.cli.COMMANDS``, the group's one list, and
+    the group holds nothing else (subcommands belong to their group, e.g. ``contracts list``)."""
+    subcommands = set()
+    defined = []
+    for info in pkgutil.iter_modules(web.cli.__path__, "web.cli."):
+        module = importlib.import_module(info.name)
+        commands = [value for value in vars(module).values()
+                    if isinstance(value, click.Command) and value.callback is not None
+                    and value.callback.__module__ == info.name]
+        defined.extend(commands)
+        for command in commands:
+            if isinstance(command, click.Group):
+                subcommands.update(command.commands.values())
+    top_level = {command for command in defined if command not in subcommands}
+    assert len(top_level) >= 17
+    assert top_level == set(web.cli.COMMANDS)
+    assert list(web.cli.main.commands.values()) == list(web.cli.COMMANDS)
