@@ -50,12 +50,12 @@ def current_user() -> User | None:
 def _basic_auth(username: str, password: str) -> User | None:
     """HTTP Basic credentials, throttled like the login form (each request is a password guess)."""
     dbs = db_session()
-    throttle = security.login_throttle(dbs, username)
+    throttle = security.login_throttle(username, session=dbs)
     if throttle.refused:
         abort(429, description=_too_many_failures(throttle.minutes))
     user = authenticate(session=dbs, username=username, password=password)
     if user is None:
-        security.record_login_failure(dbs, username)
+        security.record_login_failure(username, session=dbs)
     return user
 
 
@@ -131,7 +131,7 @@ def login_submit() -> ResponseReturnValue:
     """Check the credentials and start a session."""
     username = request.form.get("username", "").strip()
     dbs = db_session()
-    throttle = security.login_throttle(dbs, username)
+    throttle = security.login_throttle(username, session=dbs)
     if throttle.refused:
         return render_template(
             "auth/login.html", next=request.form.get("next", ""), username=username,
@@ -139,12 +139,12 @@ def login_submit() -> ResponseReturnValue:
         ), 429, {"Retry-After": str(throttle.minutes * 60)}
     user = authenticate(session=dbs, username=username, password=request.form.get("password", ""))
     if user is None:
-        security.record_login_failure(dbs, username)
+        security.record_login_failure(username, session=dbs)
         return render_template(
             "auth/login.html", next=request.form.get("next", ""), username=username,
             error=_("Wrong username or password."),
         ), 401
-    security.clear_login_failures(dbs, username)
+    security.clear_login_failures(username, session=dbs)
     dbs.commit()
     lang = session.get("lang")
     session.clear()  # a fresh session on login (no fixation of a pre-login cookie)

@@ -26,11 +26,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, Response, current_app, request
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from registry.models import LoginFailure
 from registry.schema import is_http_url
+from registry.services.users import forget_login_failures, recent_login_failures, record_login_failures
 
 SECRET_KEY_FILE = "secret_key"
 MIN_SECRET_KEY_LENGTH = 16
@@ -143,19 +143,15 @@ def _keys(username: str) -> list[tuple[str, str, int]]:
             ("address", (request.remote_addr or "unknown")[:200], per_address)]
 
 
-def login_throttle(session: Session, username: str) -> Throttle:
+def login_throttle(username: str, *, session: Session) -> Throttle:
     """Refuse logins to an account, or from an address, with too many recent failures (before any password
     is checked, so that the right password after many wrong ones is refused too)."""
     _, _, window = _limits()
     now = datetime.now(UTC)
     for scope, key, limit in _keys(username):
-        recent = session.exec(
-            select(func.count(), func.min(LoginFailure.at)).where(
-                LoginFailure.scope == scope, LoginFailure.key == key, LoginFailure.at > now - window
-            )
-        ).one()
-        count, oldest = recent
+        count, oldest = recent_login_failures(session=session, scope=scope, key=key, since=now - window)
         if count >= limit:
+            assert oldest is not None  # the limits are at least one failure
             if oldest.tzinfo is None:  # SQLite returns naive datetimes
                 oldest = oldest.replace(tzinfo=UTC)
             remaining = max(1, int(((oldest + window) - now).total_seconds() // 60) + 1)
@@ -163,19 +159,15 @@ def login_throttle(session: Session, username: str) -> Throttle:
     return Throttle(False)
 
 
-def record_login_failure(session: Session, username: str) -> None:
+def record_login_failure(username: str, *, session: Session) -> None:
     """Count a failed login against the account and the address (and forget failures older than the window)."""
     _, _, window = _limits()
     now = datetime.now(UTC)
-    session.exec(delete(LoginFailure).where(col(LoginFailure.at) < now - window))  # type: ignore[call-overload]
-    for scope, key, _limit in _keys(username):
-        session.add(LoginFailure(scope=scope, key=key, at=now))
-    session.commit()
+    record_login_failures(session=session, keys=[(scope, key) for scope, key, _limit in _keys(username)], at=now,
+                          forget_before=now - window)
 
 
-def clear_login_failures(session: Session, username: str) -> None:
+def clear_login_failures(username: str, *, session: Session) -> None:
     """A successful login forgets the account's failures (not the address's: one right guess among many
     wrong ones for other accounts does not lift the address's limit)."""
-    session.exec(delete(LoginFailure).where(  # type: ignore[call-overload]
-        col(LoginFailure.scope) == "account", col(LoginFailure.key) == username.strip().casefold()[:200]
-    ))
+    forget_login_failures(session=session, scope="account", key=username.strip().casefold()[:200])

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from registry.models import User
+from registry.models import LoginFailure, User
 
 ROLES = ("investor", "curator", "admin")
 MIN_PASSWORD_LENGTH = 8
@@ -96,6 +97,31 @@ def authenticate(*, session: Session, username: str, password: str) -> User | No
         check_password_hash(_dummy_hash(), password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
+
+
+def recent_login_failures(*, session: Session, scope: str, key: str, since: datetime) -> tuple[int, datetime | None]:
+    """How many failed logins ``key`` (an account or an address, as ``scope`` says) has had after ``since``, and
+    when the first of them was."""
+    count, first = session.exec(select(func.count(), func.min(LoginFailure.at)).where(
+        LoginFailure.scope == scope, LoginFailure.key == key, LoginFailure.at > since)).one()
+    return int(count), first
+
+
+def record_login_failures(*, session: Session, keys: Sequence[tuple[str, str]], at: datetime,
+                          forget_before: datetime) -> None:
+    """Record a failed login against each ``(scope, key)``, and forget failures before ``forget_before``
+    (committed)."""
+    session.exec(delete(LoginFailure).where(col(LoginFailure.at) < forget_before))  # type: ignore[call-overload]
+    for scope, key in keys:
+        session.add(LoginFailure(scope=scope, key=key, at=at))
+    session.commit()
+
+
+def forget_login_failures(*, session: Session, scope: str, key: str) -> None:
+    """Forget the failed logins of ``key`` in ``scope`` (flushed with the caller's transaction)."""
+    session.exec(delete(LoginFailure).where(  # type: ignore[call-overload]
+        col(LoginFailure.scope) == scope, col(LoginFailure.key) == key
+    ))
 
 
 def owned(*, session: Session, model: type[Owned], row_id: int, user: User | None) -> Owned | None:
