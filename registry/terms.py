@@ -47,8 +47,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry import _formula as F
-from registry._describe_formula import render
 from registry._formula import FormulaSyntaxError
+from registry._formula_words import render
 from registry.finance import xirr
 from registry.issues import Issue
 from registry.schema import (

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from registry import db
-from registry.describe import describe_contract
+from registry.contract_summary import describe_contract
 from registry.loader import SEED_DIR, ContractInputError, document_json, load_paths, validate_paths
 from registry.plain_text import amount_text
 from registry.schema import MetricKind
