@@ -145,15 +145,15 @@ class Check:
                  "multiple": "multiple of", "payment_date": "payment date of"}[self.kind]
         period = f" [{self.period}]" if self.period else ""
         if self.depends_on and self.low is not None:
-            terms = f"{_fmt(self.low, self.currency)} to {_fmt(self.high, self.currency)} over the values of " \
+            terms = f"{_shown(self.low, self.currency)} to {_shown(self.high, self.currency)} over the values of " \
                     f"{_outcome_list(self.depends_on)}"
         elif self.depends_on:
             terms = f"depends on {_outcome_list(self.depends_on)}"
         else:
-            terms = _fmt(self.terms, self.currency)
+            terms = _shown(self.terms, self.currency)
         if self.recorded is None:
             return f"[{mark}] {label} {self.subject}{period}: terms {terms}, nothing recorded"
-        recorded = _fmt(self.recorded, self.currency)
+        recorded = _shown(self.recorded, self.currency)
         if self.kind == "irr" and self.bound != "exact":
             recorded = {"min": "at least ", "max": "at most ", "about": "about "}[self.bound] + recorded
         line = f"[{mark}] {label} {self.subject}{period}: terms {terms}, recorded {recorded}"
@@ -163,15 +163,15 @@ class Check:
             line += " (inside that range)"
         elif self.depends_on and self.unreachable:
             line += f" (no value of it gives that; the nearest is off by " \
-                    f"{_fmt(self.difference, self.currency, signed=True)})"
+                    f"{_shown(self.difference, self.currency, signed=True)})"
         elif self.depends_on and self.status == "no":
             line += " (outside that range"
-            line += f", off by {_fmt(self.difference, self.currency, signed=True)})" \
+            line += f", off by {_shown(self.difference, self.currency, signed=True)})" \
                 if self.difference is not None else ")"
         elif not self.ok and self.kind == "irr" and self.difference is not None:
             line += f" (off by {self.difference * 100:+.2f} percentage points)"
         elif not self.ok and self.difference is not None:
-            line += f" (off by {_fmt(self.difference, self.currency, signed=True)}"
+            line += f" (off by {_shown(self.difference, self.currency, signed=True)}"
             line += f", {self.relative:+.1%})" if self.relative is not None else ")"
         if self.derived:
             line += f" [uses {', '.join(self.derived)}, derived from the result: circular]"
@@ -298,7 +298,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _fmt(value: Any, currency: str | None, signed: bool = False) -> str:
+def _shown(value: Any, currency: str | None, signed: bool = False) -> str:
     """A compared figure in a message: an amount in its currency, an IRR as a percentage, a date gap in days."""
     if isinstance(value, Decimal) and currency:
         return amount_text(value, currency=currency, signed=signed)
