@@ -110,10 +110,9 @@ class RegistryQuery:
         )
 
     def contract_filter(self) -> ContractFilter:
-        low, high = SIZE_BANDS.get(self.size, (None, None))
         return ContractFilter(text=self.text or None, country=self.country or None, sector=self.sector or None,
                               stage=self.stage or None, origin=self.origin or None,
-                              payer_type=self.payer_type or None, min_capital_usd=low, max_capital_usd=high,
+                              payer_type=self.payer_type or None, size=self.size or None,
                               reproduced=self.reproduced or None, repayment=self.result or None)
 
     def selection(self, session: Session, *, lang: str, paginate: bool) -> ContractPage:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from registry.market import repayment_class_condition
+from registry.market import SIZE_BANDS, repayment_class_condition
 from registry.models import ChangeRecord, Contract, ContractBase, ContractParty, OrganisationRow
 from registry.schema import ContractDocument
 
@@ -47,6 +47,7 @@ class ContractFilter:
     payer_type: str | None = None
     min_capital_usd: Decimal | None = None
     max_capital_usd: Decimal | None = None
+    size: str | None = None  # a size band of registry.market.SIZE_BANDS: its lower bound in, its upper bound out
     year_from: int | None = None
     year_to: int | None = None
     reproduced: str | None = None  # the back-test's verdict: yes | partly | no | unknown
@@ -82,6 +83,12 @@ def _conditions(flt: ContractFilter, *, session: Session) -> list[Any]:
         conditions.append(col(Contract.capital_committed_usd) >= flt.min_capital_usd)
     if flt.max_capital_usd is not None:
         conditions.append(col(Contract.capital_committed_usd) <= flt.max_capital_usd)
+    if flt.size:
+        low, high = SIZE_BANDS[flt.size]
+        if low is not None:
+            conditions.append(col(Contract.capital_committed_usd) >= low)
+        if high is not None:
+            conditions.append(col(Contract.capital_committed_usd) < high)
     if flt.year_from is not None:
         conditions.append(col(Contract.start_year) >= flt.year_from)
     if flt.year_to is not None:

@@ -84,6 +84,15 @@ def test_registry_filters_by_payer_type_size_and_result(client, add_contract):
     assert 'data-total="1"' in text(client.get("/contracts?size=small"))
     assert "se-large-2020" in text(client.get("/contracts?size=large"))
     assert 'data-total="0"' in text(client.get("/contracts?size=medium"))
+    # A size band holds its lower bound and not its upper one: exactly USD 1 m and 5 m are each in one band.
+    for contract_id, usd in (("se-one-million-2020", "1000000"), ("se-five-million-2020", "5000000")):
+        add_contract(sample_document(contract_id, finance={"currency": "SEK", "capital_committed": {
+            "amount": "10000000", "amount_usd": usd, "confidence": "unverified"}}))
+    small, medium, large = (text(client.get(f"/contracts?size={size}")) for size in ("small", "medium", "large"))
+    assert "se-one-million-2020" in medium and "se-one-million-2020" not in small
+    assert "se-five-million-2020" in large and "se-five-million-2020" not in medium
+    api = client.get("/api/v1/contracts?size=medium").get_json()
+    assert [item["id"] for item in api["items"]] == ["se-one-million-2020"]
     page = text(client.get("/contracts?payer_type=regional_government"))
     assert 'data-total="1"' in page and "se-large-2020" in page
     assert "se-small-2020" in text(client.get("/contracts?result=partial"))

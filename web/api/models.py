@@ -49,14 +49,12 @@ class ContractQuery(Input):
     offset: int = Field(0, ge=0, le=MAX_ID, description="Items to skip.")
 
     def contract_filter(self) -> ContractFilter:
-        low, high = SIZE_BANDS.get(self.size or "", (None, None))
-        if self.min_capital_usd is not None:
-            low = max(low or Decimal(0), Decimal(str(self.min_capital_usd)))
-        if self.max_capital_usd is not None:
-            high = Decimal(str(self.max_capital_usd)) if high is None else min(high, Decimal(str(self.max_capital_usd)))
+        low = None if self.min_capital_usd is None else Decimal(str(self.min_capital_usd))
+        high = None if self.max_capital_usd is None else Decimal(str(self.max_capital_usd))
         return ContractFilter(
             text=self.q, country=self.country, sector=self.sector, stage=self.stage, origin=self.origin,
-            payer_type=self.payer_type, min_capital_usd=low, max_capital_usd=high, year_from=self.year_from,
+            payer_type=self.payer_type, min_capital_usd=low, max_capital_usd=high, size=self.size,
+            year_from=self.year_from,
             year_to=self.year_to, reproduced=self.reproduced, repayment=self.result,
         )
 
