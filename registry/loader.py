@@ -21,7 +21,7 @@ from sqlmodel import Session, col, delete, select, update
 from registry.backtest import verdict_of
 from registry.issues import Issue
 from registry.models import ChangeRecord, Contract, ContractParty, OrganisationRow, utcnow
-from registry.schema import ContractDocument, partial_date_start
+from registry.schema import ContractDocument, document_json, partial_date_start
 from registry.terms import check_terms
 from registry.yaml_input import MAX_YAML_BYTES, YamlInputError, load_yaml
 
@@ -142,11 +142,6 @@ def validate_paths(paths: Iterable[str | Path]) -> tuple[list[ContractDocument],
         seen[doc.id] = str(file)
         docs.append(doc)
     return docs, issues
-
-
-def document_json(doc: ContractDocument) -> dict[str, Any]:
-    """The canonical JSON form of a document, as stored."""
-    return doc.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def content_hash(document: dict[str, Any]) -> str:

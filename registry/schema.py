@@ -133,6 +133,8 @@ MAX_TEXT_LENGTH = 20_000
 INDIGO's longest text is ~2,600 characters. Bounded so that one contract cannot swamp a page, a fact sheet
 or the database (a 1 MB field was once accepted)."""
 MAX_NAME_LENGTH = 500
+MAX_YAML_BYTES = 2 * 1024 * 1024
+"""The largest contract file (or YAML text in the editor) read at all; checked before parsing."""
 MAX_TITLE_LENGTH = 2_000  # INDIGO source titles carry their citation and reach ~1,400 characters
 
 Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
@@ -898,3 +900,8 @@ def _dupes(what: str, ids: list[str], errors: list[str]) -> None:
         if item in seen:
             errors.append(f"{what}: duplicate id {item!r}")
         seen.add(item)
+
+
+def document_json(doc: ContractDocument) -> dict[str, Any]:
+    """The canonical JSON form of a document, as stored."""
+    return doc.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-MAX_YAML_BYTES = 2 * 1024 * 1024
+from registry.schema import MAX_YAML_BYTES
+
+__all__ = ["MAX_YAML_BYTES", "YamlInputError", "load_yaml", "read_yaml_file"]
 MAX_YAML_NODES = 200_000  # values after alias expansion; the largest contract file has ~3,000
 MAX_YAML_DEPTH = 64
 

@@ -15,7 +15,7 @@ from flask_babel import force_locale
 from sqlalchemy import event
 
 from registry.db import database_url, instance_path
-from registry.yaml_input import MAX_YAML_BYTES
+from registry.schema import MAX_YAML_BYTES
 from web import formatting, guards, i18n, security, vocabulary
 from web.extensions import babel, csrf, db
 

@@ -31,10 +31,9 @@ from sqlmodel import Session, select
 
 from registry.backtest import backtest
 from registry.indigo.merge import get_display_document
-from registry.loader import document_json
 from registry.models import Contract, Factsheet, Portfolio, utcnow
 from registry.payoff import PayoffSweep, payoff_sweep
-from registry.schema import ContractDocument, Role
+from registry.schema import ContractDocument, Role, document_json
 from registry.terms import compile_terms
 from web import in_language
 from web.backtest_view import BacktestView, backtest_view

@@ -31,7 +31,6 @@ from sqlalchemy import Engine, case, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from registry.calibration import CalibratedPriors
 from registry.market import market_statistics
 from registry.models import JobRun, MarketSnapshot, SchedulerLease
 from registry.reminders import DEFAULT_DAYS, reminders_due
@@ -104,6 +103,7 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
     """Simulate every saved portfolio again with the current registry and store its results."""
     # lazy: the engine (numpy, scipy, pandas) loads in the process that runs the job, not in every command
     from portfolio import simulate
+    from registry.calibration import CalibratedPriors
     from registry.portfolio_file import build_portfolio, parse_portfolio
 
     done: list[int] = []

@@ -24,10 +24,9 @@ from sqlmodel import Session, col, select
 from registry.indigo.merge import get_display_document
 from registry.indigo.reader import PROJECT_TABLES
 from registry.indigo.values import ATTRIBUTION, SECTOR_NAMES, STAGE_NAMES
-from registry.loader import document_json
 from registry.models import Contract, IndigoRecord
 from registry.plain_text import number_text
-from registry.schema import ContractDocument, PolicySector, Role, Stage
+from registry.schema import ContractDocument, PolicySector, Role, Stage, document_json
 from registry.spreadsheet import safe_frame, safe_row
 
 FORMATS = ("indigo-csv", "json", "csv", "xlsx")

@@ -15,9 +15,8 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from registry.loader import document_json
 from registry.models import Contract, IndigoRecord
-from registry.schema import ContractDocument
+from registry.schema import ContractDocument, document_json
 
 DATE_FIELDS = ("signed", "service_start", "service_end", "evaluation_end", "anticipated_completion",
                "actual_completion")

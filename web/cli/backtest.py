@@ -7,8 +7,6 @@ from collections import Counter
 import click
 
 from registry import db
-from registry.backtest import backtest
-from registry.calibration import calibration_report
 from registry.services.contracts import contract_ids as all_contract_ids
 from registry.services.contracts import get_contract
 from web.cli.common import echo_json
@@ -26,6 +24,10 @@ def backtest_command(contract_ids: tuple[str, ...], as_json: bool, calibration: 
 
     Without ids: every contract with a recorded realised history.
     """
+    # lazy: evaluating terms brings numpy, which 'utfall --help' and the listing commands never need
+    from registry.backtest import backtest
+    from registry.calibration import calibration_report
+
     if calibration:
         with db.session_scope() as session:
             report = calibration_report(session=session)

@@ -12,11 +12,9 @@ import click
 
 from registry import db
 from registry.contract_summary import describe_contract
-from registry.loader import SEED_DIR, ContractInputError, document_json, load_paths, validate_paths
 from registry.plain_text import amount_text
-from registry.schema import MetricKind
+from registry.schema import MetricKind, document_json
 from registry.services.contracts import SORTABLE, ContractFilter, get_contract, list_contracts, reader_name
-from registry.terms import OutcomeError, TermsError, compile_terms
 from web.cli.common import echo_json
 
 # ASCII digits only: float() and Decimal() also read other scripts' digits ("１２３" would be 123).
@@ -42,6 +40,9 @@ def seed_command(paths: tuple[Path, ...]) -> None:
     """
     from registry.indigo.importer import reconcile_curated  # lazy: brings pandas, which other commands do not need
 
+    # lazy: loading and evaluating terms bring numpy, which 'utfall --help' and 'contracts list' never need
+    from registry.loader import SEED_DIR, ContractInputError, load_paths
+
     targets = list(paths) or [SEED_DIR]
     try:
         with db.session_scope() as session:
@@ -64,6 +65,8 @@ def seed_command(paths: tuple[Path, ...]) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate_command(paths: tuple[Path, ...]) -> None:
     """Check contract files without writing anything; print every error (exit status 1 on any)."""
+    # lazy: loading and evaluating terms bring numpy, which 'utfall --help' and 'contracts list' never need
+    from registry.loader import validate_paths
 
     docs, issues = validate_paths(paths)
     if issues:
@@ -200,6 +203,9 @@ def parse_outcomes(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")
 def payout_command(contract_id: str, outcomes: tuple[str, ...], reading: int | None, as_json: bool) -> None:
     """Evaluate a contract's payment terms for given outcomes."""
+    # lazy: loading and evaluating terms bring numpy, which 'utfall --help' and 'contracts list' never need
+    from registry.terms import OutcomeError, TermsError, compile_terms
+
     with db.session_scope() as session:
         doc = get_contract(session=session, contract_id=contract_id)
     if doc is None:

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from registry import db
 from registry.indigo.values import ATTRIBUTION, BUNDLED_EXPORT
@@ -51,6 +50,7 @@ def import_indigo(directory: Path | None, label: str | None, as_json: bool, prog
         with db.session_scope() as session:
             callback = None
             if show_bar:
+                from tqdm import tqdm  # lazy: only a command that shows a progress bar loads it
                 bar = tqdm(total=0, unit="project", desc="INDIGO import", file=sys.stderr)
 
                 def callback(done: int, total: int, pid: str) -> None:

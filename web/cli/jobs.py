@@ -24,7 +24,6 @@ from typing import Any
 import click
 from flask import Flask
 from sqlalchemy import Engine
-from tqdm import tqdm
 
 from registry import db
 from registry.reminders import reminders_due
@@ -201,6 +200,7 @@ def factsheets_command(contract_ids: tuple[str, ...], all_: bool, langs: tuple[s
         ids = list(contract_ids) or all_contract_ids(session=session)
     work = [(cid, lang) for cid in ids for lang in langs]
     workers = min(jobs or os.cpu_count() or 1, len(work))
+    from tqdm import tqdm  # lazy: only a command that shows a progress bar loads it
     bar = tqdm(total=len(work), unit="sheet", disable=not (sys.stderr.isatty() if progress is None else progress),
                file=sys.stderr)
     failed: list[str] = []

@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm
 
 from registry import db
-from registry.calibration import CalibratedPriors
 from registry.plain_text import amount_text, percent_text
 from registry.services.contracts import get_contract
 
@@ -30,6 +28,7 @@ _PERCENT = {"expected_multiple", "irr_mean", "irr_p5", "irr_p50", "irr_p95", "p_
 
 def _load(path: Path) -> Portfolio:
     # lazy: the engine (numpy, scipy, pandas) loads only when a portfolio is run, not for every ``utfall`` command
+    from registry.calibration import CalibratedPriors
     from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
 
     try:
@@ -48,6 +47,8 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[int], None] | Non
     if not (enabled and sys.stderr.isatty()):
         yield None
         return
+    from tqdm import tqdm  # lazy: only a command that shows a progress bar loads it
+
     with tqdm(total=total, unit="scen", unit_scale=True, file=sys.stderr, leave=False) as bar:
         yield bar.update
 

@@ -13,7 +13,6 @@ from werkzeug.serving import make_server
 
 from registry import db
 from registry.indigo import ATTRIBUTION, BUNDLED_EXPORT, BUNDLED_EXPORT_DATE
-from registry.loader import SEED_DIR, load_paths
 from registry.services.contracts import count_contracts
 from registry.services.runs import fail_interrupted_runs
 from registry.services.users import any_users
@@ -25,6 +24,7 @@ from web.security import instance_secret_key
 def _first_start(session: Session, *, seed: bool, indigo: bool) -> None:
     """Fill an empty registry: the seed contracts, then GO Lab's INDIGO snapshot shipped with the package."""
     from registry.indigo.importer import import_export  # lazy: brings pandas, needed only on the first start
+    from registry.loader import SEED_DIR, load_paths  # lazy: brings numpy (terms), needed only on the first start
 
     if seed:
         click.echo("loading the seed contracts …")
