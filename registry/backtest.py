@@ -184,14 +184,20 @@ def _span(needs: Sequence[float]) -> str:
     return low if low == high else f"{low} to {high}"
 
 
-def _outcome_list(keys: Iterable[str]) -> str:
-    """``a[1], a[2], b`` → ``a [1, 2], b``: each metric once, its periods after it."""
+def group_outcome_keys(keys: Iterable[str]) -> dict[str, list[str]]:
+    """``a[1], a[2], b`` → ``{a: [1, 2], b: []}``: each metric once, in order, with its period labels."""
     grouped: dict[str, list[str]] = {}
     for key in keys:
         name, _, label = key.partition("[")
         grouped.setdefault(name, [])
         if label:
             grouped[name].append(label.rstrip("]"))
+    return grouped
+
+
+def _outcome_list(keys: Iterable[str]) -> str:
+    """``a[1], a[2], b`` → ``a [1, 2], b``: each metric once, its periods after it."""
+    grouped = group_outcome_keys(keys)
     return ", ".join(f"{name} [{', '.join(labels)}]" if labels else name for name, labels in grouped.items())
 
 
@@ -899,13 +905,7 @@ def _verdict(doc: ContractDocument, result: Backtest, per_cohort: Mapping[str, s
     if result.verdict == "no":
         return
     keys = list(dict.fromkeys(k for c in open_checks for k in c.depends_on))
-    grouped: dict[str, list[str]] = {}
-    for key in keys:
-        name, _, label = key.partition("[")
-        grouped.setdefault(name, [])
-        if label:
-            grouped[name].append(label.rstrip("]"))
-    for name, labels in grouped.items():
+    for name, labels in group_outcome_keys(keys).items():
         if name in per_cohort:
             result.reasons.append(Reason("per_cohort_outcome", name, per_cohort[name]))
         else:

@@ -11,7 +11,7 @@ from typing import Any
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from registry.backtest import Backtest, Check, Reason
+from registry.backtest import Backtest, Check, Reason, group_outcome_keys
 from registry.schema import ContractDocument, MetricKind
 from web.formatting import N_, figure, money, percent_pattern, translate
 from web.formatting import date as format_date
@@ -76,12 +76,7 @@ def _value(check: Check, value: Any, signed: bool = False) -> str:
 
 def outcome_names(doc: ContractDocument, keys: Sequence[str], lang: str) -> str:
     """Outcome keys (``rate[year 1]``) as the metrics' names, each once, its periods (data) after it."""
-    grouped: dict[str, list[str]] = {}
-    for key in keys:
-        name, _bracket, label = key.partition("[")
-        grouped.setdefault(name, [])
-        if label:
-            grouped[name].append(label.rstrip("]"))
+    grouped = group_outcome_keys(keys)
     return ", ".join(_quoted(_metric(doc, name, lang), lang) + (f" [{', '.join(labels)}]" if labels else "")
                      for name, labels in grouped.items())
 
