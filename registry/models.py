@@ -242,3 +242,19 @@ class IndigoRecord(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     imported_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ReferenceRate(SQLModel, table=True):
+    """A row of a reference table (``fx``: exchange rate per euro; ``cpi``: price index) loaded by
+    ``utfall rates refresh``; it overrides the shipped row of the same table, currency and year
+    (``registry.reference_rates``). ``row`` is the file's row as validated, every column as text, so decimals stay
+    exact and the source, its address and date travel with the figure."""
+
+    __tablename__ = "reference_rate"
+
+    table_name: str = Field(primary_key=True, max_length=8)
+    currency: str = Field(primary_key=True, max_length=3)
+    year: int = Field(primary_key=True)
+    row: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    loaded_from: str = Field(max_length=300)
+    loaded_at: datetime = Field(default_factory=utcnow)
