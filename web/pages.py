@@ -38,6 +38,7 @@ from web.contract_view import compare_rows, payoff_chart, timeline
 from web.extensions import session as db_session
 from web.formatting import country as country_name
 from web.formatting import money_short
+from web.glossary import glossary_href, sections
 from web.lookups import found
 from web.registry_view import (
     PAYER_TYPES,
@@ -70,6 +71,11 @@ def attribution(text: str) -> str:
 
 def _lang() -> str:
     return str(get_locale() or "sv")
+
+
+@bp.app_template_filter("glossary")
+def _glossary_filter(value: object, kind: str) -> str:
+    return glossary_href(value, kind)
 
 
 @bp.app_context_processor
@@ -254,3 +260,12 @@ def compare() -> str:
         "pages/compare.html", docs=docs, rows=compare_rows(docs, lang) if docs else [], missing=missing,
         too_many=len(wanted) > COMPARE_MAX, options=options, selected=[d.id for d in docs], lang=lang,
     )
+
+
+# --- glossary -----------------------------------------------------------------------------------------------
+
+
+@bp.get("/glossary")
+def glossary() -> str:
+    """Roles, stages, confidence levels and core concepts, explained."""
+    return render_template("pages/glossary.html", sections=sections())

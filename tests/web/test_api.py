@@ -362,3 +362,21 @@ def test_login_then_portfolio_list_via_form_login(client: FlaskClient, make_user
     make_user("formlogin")
     login(client, "formlogin")
     assert client.get("/api/v1/portfolios").get_json() == {"items": []}
+
+
+@pytest.mark.parametrize("path", ["/api/v1", "/api/v1/"])
+def test_api_root_answers_with_an_index_of_its_resources(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    body = response.get_json()
+    document = client.get(body["openapi"]).get_json()
+    listed = {(r["method"], r["path"]) for r in body["resources"]}
+    documented = {(method.upper(), p) for p, item in document["paths"].items() for method in item}
+    assert listed == documented
+    assert ("GET", "/api/v1/contracts/{contract_id}") in listed
+    contracts = next(r for r in body["resources"] if r["path"] == "/api/v1/contracts" and r["method"] == "GET")
+    assert contracts["href"] == "/api/v1/contracts"
+    assert client.get(contracts["href"]).status_code == 200
+    detail = next(r for r in body["resources"] if r["path"] == "/api/v1/contracts/{contract_id}")
+    assert detail["href"] is None
+    assert client.get(body["docs"]).status_code == 200

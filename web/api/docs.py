@@ -7,12 +7,12 @@ import functools
 import re
 from typing import Any, Literal
 
-from flask import render_template
+from flask import render_template, url_for
 from markupsafe import Markup, escape
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from web.api.models import OpenApiDocument
+from web.api.models import ApiIndex, ApiResource, OpenApiDocument
 from web.api.operations import OPERATIONS, Operation, bp, operation
 from web.guards import MAX_ID
 
@@ -25,6 +25,32 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 def openapi_json() -> dict[str, Any]:
     """The machine-readable description of every endpoint and schema (the docs page renders the same)."""
     return openapi_document()
+
+
+def _index() -> ApiIndex:
+    resources = [ApiResource(method=op.method, path=op.path, summary=op.summary, tag=op.tag,
+                             operation_id=op.endpoint,
+                             href=op.path if op.method == "GET" and "{" not in op.path else None)
+                 for op in OPERATIONS]
+    return ApiIndex(name="utfall API", version=API_VERSION, openapi=url_for("api.openapi_json"),
+                    docs=url_for("api.docs"), resources=resources)
+
+
+INDEX_RESPONSES: dict[int, tuple[str, type[BaseModel] | None]] = {
+    200: ("The API's resources, taken from the same operations as the OpenAPI document.", ApiIndex)}
+
+
+@operation("GET", "", summary="An index of this API's resources", tag="meta", responses=INDEX_RESPONSES)
+def api_index() -> ApiIndex:
+    """Every operation (method, path, summary) and where the OpenAPI document and the docs page are."""
+    return _index()
+
+
+@operation("GET", "/", summary="An index of this API's resources (the same as without the slash)", tag="meta",
+           responses=INDEX_RESPONSES)
+def api_index_slash() -> ApiIndex:
+    """The same index as ``/api/v1``, so that either spelling of the API's root answers."""
+    return _index()
 
 
 SECURITY_SCHEMES = {

@@ -314,6 +314,27 @@ class OpenApiDocument(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class ApiResource(BaseModel):
+    """One operation of the API, as the index lists it."""
+
+    method: str = Field(description="The HTTP method.")
+    path: str = Field(description="The path, with path parameters in braces (OpenAPI style).")
+    summary: str
+    tag: str = Field(description="The group the operation belongs to (contracts, market, portfolios...).")
+    operation_id: str = Field(description="The operation's id in the OpenAPI document.")
+    href: str | None = Field(None, description="A URL to follow directly: GET operations without path parameters.")
+
+
+class ApiIndex(BaseModel):
+    """What ``/api/v1`` answers: where the description and docs are, and every operation."""
+
+    name: str
+    version: str
+    openapi: str = Field(description="URL of the OpenAPI 3.1 document.")
+    docs: str = Field(description="URL of the human-readable documentation.")
+    resources: list[ApiResource]
+
+
 def _portfolio_links(row: Portfolio) -> PortfolioLinks:
     return PortfolioLinks(
         self=url_for("api.get_portfolio", portfolio_id=row.id),
