@@ -27,6 +27,7 @@ Rules, in one place:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,10 +38,10 @@ from pathlib import Path
 from typing import Literal
 
 from babel.numbers import get_currency_precision
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from registry.issues import Issue
-from registry.models import ReferenceRate
+from registry.services.reference_rates import stored_rows, upsert_rows
 
 __all__ = [
     "FX_COLUMNS", "CPI_COLUMNS", "SHIPPED_DIR", "RatePoint", "RateQuote", "Step", "Conversion", "RateTable",
@@ -400,33 +401,22 @@ def shipped_rate_table() -> RateTable:
 def stored_overrides(*, session: Session) -> list[RatePoint]:
     """The rows loaded with ``utfall rates refresh``, as points marked ``overridden``."""
     out = []
-    for rec in session.exec(select(ReferenceRate).order_by(ReferenceRate.table_name, ReferenceRate.currency,
-                                                           ReferenceRate.year)):
+    for rec in stored_rows(session=session):
         table: TableName = "cpi" if rec.table_name == "cpi" else "fx"
         problems, point = _check_row(table, rec.row)
         if point is None:
             raise RateTableError([Issue(f"reference_rate {rec.table_name} {rec.currency} {rec.year}", f, r)
                                   for f, r in problems])
-        out.append(RatePoint(point.table, point.currency, point.year, point.value, point.source, point.source_url,
-                             point.retrieved, point.detail, overridden=True))
+        out.append(dataclasses.replace(point, overridden=True))
     return out
 
 
 def store_overrides(table: TableName, points: Sequence[RatePoint], *, source: str, session: Session) -> int:
     """Store validated rows as overrides (replacing stored rows of the same table, currency and year) in the
     caller's transaction; returns how many rows."""
-    for p in points:
-        row = {"currency": p.currency, "year": str(p.year), _VALUE[table]: str(p.value), "source": p.source,
-               "source_url": p.source_url, "retrieved": p.retrieved, **p.detail}
-        existing = session.get(ReferenceRate, (table, p.currency, p.year))
-        if existing is None:
-            session.add(ReferenceRate(table_name=table, currency=p.currency, year=p.year, row=row,
-                                      loaded_from=source[:300]))
-        else:
-            existing.row, existing.loaded_from = row, source[:300]
-            session.add(existing)
-    session.flush()
-    return len(points)
+    rows = [{"currency": p.currency, "year": str(p.year), _VALUE[table]: str(p.value), "source": p.source,
+             "source_url": p.source_url, "retrieved": p.retrieved, **p.detail} for p in points]
+    return upsert_rows(table, rows, source=source, session=session)
 
 
 def load_rate_table(*, session: Session | None = None) -> RateTable:

@@ -5,6 +5,7 @@ One module per command group:
 - ``web.cli.contracts``: ``seed``, ``validate``, ``contracts list/show``, ``payout``
 - ``web.cli.indigo``: ``import indigo``, ``export``, ``market``
 - ``web.cli.portfolios``: ``simulate``, ``stress``
+- ``web.cli.rates``: ``rates refresh/list``
 - ``web.cli.backtest``: ``backtest``
 - ``web.cli.jobs``: ``scheduler``, ``jobs``, ``factsheet``, ``factsheets``, ``reminders``
 - ``web.cli.users``: ``users create/password/list``
@@ -27,6 +28,7 @@ from web.cli.contracts import contracts_group, payout_command, seed_command, val
 from web.cli.indigo import export_command, import_group, market_command
 from web.cli.jobs import factsheet_command, factsheets_command, jobs_command, reminders_command, scheduler_command
 from web.cli.portfolios import simulate, stress
+from web.cli.rates import rates_group
 from web.cli.serve import serve_command
 from web.cli.users import users_group
 
@@ -73,6 +75,8 @@ COMMANDS: tuple[click.Command, ...] = (
     import_group, export_command, market_command,
     # portfolios and the back-test
     simulate, stress, backtest_command,
+    # reference exchange rates and price indices
+    rates_group,
     # the web app, its users, fact sheets and scheduled jobs
     serve_command, users_group,
     factsheet_command, factsheets_command, scheduler_command, reminders_command, jobs_command,

@@ -1,0 +1,57 @@
+"""``utfall rates refresh`` and ``utfall rates list`` against the test database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlmodel import Session, select
+
+from registry.models import ReferenceRate
+from registry.reference_rates import CPI_COLUMNS, FX_COLUMNS
+from web.cli import main
+
+GOOD_FX = (",".join(FX_COLUMNS) + "\n"
+           "SEK,2025,11.25,250,2025-01-02,2025-12-30,Test bank,https://bank.example/rates,2026-12-01\n"
+           "XOF,2025,655.957,,,,Test bank,https://bank.example/rates,2026-12-01\n")
+GOOD_CPI = (",".join(CPI_COLUMNS) + "\n"
+            "SEK,2024,100,2024,KPI test series,Test office,https://stats.example/kpi,2026-12-01\n"
+            "SEK,2025,103.5,2024,KPI test series,Test office,https://stats.example/kpi,2026-12-01\n")
+
+
+def test_refresh_stores_overrides_and_list_shows_them(cli: CliRunner, tmp_path: Path, session: Session) -> None:
+    fx_file, cpi_file = tmp_path / "fx.csv", tmp_path / "cpi.csv"
+    fx_file.write_text(GOOD_FX, encoding="utf-8")
+    cpi_file.write_text(GOOD_CPI, encoding="utf-8")
+    result = cli.invoke(main, ["rates", "refresh", str(fx_file)])
+    assert result.exit_code == 0, result.output
+    assert "2 exchange-rate row(s) stored" in result.output and "SEK, XOF" in result.output
+    assert cli.invoke(main, ["rates", "refresh", str(cpi_file)]).exit_code == 0
+    rows = session.exec(select(ReferenceRate)).all()
+    assert sorted((r.table_name, r.currency, r.year) for r in rows) == [
+        ("cpi", "SEK", 2024), ("cpi", "SEK", 2025), ("fx", "SEK", 2025), ("fx", "XOF", 2025)]
+    listed = cli.invoke(main, ["rates", "list", "--json"])
+    data = json.loads(listed.output)
+    sek = next(s for s in data["fx"] if s["currency"] == "SEK")
+    assert sek["overridden_years"] == [2025] and sek["first_year"] == 1999
+    assert [s["currency"] for s in data["cpi"]] == ["SEK", "USD"]
+    text = cli.invoke(main, ["rates", "list"]).output
+    assert "SEK 2024-2025  2025: 103.5 (overridden: 2024, 2025)  Test office" in text
+    one = cli.invoke(main, ["rates", "list", "--currency", "sek"]).output
+    assert "fx  2025 11.25 per EUR (override)  Test bank" in one
+    assert "https://bank.example/rates" in one
+
+
+def test_refresh_of_a_bad_file_writes_nothing(cli: CliRunner, tmp_path: Path, session: Session) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(GOOD_FX + "NOK,2025,zero,,,,Test bank,https://bank.example/rates,2026-12-01\n",
+                   encoding="utf-8")
+    result = cli.invoke(main, ["rates", "refresh", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}, line 4: per_eur: 'zero' is not a number" in result.output
+    assert "nothing was written" in result.output
+    assert session.exec(select(ReferenceRate)).all() == []
+    missing = cli.invoke(main, ["rates", "refresh", str(tmp_path / "none.csv")])
+    assert missing.exit_code == 1 and "cannot read the file" in missing.output
+    assert cli.invoke(main, ["rates", "list", "--currency", "XYZ"]).exit_code == 1
