@@ -201,6 +201,8 @@ class Portfolio:
     name: str = ""
     hurdle_rate: float = 0.0
     fx_rates: Mapping[str, float] = field(default_factory=dict)
+    fx_sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per currency, where its rate in ``fx_rates`` comes from (for the results to state; the engine ignores it)."""
 
     def __post_init__(self) -> None:
         if not self.holdings:

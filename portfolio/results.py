@@ -173,7 +173,8 @@ def build_result(raw: RawRun) -> SimulationResult:
         "copula": portfolio.copula, "df": portfolio.df if portfolio.copula == "t" else None,
         "block_size": raw.block_size, "hurdle_rate": portfolio.hurdle_rate,
         "stress": raw.stress.name if raw.stress else None,
-        "fx_rates": dict(portfolio.fx_rates), "factors": raw.factor_names, "irr_undefined_scenarios": irr_nan,
+        "fx_rates": dict(portfolio.fx_rates), "fx_sources": {c: dict(v) for c, v in portfolio.fx_sources.items()},
+        "factors": raw.factor_names, "irr_undefined_scenarios": irr_nan,
         "holdings_without_investor_flows": [label for label, h, paid in zip(
             _holding_labels(raw), portfolio.holdings, raw.paid_positions, strict=True) if h.position and not paid],
         "loss_convention": "loss = capital - repayment, undiscounted, base currency; alpha = confidence",

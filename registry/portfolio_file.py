@@ -42,6 +42,7 @@ from portfolio.priors import (
     default_model,
     sector_prior,
 )
+from registry.reference_rates import NoRate, RateTable, shipped_rate_table
 from registry.schema import ContractDocument, PartialDate, Role, TrancheType, partial_date_start
 from registry.terms import TermsError, compile_terms, partial_date_end
 from registry.yaml_input import YamlInputError, read_yaml_file
@@ -213,6 +214,8 @@ class PortfolioFile(_Strict):
     name: str = ""
     base_currency: str = Field(pattern=r"^[A-Z]{3}$")
     fx: dict[str, float] = Field(default_factory=dict, description="Base-currency units per unit of currency.")
+    fx_year: int | None = Field(default=None, ge=1900, le=2200, description=(
+        "Year of the reference rates used for currencies without a stated fx rate (default: the latest)."))
     scenarios: int = Field(default=100_000, ge=100, le=50_000_000)
     seed: int = Field(default=0, ge=0)
     copula: CopulaSpec = Field(default_factory=CopulaSpec)
@@ -542,12 +545,16 @@ def build_portfolio(
     source: str = "<portfolio>",
     get_contract: Callable[[str], ContractDocument | None] | None = None,
     priors: CalibratedPriors | None = None,
+    rates: RateTable | None = None,
 ) -> Portfolio:
     """Resolve holdings (inline contracts first, then ``get_contract``) and build the portfolio.
 
     ``get_contract`` is usually ``lambda cid: registry.services.contracts.get_contract(session=s, contract_id=cid)``;
     ``priors`` (usually ``CalibratedPriors.from_session(s)``) calibrates default outcome models on the
     recorded results of comparable contracts (never a contract's own).
+    ``rates`` (usually ``load_rate_table(session=s)``; default: the shipped tables) gives the reference exchange
+    rate of a currency the file states no ``fx`` rate for; a stated rate always wins. The portfolio records each
+    rate used and its origin in ``fx_rates`` and ``fx_sources``.
     Every problem is collected and raised at once as a :class:`PortfolioFileError`.
     """
     errors: list[tuple[str, str]] = []
@@ -566,6 +573,7 @@ def build_portfolio(
             errors.extend((f"{loc}.{issue.path}", issue.reason) for issue in exc.errors)
     cache: dict[str, tuple[ContractDocument, Any] | None] = dict(inline)
     holdings: list[Holding] = []
+    fx_used: dict[str, dict[str, Any]] = {c: {"rate": r, "origin": "stated"} for c, r in spec.fx.items()}
     for i, h in enumerate(spec.holdings):
         loc = f"holdings[{i}]"
         if h.contract not in cache:
@@ -590,7 +598,7 @@ def build_portfolio(
             continue
         models = {**spec.outcome_models.get(h.contract, {}), **h.outcome_models}
         cur = doc.finance.currency
-        rate = 1.0 if cur == spec.base_currency else spec.fx.get(cur)
+        rate = _rate_for(cur, spec, rates, fx_used)
         if rate is None:
             errors.append(("fx", f"no exchange rate for {cur} (holding {h.contract}); state fx.{cur} in "
                                  f"{spec.base_currency} per {cur}"))
@@ -623,8 +631,31 @@ def build_portfolio(
     return Portfolio(
         holdings=tuple(holdings), base_currency=spec.base_currency, copula=spec.copula.family, df=spec.copula.df,
         n_scenarios=spec.scenarios, seed=spec.seed, name=spec.name, hurdle_rate=spec.hurdle_rate,
-        fx_rates=dict(spec.fx),
+        fx_rates={c: used["rate"] for c, used in fx_used.items()}, fx_sources=fx_used,
     )
+
+
+def _rate_for(cur: str, spec: PortfolioFile, rates: RateTable | None,
+              used: dict[str, dict[str, Any]]) -> float | None:
+    """``spec.base_currency`` per ``cur``: 1, the stated ``fx`` rate, or the reference rate (recorded in
+    ``used`` with its year and source); None when there is none."""
+    if cur == spec.base_currency:
+        return 1.0
+    if cur in used:
+        return float(used[cur]["rate"])
+    try:
+        quote = (rates or shipped_rate_table()).fx(cur, spec.base_currency, spec.fx_year)
+    except NoRate:
+        return None
+    used[cur] = {
+        "rate": float(quote.rate), "origin": "reference", "year": quote.year, "requested_year": spec.fx_year,
+        "source": quote.source, "source_urls": sorted({p.source_url for p in quote.legs}),
+        "days": {p.currency: int(p.detail["days"]) for p in quote.legs if p.detail.get("days")},
+        # A year still running in the source is a mean to date: the earliest last day of the legs says which.
+        "to_date": min((p.detail["last_date"] for p in quote.legs if p.detail.get("last_date")), default=None),
+        "overridden": quote.overridden,
+    }
+    return float(quote.rate)
 
 
 def load_portfolio(

@@ -105,6 +105,7 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
     from portfolio import simulate
     from registry.calibration import CalibratedPriors
     from registry.portfolio_file import build_portfolio, parse_portfolio
+    from registry.reference_rates import load_rate_table
 
     done: list[int] = []
     failed: dict[str, str] = {}
@@ -114,7 +115,8 @@ def recompute_portfolios(session: Session, now: datetime) -> dict[str, Any]:
             spec = parse_portfolio(row.spec, source=f"portfolio {row.id}")
             built = build_portfolio(spec, source=f"portfolio {row.id}",
                                     get_contract=lambda cid: get_contract(session=session, contract_id=cid),
-                                    priors=CalibratedPriors.from_session(session))
+                                    priors=CalibratedPriors.from_session(session),
+                                    rates=load_rate_table(session=session))
             row.result = simulate(built).to_dict()
             row.result_computed_at = now
             session.add(row)

@@ -21,6 +21,7 @@ from portfolio import Portfolio as SimulatedPortfolio
 from portfolio import simulate
 from registry.calibration import CalibratedPriors
 from registry.portfolio_file import PortfolioFile, PortfolioFileError, build_portfolio
+from registry.reference_rates import load_rate_table
 from registry.services.contracts import get_contract
 
 # Up to this many scenarios the API answers a simulation at once; larger runs go to the background.
@@ -47,7 +48,8 @@ def resolve_or_error(spec: PortfolioFile, *, session: Session) -> SimulatedPortf
     try:
         return build_portfolio(spec, source="portfolio",
                                get_contract=lambda cid: get_contract(session=session, contract_id=cid),
-                               priors=CalibratedPriors.from_session(session))
+                               priors=CalibratedPriors.from_session(session),
+                               rates=load_rate_table(session=session))
     except PortfolioFileError as exc:
         loc, reason = exc.errors[0] if exc.errors else ("", str(exc))
         return SpecProblem(f"{loc}: {reason}" if loc else reason, loc or None, tuple(exc.errors))

@@ -112,7 +112,6 @@ def test_invalid_files_name_the_field_and_reason(patch, where, reason):
 
 @pytest.mark.parametrize(("patch", "reason"), [
     ({"holdings": [{"contract": "nope-2020", "share": 1}]}, "no contract 'nope-2020'"),
-    ({"holdings": [{"contract": "us-nyc-rikers-2012", "share": 1}], "fx": {}}, "no exchange rate for USD"),
     ({"outcome_models": {"se-norrkoping-2016": {"delivered": {"dist": "normal", "mean": 1, "sd": 1}}}},
      "give a bernoulli model"),
     ({"outcome_models": {"se-norrkoping-2016": {"colour": {"dist": "bernoulli", "p": 0.5}}}},

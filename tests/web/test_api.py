@@ -222,7 +222,7 @@ def test_small_simulation_answers_at_once(client: FlaskClient, seeded: list[str]
         ({"holdings": []}, "holdings"),
         ({"base_currency": "kronor"}, "base_currency"),
         ({"copula": {"family": "clayton"}}, "copula.family"),
-        ({"fx": {}}, "fx"),
+        ({"fx": {"USD": -1}}, "fx"),
         ({"scenarios": 50_000_000}, "scenarios"),
         ({"colour": "blue"}, "colour"),
     ],

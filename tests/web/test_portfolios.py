@@ -101,7 +101,7 @@ def test_build_save_and_show(client: FlaskClient, seeded: list[str], login_as: C
         ({"name": ""}, "name: "),
         ({"h-0-amount": "fem miljoner"}, "h-0-amount: "),
         ({"h-0-contract": "no-such-contract"}, "h-0: "),
-        ({"fx_USD": ""}, "fx: "),
+        ({"fx_USD": "-3"}, "fx: "),
         ({"h-1-share": "20"}, "h-1: "),
         ({"h-0-contract": "", "h-1-contract": "", "h-2-contract": "", "h-0-amount": "", "h-1-amount": "",
           "h-2-share": ""}, "h-0: "),

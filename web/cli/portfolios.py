@@ -30,13 +30,15 @@ def _load(path: Path) -> Portfolio:
     # lazy: the engine (numpy, scipy, pandas) loads only when a portfolio is run, not for every ``utfall`` command
     from registry.calibration import CalibratedPriors
     from registry.portfolio_file import PortfolioFileError, build_portfolio, load_portfolio_file
+    from registry.reference_rates import load_rate_table
 
     try:
         spec = load_portfolio_file(path)
         with db.session_scope() as session:
             return build_portfolio(spec, source=str(path),
                                    get_contract=lambda cid: get_contract(session=session, contract_id=cid),
-                                   priors=CalibratedPriors.from_session(session))
+                                   priors=CalibratedPriors.from_session(session),
+                                   rates=load_rate_table(session=session))
     except PortfolioFileError as exc:
         raise click.ClickException(str(exc)) from None
 
