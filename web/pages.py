@@ -27,6 +27,7 @@ from registry.services.contracts import (
     contract_history,
     contract_names,
     contracts_in_countries,
+    contracts_per_country,
     distinct_values,
     reader_name,
 )
@@ -51,6 +52,7 @@ from web.registry_view import (
     selection_frame,
 )
 from web.vocabulary import vocab
+from web.worldmap import drawn_countries, legend, world_map_svg
 
 bp = Blueprint("pages", __name__)
 
@@ -269,3 +271,24 @@ def compare() -> str:
 def glossary() -> str:
     """Roles, stages, confidence levels and core concepts, explained."""
     return render_template("pages/glossary.html", sections=sections())
+
+
+# --- map ----------------------------------------------------------------------------------------------------
+
+
+@bp.get("/map")
+def world_map() -> str:
+    """Contracts by country on a map, each country linking to its contracts; the Nordic ones by region."""
+    session = db_session()
+    lang = _lang()
+    counts = contracts_per_country(session=session)
+    links = {code: _registry_link(country=code) for code in counts}
+    drawn = drawn_countries()
+    rows = sorted(({"code": code, "name": country_name(code), "count": n, "href": links[code],
+                    "drawn": code in drawn} for code, n in counts.items()),
+                  key=lambda r: (-r["count"], r["name"]))
+    nordic = [{"row": r, "name": reader_name(r, lang)}
+              for r in sorted(contracts_in_countries(session=session, countries=NORDIC),
+                              key=lambda r: (country_name(r.country), r.region or "", r.id))]
+    return render_template("pages/map.html", map_svg=Markup(world_map_svg(counts, links)), legend=legend(),
+                           rows=rows, nordic=nordic)

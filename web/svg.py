@@ -7,8 +7,8 @@ never passes a document's text through as markup.
 The pieces: :func:`frame` (the ``<svg>`` element), :func:`nice_ticks` and :class:`Scale` (where values
 go), :func:`y_axis` / :func:`x_axis` (grid, tick marks and tick labels), :func:`bar`, :func:`line`
 (a data series), :func:`rule` (a straight line), :func:`marker` (a labelled reference line),
-:func:`text`, :func:`title` (a tooltip), :func:`link` and :func:`group`. Numbers are formatted by the
-caller with :mod:`web.formatting`.
+:func:`text`, :func:`title` (a tooltip), :func:`path` (a shape, such as a country), :func:`link` and
+:func:`group`. Numbers are formatted by the caller with :mod:`web.formatting`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ LABEL_COLOUR = "#555"
 TEXT_COLOUR = "#222"
 
 
-def _number(value: float) -> str:
+def coordinate(value: float) -> str:
     """A coordinate with at most two decimals (``12``, ``12.5``, ``12.25``)."""
     text = f"{float(value):.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
@@ -38,23 +38,25 @@ def _attributes(values: dict[str, object]) -> str:
     for name, value in values.items():
         if value is None or value == "":
             continue
-        shown = _number(value) if isinstance(value, float) else str(value)
+        shown = coordinate(value) if isinstance(value, float) else str(value)
         parts.append(f' {name.rstrip("_").replace("_", "-")}="{escape(shown)}"')
     return "".join(parts)
 
 
 def frame(width: int, height: int, body: Iterable[str], *, css_class: str, label: str | None = None,
           fluid: bool = False, background: str | None = None, font_family: str | None = None,
-          font_size: int | None = None) -> str:
+          font_size: int | None = None, role: str = "img") -> str:
     """The ``<svg>`` element around ``body``, ``width`` × ``height`` user units.
 
     ``label`` names the chart for screen readers (``aria-label`` and ``<title>``). A ``fluid`` chart fills
-    its container's width (keeping its proportions); otherwise it is drawn at its own size.
+    its container's width (keeping its proportions); otherwise it is drawn at its own size. ``role`` is
+    ``img`` for a picture; a drawing with links in it is a ``group`` (an image's content is hidden from
+    assistive technology, its links with it).
     """
     size: dict[str, object] = ({"width": "100%", "preserveAspectRatio": "xMinYMin meet"} if fluid
                                else {"width": width, "height": height})
     opening = "<svg" + _attributes({
-        "class": css_class, "xmlns": SVG_NAMESPACE, "viewBox": f"0 0 {width} {height}", **size, "role": "img",
+        "class": css_class, "xmlns": SVG_NAMESPACE, "viewBox": f"0 0 {width} {height}", **size, "role": role,
         "aria-label": label, "font-family": font_family, "font-size": font_size}) + ">"
     head = [opening]
     if label:
@@ -67,7 +69,7 @@ def frame(width: int, height: int, body: Iterable[str], *, css_class: str, label
 def text(x: float, y: float, content: str, *, anchor: str | None = None, size: int | None = None,
          weight: str | None = None, fill: str | None = TEXT_COLOUR, rotate: float | None = None) -> str:
     """A text at (``x``, ``y``), ``anchor`` ``start``/``middle``/``end``, turned ``rotate`` degrees about that point."""
-    transform = f"rotate({_number(rotate)} {_number(x)} {_number(y)})" if rotate else None
+    transform = f"rotate({coordinate(rotate)} {coordinate(x)} {coordinate(y)})" if rotate else None
     return ("<text" + _attributes({"x": float(x), "y": float(y), "font-size": size, "font-weight": weight,
                                    "fill": fill, "text-anchor": anchor, "transform": transform})
             + f">{escape(str(content))}</text>")
@@ -83,7 +85,7 @@ def rule(x1: float, y1: float, x2: float, y2: float, *, stroke: str = AXIS_COLOU
 def line(xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray, *, stroke: str, width: float,
          dash: str | None = None) -> str:
     """A data series through the points (``xs[i]``, ``ys[i]``), in drawing coordinates."""
-    points = " ".join(f"{_number(a)},{_number(b)}" for a, b in zip(xs, ys, strict=True))
+    points = " ".join(f"{coordinate(a)},{coordinate(b)}" for a, b in zip(xs, ys, strict=True))
     return ('<polyline points="' + points + '"' + _attributes({
         "fill": "none", "stroke": stroke, "stroke-width": width, "stroke-dasharray": dash,
         "stroke-linejoin": "round"}) + "/>")
@@ -116,9 +118,20 @@ def marker(x: float, top: float, bottom: float, label: str, *, colour: str, dash
             + (text(x + 4, top + 10, label, size=size, fill=colour) if label else ""))
 
 
-def link(inner: str, href: str | None) -> str:
-    """``inner`` wrapped in a link to ``href`` (when there is one)."""
-    return f'<a href="{escape(href)}">{inner}</a>' if href else inner
+def link(inner: str, href: str | None, *, label: str | None = None) -> str:
+    """``inner`` wrapped in a link to ``href`` (when there is one); ``label`` names it for screen readers."""
+    if not href:
+        return inner
+    return "<a" + _attributes({"href": href, "aria-label": label}) + f">{inner}</a>"
+
+
+def path(data: str, *, fill: str, stroke: str | None = None, width: float | None = None,
+         tooltip: str | None = None, **data_attributes: str) -> str:
+    """A shape drawn by SVG path ``data`` (``M1,2L3,4Z``); ``data_attributes`` become ``data-*`` attributes
+    (``data_country="SE"`` → ``data-country="SE"``)."""
+    attributes = _attributes({"d": data, "fill": fill, "stroke": stroke, "stroke-width": width,
+                              **{k.replace("_", "-"): v for k, v in data_attributes.items()}})
+    return f"<path{attributes}>{title(tooltip)}</path>" if tooltip else f"<path{attributes}/>"
 
 
 def group(inner: str) -> str:

@@ -180,6 +180,12 @@ def distinct_values(*, session: Session, column: str) -> list[str]:
     return [v for v in session.exec(select(attr).distinct().order_by(attr)).all() if v]
 
 
+def contracts_per_country(*, session: Session) -> dict[str, int]:
+    """How many contracts the registry holds in each country (ISO code), for those that have any."""
+    statement = select(Contract.country, func.count()).where(col(Contract.country).is_not(None))
+    return {code: int(n) for code, n in session.exec(statement.group_by(Contract.country)).all() if code}
+
+
 def contracts_in_countries(*, session: Session, countries: Sequence[str]) -> Sequence[Contract]:
     """Whole contracts of ``countries`` (ISO codes), by start year and id."""
     statement = select(Contract).where(col(Contract.country).in_(countries))
