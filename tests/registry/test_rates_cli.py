@@ -35,7 +35,9 @@ def test_refresh_stores_overrides_and_list_shows_them(cli: CliRunner, tmp_path: 
     data = json.loads(listed.output)
     sek = next(s for s in data["fx"] if s["currency"] == "SEK")
     assert sek["overridden_years"] == [2025] and sek["first_year"] == 1999
-    assert [s["currency"] for s in data["cpi"]] == ["SEK", "USD"]
+    # Index rows replace the currency's whole shipped series (one base), exchange rates only their year.
+    sek_cpi = next(s for s in data["cpi"] if s["currency"] == "SEK")
+    assert (sek_cpi["first_year"], sek_cpi["overridden_years"]) == (2024, [2024, 2025])
     text = cli.invoke(main, ["rates", "list"]).output
     assert "SEK 2024-2025  2025: 103.5 (overridden: 2024, 2025)  Test office" in text
     one = cli.invoke(main, ["rates", "list", "--currency", "sek"]).output

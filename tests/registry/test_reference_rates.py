@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from registry.reference_build import bls_annual_cpi, ecb_annual_means, write_table
+from registry.reference_build import bls_annual_cpi, ecb_annual_means, worldbank_chained_cpi, write_table
 from registry.reference_rates import (
     CPI_COLUMNS,
     FX_COLUMNS,
@@ -105,6 +105,7 @@ def test_price_index_nearest_years_are_stated(table: RateTable) -> None:
     assert (step.kind, step.year, step.to_year) == ("cpi", 2022, 2024)
     assert step.note == "index 2022 for 2021; index 2024 for 2026"
     assert c.value == Decimal("110.00")
+    assert "USD price index 2024/2022; index 2022 for 2021; index 2024 for 2026" in c.describe()
 
 
 def test_missing_price_index_converts_without_adjustment(table: RateTable) -> None:
@@ -119,7 +120,9 @@ def test_missing_price_index_converts_without_adjustment(table: RateTable) -> No
 def test_shipped_tables_load_with_sources() -> None:
     t = shipped_rate_table()
     assert {"SEK", "USD", "GBP", "DKK", "NOK", "JPY", "AUD", "CAD", "EUR"} <= set(t.currencies())
-    assert t.cpi_currencies() == ["USD"]
+    assert {"USD", "SEK", "EUR", "GBP", "DKK", "NOK", "JPY", "AUD"} <= set(t.cpi_currencies())
+    sek_index = t.point("cpi", "SEK", 2015)
+    assert sek_index is not None and sek_index.value == 100 and "FP.CPI.TOTL.ZG, SWE" in sek_index.detail["series"]
     sek = t.point("fx", "SEK", 2024)
     assert sek is not None and sek.source.startswith("ECB euro foreign exchange reference rates")
     assert sek.source_url.startswith("https://www.ecb.europa.eu/") and sek.detail["days"] == "256"
@@ -211,3 +214,23 @@ def test_builder_reads_bls_annual_averages(tmp_path: Path) -> None:
     out = tmp_path / "cpi.csv"
     write_table(out, CPI_COLUMNS, rows)
     assert validate_table_file(out)[0] == "cpi"
+
+
+def test_builder_chains_world_bank_inflation_rates_into_an_index(tmp_path: Path) -> None:
+    wb = tmp_path / "cpi.csv"
+    wb.write_text("Country,Country Code,Year,CPI\n"
+                  "Sweden,SWE,2010,50\n"  # before the gap: not chained
+                  "Sweden,SWE,2013,7\nSweden,SWE,2014,1\nSweden,SWE,2015,-1\nSweden,SWE,2016,2\n"
+                  "Atlantis,ATL,2016,3\n", encoding="utf-8")
+    rows = worldbank_chained_cpi(wb, origin="test", retrieved="2026-12-02", areas={"SEK": "SWE", "XAA": "XXX"})
+    got = {r["year"]: Decimal(r["index"]) for r in rows}
+    assert set(got) == {"2013", "2014", "2015", "2016"} and {r["currency"] for r in rows} == {"SEK"}
+    assert got["2015"] == 100 and got["2016"] == Decimal("102")
+    assert got["2014"] == pytest.approx(Decimal(100) / Decimal("0.99"), rel=Decimal("1e-7"))
+    assert got["2013"] == pytest.approx(got["2014"] / Decimal("1.01"), rel=Decimal("1e-7"))
+    assert rows[0]["base"].startswith("2015") and "SWE" in rows[0]["series"]
+    out = tmp_path / "out.csv"
+    write_table(out, CPI_COLUMNS, rows)
+    table = RateTable(validate_table_file(out)[1])
+    step = table.convert(Decimal("100"), "SEK", 2015, to_currency="SEK", price_year=2016).steps[0]
+    assert step.kind == "cpi" and step.factor == Decimal("1.02")
