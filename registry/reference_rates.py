@@ -175,8 +175,8 @@ class Conversion:
             if s.kind == "fx":
                 lines.append(f"x {_short(s.factor)} ({s.note}, {s.year}; {s.source})")
             elif s.kind == "cpi":
-                nearest = f"; {s.note}" if s.note else ""
-                lines.append(f"x {_short(s.factor)} ({s.currency} price index {s.to_year}/{s.year}{nearest}; {s.source})")
+                years = f"{s.to_year}/{s.year}" + (f"; {s.note}" if s.note else "")
+                lines.append(f"x {_short(s.factor)} ({s.currency} price index {years}; {s.source})")
             else:
                 lines.append(f"({s.note})")
         lines.append(f"= {self.value} {self.to_currency}" + (f" at {self.price_year} prices" if self.adjusted else ""))
