@@ -110,13 +110,18 @@ def role_required(*roles: str) -> Callable[[F], F]:
     return decorator
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths, so the login form cannot be used to redirect elsewhere."""
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """Only same-site relative paths (else ``default``, the overview without one), so a form's ``next`` cannot
+    be used to redirect elsewhere."""
+    fallback = default or url_for("pages.overview")
     if not target:
-        return url_for("pages.overview")
+        return fallback
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("pages.overview")
+    # Browsers read a backslash as a slash and drop tabs and newlines: "/\\evil.example" and "/\t/evil.example"
+    # would leave the site.
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 32 for c in target)):
+        return fallback
     return target
 
 
@@ -154,7 +159,7 @@ def login_submit() -> ResponseReturnValue:
     session["session_version"] = user.session_version
     g.pop("current_user", None)
     flash(_("Logged in as %(name)s.", name=user.username), "info")
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")

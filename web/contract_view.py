@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from markupsafe import Markup
 
 from registry.schema import ContractDocument, Money, Provenanced
@@ -82,55 +83,101 @@ def _fact_cell(fact: Provenanced | None, text: str) -> dict[str, Any]:
     return {"text": text, "fact": fact}
 
 
-def compare_rows(docs: Sequence[ContractDocument], lang: str) -> list[dict[str, Any]]:
-    """Field-by-field rows for the compare table; ``differs`` marks rows whose values are not all equal."""
-    def names_with_role(doc: ContractDocument, role: str) -> str:
-        return ", ".join(o.name for o in doc.parties_with_role(role)) or "–"
+def _names_with_role(doc: ContractDocument, role: str) -> str:
+    return ", ".join(o.name for o in doc.parties_with_role(role)) or "–"
 
-    def money_fact(doc: ContractDocument, attr: str) -> dict[str, Any]:
-        fact = getattr(doc.finance, attr)
-        if fact is None:
-            return _fact_cell(None, "–")
-        prefix = {"min": _("at least") + " ", "max": _("up to") + " "}.get(fact.bound, "")
-        return _fact_cell(fact, prefix + money(fact.amount, fact.currency or doc.finance.currency))
 
-    fields: list[tuple[str, Callable[[ContractDocument], dict[str, Any]]]] = [
-        (_("Country"), lambda d: _fact_cell(d.classification, country_name(d.classification.country))),
-        (_("Region"), lambda d: _fact_cell(d.classification, d.classification.region or "–")),
-        (_("Sector"), lambda d: _fact_cell(d.classification, vocab(d.classification.policy_sector, "sector"))),
-        (_("Stage"), lambda d: _fact_cell(d.stage_provenance, vocab(d.stage, "stage"))),
-        (_("Signed"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.signed))),
-        (_("Service starts"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_start))),
-        (_("Service ends"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_end))),
-        (_("Outcome payers"), lambda d: _fact_cell(None, names_with_role(d, "outcome_payer"))),
-        (_("Investors"), lambda d: _fact_cell(None, names_with_role(d, "investor"))),
-        (_("Providers"), lambda d: _fact_cell(None, names_with_role(d, "provider"))),
-        (_("Intermediaries"), lambda d: _fact_cell(None, names_with_role(d, "intermediary"))),
-        (_("Capital committed"), lambda d: money_fact(d, "capital_committed")),
-        (_("Capital drawn"), lambda d: money_fact(d, "capital_drawn")),
-        (_("Maximum outcome payments"), lambda d: money_fact(d, "max_outcome_payment")),
-        (_("Outcome payments made"), lambda d: money_fact(d, "total_outcome_payments_made")),
-        (_("Participants targeted"), lambda d: _fact_cell(
-            d.target_population,
-            number(d.target_population.targeted_participants)
-            if d.target_population and d.target_population.targeted_participants is not None else "–")),
-        (_("Outcome metrics"), lambda d: _fact_cell(
-            None, "; ".join(m.name.get(lang) for m in d.outcome_metrics) or "–")),
-        (_("Measurement"), lambda d: _fact_cell(
-            None, ", ".join(sorted({vocab(m.measurement, "measurement") for m in d.outcome_metrics})) or "–")),
-        (_("Payment terms"), lambda d: _fact_cell(
-            d.payment_terms, (d.payment_terms.summary.get(lang) if d.payment_terms and d.payment_terms.summary
-                              else ("–" if not d.payment_terms else _("%(n)s payment rules",
-                                                                       n=len(d.payment_terms.payments)))))),
-        (_("Maximum potential loss"), lambda d: _fact_cell(None, d.finance.max_potential_loss or "–")),
-        (_("Investor repayment"), lambda d: _fact_cell(None, d.finance.investor_repayment or "–")),
-        (_("Result"), lambda d: _fact_cell(d.results[0] if d.results else None,
-                                           d.results[0].summary.get(lang) if d.results else "–")),
+def _money_cell(doc: ContractDocument, attr: str) -> dict[str, Any]:
+    fact = getattr(doc.finance, attr)
+    if fact is None:
+        return _fact_cell(None, "–")
+    prefix = {"min": _("at least") + " ", "max": _("up to") + " "}.get(fact.bound, "")
+    return _fact_cell(fact, prefix + money(fact.amount, fact.currency or doc.finance.currency))
+
+
+def _terms_text(doc: ContractDocument, lang: str) -> str:
+    terms = doc.payment_terms
+    if not terms:
+        return "–"
+    if terms.summary:
+        return terms.summary.get(lang)
+    return _("%(n)s payment rules", n=len(terms.payments))
+
+
+def _sources_text(doc: ContractDocument) -> str:
+    if not doc.sources:
+        return "–"
+    publishers = sorted({s.publisher or s.title for s in doc.sources})
+    return ngettext("%(num)s source", "%(num)s sources", len(doc.sources)) + ": " + "; ".join(publishers)
+
+
+Field = tuple[str, Callable[[ContractDocument], dict[str, Any]]]
+
+
+def _compare_fields(lang: str) -> list[tuple[str, str, list[Field]]]:
+    """The compare table's sections (key, heading, fields) in the order shown."""
+    cls = lambda d: d.classification  # noqa: E731
+    return [
+        ("contract", _("Contract"), [
+            (_("Country"), lambda d: _fact_cell(cls(d), country_name(cls(d).country))),
+            (_("Region"), lambda d: _fact_cell(cls(d), cls(d).region or "–")),
+            (_("Sector"), lambda d: _fact_cell(cls(d), vocab(cls(d).policy_sector, "sector"))),
+            (_("Stage"), lambda d: _fact_cell(d.stage_provenance, vocab(d.stage, "stage"))),
+            (_("Signed"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.signed))),
+            (_("Service starts"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_start))),
+            (_("Service ends"), lambda d: _fact_cell(d.dates, format_partial_date(d.dates.service_end))),
+        ]),
+        ("parties", _("Parties"), [
+            (_("Outcome payers"), lambda d: _fact_cell(None, _names_with_role(d, "outcome_payer"))),
+            (_("Investors"), lambda d: _fact_cell(None, _names_with_role(d, "investor"))),
+            (_("Providers"), lambda d: _fact_cell(None, _names_with_role(d, "provider"))),
+            (_("Intermediaries"), lambda d: _fact_cell(None, _names_with_role(d, "intermediary"))),
+        ]),
+        ("money", _("Money"), [
+            (_("Capital committed"), lambda d: _money_cell(d, "capital_committed")),
+            (_("Capital drawn"), lambda d: _money_cell(d, "capital_drawn")),
+            (_("Maximum outcome payments"), lambda d: _money_cell(d, "max_outcome_payment")),
+            (_("Outcome payments made"), lambda d: _money_cell(d, "total_outcome_payments_made")),
+        ]),
+        ("terms", _("Terms"), [
+            (_("Participants targeted"), lambda d: _fact_cell(
+                d.target_population,
+                number(d.target_population.targeted_participants)
+                if d.target_population and d.target_population.targeted_participants is not None else "–")),
+            (_("Payment terms"), lambda d: _fact_cell(d.payment_terms, _terms_text(d, lang))),
+            (_("Maximum potential loss"), lambda d: _fact_cell(None, d.finance.max_potential_loss or "–")),
+        ]),
+        ("outcomes", _("Outcomes and measurement"), [
+            (_("Outcome metrics"), lambda d: _fact_cell(
+                None, "; ".join(m.name.get(lang) for m in d.outcome_metrics) or "–")),
+            (_("Measurement"), lambda d: _fact_cell(
+                None, ", ".join(sorted({vocab(m.measurement, "measurement") for m in d.outcome_metrics})) or "–")),
+        ]),
+        ("results", _("Results"), [
+            (_("Investor repayment"), lambda d: _fact_cell(None, d.finance.investor_repayment or "–")),
+            (_("Result"), lambda d: _fact_cell(d.results[0] if d.results else None,
+                                               d.results[0].summary.get(lang) if d.results else "–")),
+        ]),
+        ("sources", _("Sources"), [
+            (_("Sources"), lambda d: _fact_cell(None, _sources_text(d))),
+        ]),
     ]
-    rows = []
-    for label, get in fields:
-        cells = [get(d) for d in docs]
-        rows.append({"label": label, "cells": cells, "differs": len({c["text"] for c in cells}) > 1})
-    return rows
 
 
+def compare_rows(docs: Sequence[ContractDocument], lang: str, *, only_differences: bool = False
+                 ) -> list[dict[str, Any]]:
+    """The compare table's sections, each ``{"key", "label", "rows"}`` with its field-by-field rows
+    ``{"label", "cells", "differs"}``: ``differs`` when the values shown are not all the same (what the
+    table highlights; the confidence of a fact is not its value). ``only_differences`` leaves out the rows
+    that do not differ and the sections left empty."""
+    groups = []
+    for key, heading, fields in _compare_fields(lang):
+        rows = []
+        for label, get in fields:
+            cells = [get(d) for d in docs]
+            differs = len({" ".join(c["text"].split()) for c in cells}) > 1
+            if differs or not only_differences:
+                rows.append({"label": label, "cells": cells, "differs": differs})
+        if rows:
+            groups.append({"key": key, "label": heading, "rows": rows})
+    return groups

@@ -24,11 +24,12 @@ from registry.indigo.merge import get_display_document
 from registry.market import market_statistics
 from registry.schema import ContractDocument, PolicySector, Stage
 from registry.services.contracts import (
+    ContractFilter,
     contract_history,
-    contract_names,
     contracts_in_countries,
     contracts_per_country,
     distinct_values,
+    list_contracts,
     reader_name,
 )
 from registry.spreadsheet import safe_frame
@@ -51,13 +52,13 @@ from web.registry_view import (
     result_label,
     selection_frame,
 )
+from web.tray import COMPARE_MAX, compare_url, tray_ids
 from web.vocabulary import vocab
 from web.worldmap import drawn_countries, legend, world_map_svg
 
 bp = Blueprint("pages", __name__)
 
 NORDIC = ("SE", "NO", "DK", "FI", "IS")
-COMPARE_MAX = 4
 
 
 # --- template helpers ---------------------------------------------------------------------------------------
@@ -241,26 +242,46 @@ def contract(contract_id: str) -> str:
 # --- compare ------------------------------------------------------------------------------------------------
 
 
-@bp.get("/compare")
-def compare() -> str:
-    """Two to four contracts side by side, field by field."""
-    session = db_session()
-    lang = _lang()
+COMPARE_SEARCH_LIMIT = 10  # matches offered at once by the compare page's search
+
+
+def _compare_selection() -> list[str]:
+    """The ids of ``?id=a,b&id=c`` in order, without repeats; without any, the tray's comparison."""
     wanted: list[str] = []
     for raw in request.args.getlist("id"):
         for part in raw.split(","):
             if part.strip() and part.strip() not in wanted:
                 wanted.append(part.strip())
+    return wanted if "id" in request.args else tray_ids("compare")
+
+
+@bp.get("/compare")
+def compare() -> str:
+    """Two to four contracts side by side, section by section, with a search to add more."""
+    session = db_session()
+    lang = _lang()
+    wanted = _compare_selection()
     docs: list[ContractDocument] = []
     missing: list[str] = []
     for contract_id in wanted[:COMPARE_MAX]:
         doc = get_display_document(session=session, contract_id=contract_id)
         (docs.append(doc) if doc else missing.append(contract_id))
-    options = sorted(((row.id, reader_name(row, lang), row.country) for row in contract_names(session=session)),
-                     key=lambda t: t[1].lower())
+    selected = [d.id for d in docs]
+    only_differences = request.args.get("diff") == "1" and len(docs) > 1
+    text = (request.args.get("q") or "").strip()[:200]
+    matches = []
+    if text and len(selected) < COMPARE_MAX:
+        rows = list_contracts(session=session, filters=ContractFilter(text=text), lang=lang,
+                              limit=COMPARE_SEARCH_LIMIT + len(selected)).rows
+        matches = [{"id": r.id, "name": reader_name(r, lang), "country": country_name(r.country),
+                    "url": compare_url([*selected, r.id])} for r in rows if r.id not in selected]
     return render_template(
-        "pages/compare.html", docs=docs, rows=compare_rows(docs, lang) if docs else [], missing=missing,
-        too_many=len(wanted) > COMPARE_MAX, options=options, selected=[d.id for d in docs], lang=lang,
+        "pages/compare.html", docs=docs, missing=missing, too_many=len(wanted) > COMPARE_MAX, lang=lang,
+        groups=compare_rows(docs, lang, only_differences=only_differences) if docs else [],
+        only_differences=only_differences, text=text, matches=matches[:COMPARE_SEARCH_LIMIT],
+        compare_max=COMPARE_MAX, selected=selected,
+        without={d.id: compare_url([i for i in selected if i != d.id]) for d in docs},
+        toggle_url=compare_url(selected) + ("" if only_differences else "&diff=1"),
     )
 
 

@@ -208,6 +208,10 @@ def test_no_english_on_swedish_pages_and_pdfs(app: Flask, client: FlaskClient, e
                                               curator_with_results: dict[str, int]) -> None:
     with Session(engine) as s:
         leave_out = document_texts(session=s)
+    # Every page shows the tray bar too, here with contracts in both of its lists.
+    for kind in ("compare", "portfolio"):
+        for contract_id in CONTRACTS[:2]:
+            assert client.post(f"/tray/{kind}", data={"op": "add", "id": contract_id}).status_code == 303
     checked: list[str] = []
     found: dict[str, list[str]] = {}
     for url in _urls(app, curator_with_results):
