@@ -296,17 +296,27 @@ def _assumptions(raw: RawRun) -> pd.DataFrame:
         for name, m in c.outcomes.items():
             d = m.describe()
             recs.append({"contract": c.id, "metric": name, "model": _describe(d), "label": d.get("label", ""),
-                         "default_prior": name in c.default_prior})
+                         "default_prior": name in c.default_prior, "params": _params(d)})
         if c.delay is not None:
             d = c.delay.describe()
             recs.append({"contract": c.id, "metric": "(delay, months)", "model": _describe(d["months"])
                          + f"; effect={d['effect']}" + (f", window={d['window_months']}" if d["window_months"]
                                                         else ""),
-                         "label": d.get("label", ""), "default_prior": False})
+                         "label": d.get("label", ""), "default_prior": False,
+                         "params": {"dist": "delay", "months": _params(d["months"]), "effect": d["effect"],
+                                    "window_months": d["window_months"]}})
         lo = c.loadings.as_dict()
         recs.append({"contract": c.id, "metric": "(factor loadings)",
-                     "model": ", ".join(f"{k}={v:g}" for k, v in lo.items()), "label": "", "default_prior": False})
-    return pd.DataFrame(recs, columns=["contract", "metric", "model", "label", "default_prior"])
+                     "model": ", ".join(f"{k}={v:g}" for k, v in lo.items()), "label": "", "default_prior": False,
+                     "params": {"dist": "loadings", **lo}})
+    return pd.DataFrame(recs, columns=["contract", "metric", "model", "label", "default_prior", "params"])
+
+
+def _params(d: Any) -> Any:
+    """A model's description without its labels (they are shown apart): what a reader's words are made from."""
+    if not isinstance(d, dict):
+        return d
+    return {k: _params(v) for k, v in d.items() if k != "label"}
 
 
 def _describe(d: Any) -> str:

@@ -177,3 +177,35 @@ def histogram_svg(hist: dict[str, Any], *, title: str, edge_label: Callable[[flo
     parts.append(svg.text(left + plot_w / 2, height - 6, title, anchor="middle", size=11, fill="#444"))
     return Markup(svg.frame(width, height, parts, css_class="histogram", label=title, fluid=True))
 
+
+
+BAR_POSITIVE = "#2b6c8f"
+BAR_NEGATIVE = "#5b8c3a"
+
+
+def contribution_bars_svg(items: list[tuple[str, float, str]], *, title: str) -> Markup:
+    """Horizontal bars, one per ``(label, value, value as text)``, in the order given, for risk contributions.
+
+    A negative value (a holding that lowers the portfolio's tail loss) is drawn to the left of the zero
+    line in another colour; labels are names, shortened to fit, with the whole name as the tooltip.
+    """
+    if not items:
+        return Markup("")
+    width, row, label_w, value_w = 640, 24, 250, 110
+    plot_w = width - label_w - value_w
+    lo = min(0.0, *(v for _label, v, _text in items))
+    hi = max(0.0, *(v for _label, v, _text in items))
+    span = (hi - lo) or 1.0
+    x_of = svg.Scale(lo, lo + span, label_w, label_w + plot_w)
+    zero = x_of(0.0)
+    height = row * len(items) + 8
+    parts = [svg.rule(zero, 2, zero, height - 4, stroke="#555")]
+    for i, (name, value, text) in enumerate(items):
+        y = 4 + i * row
+        end = x_of(value)
+        inner = svg.text(label_w - 8, y + row / 2 + 4, shorten(name, 38), anchor="end", size=12)
+        inner += svg.bar(min(zero, end), y + 4, max(abs(end - zero), 1.0), row - 8,
+                         fill=BAR_NEGATIVE if value < 0 else BAR_POSITIVE, tooltip=f"{name}: {text}")
+        inner += svg.text(max(zero, end) + 6, y + row / 2 + 4, text, size=12, fill="#333")
+        parts.append(svg.group(inner))
+    return Markup(svg.frame(width, height, parts, css_class="bars", label=title, fluid=True, font_family=FONT))

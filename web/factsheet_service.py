@@ -40,7 +40,7 @@ from web.backtest_view import BacktestView, backtest_view
 from web.charts import render_sweep_svg
 from web.formatting import number, shorten
 from web.pdf import STATIC_DIR, STATIC_SCHEME, html_to_pdf, render
-from web.portfolio_results import result_view
+from web.portfolio_results import holding_sources, result_view
 from web.vocabulary import NP_, label
 
 LANGS = ("sv", "en")
@@ -387,9 +387,10 @@ def portfolio_report_pdf(portfolio: Portfolio, lang: str, *, session: Session) -
     """A PDF of a saved portfolio's last results in ``lang``, with the results page's labels and numbers."""
     lang = lang if lang in LANGS else "sv"
     with in_language(lang):
+        results = result_view(portfolio.result or {}, session=session)
         html = render(
-            "factsheet/portfolio.html", portfolio=portfolio, lang=lang,
-            results=result_view(portfolio.result or {}, session=session), generated=datetime.now(UTC),
+            "factsheet/portfolio.html", portfolio=portfolio, lang=lang, results=results, generated=datetime.now(UTC),
+            sources=holding_sources(portfolio.result or {}, results["names"], session=session),
             version=registry_version(), static=STATIC_SCHEME,
         )
         return html_to_pdf(html)

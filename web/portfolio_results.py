@@ -1,15 +1,19 @@
-"""A portfolio's stored result as its page shows it: the summary's labels, the tables and the histograms."""
+"""A portfolio's stored result as its page, its report and its exports show it: headline figures with their
+Monte Carlo error, contracts and payers by name, risk contributions as bar charts, models in words."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlmodel import Session
 
-from registry.services.contracts import organisation_names
-from web.charts import histogram_svg
-from web.formatting import number, percent_pattern
+from registry.services.contracts import get_contract, names_by_id, organisation_names, reader_name
+from web.charts import contribution_bars_svg, histogram_svg
+from web.formatting import country, money, number, percent, percent_pattern
+from web.outcome_words import model_in_words
 from web.vocabulary import label
 
 SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
@@ -19,10 +23,137 @@ SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
     ("irr_p5", "percent"), ("irr_p50", "percent"), ("irr_p95", "percent"), ("irr_mean", "percent"),
     ("npv_hurdle", "money"),
 )
+KINDS = dict(SUMMARY_ROWS)
+# The headline cards, in the order a credit analyst reads them: return, then the chance and size of a loss.
+HEADLINE = ("expected_multiple", "irr_mean", "irr_p50", "p_loss", "expected_loss", "var95", "es95", "var99", "es99")
+DIMENSIONS = ("country", "payer", "sector")
 
 
 def summary_labels() -> dict[str, str]:
     return {key: label("summary", key) for key, _kind in SUMMARY_ROWS}
+
+
+def shown(value: float | None, kind: str, base: str, *, precise: bool = False) -> str:
+    """A summary figure as the reader reads it: money in the base currency, shares as percentages
+    (``precise``: a standard error, a decimal more)."""
+    if value is None:
+        return "–"
+    if kind == "money":
+        return money(value, base, 0)
+    if kind == "percent":
+        return percent(value, 2 if precise else 1)
+    if kind == "multiple":
+        return number(value, 3) + "×"
+    return number(value, 3)
+
+
+def _lang() -> str:
+    locale = get_locale()
+    return str(locale) if locale else "sv"
+
+
+def contract_id_of(holding: str) -> str:
+    """The registry id of a holding's label (a contract held twice is ``id#2``)."""
+    return holding.split("#")[0]
+
+
+def headline(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline cards: each metric's label, estimate and standard error as text, and the raw numbers."""
+    base = result.get("settings", {}).get("base_currency", "SEK")
+    summary = result.get("summary", {})
+    cards = []
+    for key in HEADLINE:
+        if key not in summary:
+            continue
+        value = summary[key]
+        kind = KINDS[key]
+        cards.append({"key": key, "label": label("summary", key), "estimate": value.get("estimate"),
+                      "std_error": value.get("std_error"), "text": shown(value.get("estimate"), kind, base),
+                      "error_text": shown(value.get("std_error"), kind, base, precise=True)})
+    return cards
+
+
+def group_name(dimension: str, group: str, org_names: dict[str, str]) -> str:
+    """A concentration group's name: the sector's label, the country's name, the payer's organisation name."""
+    if dimension == "sector":
+        return label("sector", group)
+    if dimension == "country":
+        return country(group)
+    return org_names.get(group, group)
+
+
+def _charts(result: dict[str, Any], names: dict[str, str], org_names: dict[str, str]) -> dict[str, Markup]:
+    base = result.get("settings", {}).get("base_currency", "SEK")
+    holdings = sorted(result.get("contracts", []), key=lambda c: -(c.get("es99_contribution") or 0.0))
+    charts = {"holding": contribution_bars_svg(
+        [(names.get(c["holding"], c["holding"]), c.get("es99_contribution") or 0.0,
+          money(c.get("es99_contribution") or 0.0, base, 0)) for c in holdings],
+        title=_("Contribution to expected shortfall 99 % by holding"))}
+    titles = {"country": _("Share of expected shortfall 99 % by country"),
+              "payer": _("Share of expected shortfall 99 % by outcome payer"),
+              "sector": _("Share of expected shortfall 99 % by sector")}
+    for dim in DIMENSIONS:
+        rows = [r for r in result.get("concentration", []) if r.get("dimension") == dim]
+        rows.sort(key=lambda r: -(r.get("es99_share") or 0.0))
+        charts[dim] = contribution_bars_svg(
+            [(group_name(dim, r["group"], org_names), r.get("es99_share") or 0.0, percent(r.get("es99_share"), 1))
+             for r in rows], title=titles[dim])
+    return charts
+
+
+def holding_names(result: dict[str, Any], *, session: Session) -> dict[str, str]:
+    """Each holding label's contract name in the reader's language (``… (2)`` for a second holding of it)."""
+    holdings = [c["holding"] for c in result.get("contracts", [])]
+    lang = _lang()
+    rows = names_by_id(session=session, ids=sorted({contract_id_of(h) for h in holdings}))
+    by_id = {cid: reader_name(row, lang) for cid, row in rows.items()}
+    out = {}
+    for h in holdings:
+        cid, _sep, nth = h.partition("#")
+        name = by_id.get(cid) or next((c.get("name") for c in result["contracts"] if c["holding"] == h), None) or cid
+        out[h] = f"{name} ({nth})" if nth else name
+    for a in result.get("assumptions", []):
+        out.setdefault(a["contract"], by_id.get(a["contract"], a["contract"]))
+    return out
+
+
+def assumptions_in_words(result: dict[str, Any], names: dict[str, str]) -> list[dict[str, Any]]:
+    """The assumptions table as sentences: contract name, metric, the model in words, what it rests on."""
+    rows = []
+    for a in result.get("assumptions", []):
+        metric = {"(delay, months)": _("delay"), "(factor loadings)": _("common factors")}.get(a["metric"],
+                                                                                              a["metric"])
+        rows.append({"contract": a["contract"], "name": names.get(a["contract"], a["contract"]), "metric": metric,
+                     "words": model_in_words(a.get("params"), a.get("model", "")), "model": a.get("model", ""),
+                     "label": a.get("label", ""), "default_prior": bool(a.get("default_prior"))})
+    return rows
+
+
+SOURCES_PER_CONTRACT = 4
+
+
+def holding_sources(result: dict[str, Any], names: dict[str, str], *, session: Session) -> list[dict[str, Any]]:
+    """The documents each held contract's facts rest on (at most :data:`SOURCES_PER_CONTRACT` each), for the
+    report's list of sources."""
+    out: list[dict[str, Any]] = []
+    for cid in dict.fromkeys(contract_id_of(c["holding"]) for c in result.get("contracts", [])):
+        doc = get_contract(session=session, contract_id=cid)
+        if doc is None:
+            continue
+        for source in doc.sources[:SOURCES_PER_CONTRACT]:
+            out.append({"contract": names.get(cid, cid), "title": source.title, "publisher": source.publisher,
+                        "date": str(source.date) if source.date else None,
+                        "url": str(source.url) if source.url else None})
+    return out
+
+
+def default_priors(assumptions: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Each contract some of whose models are the sector's default prior, with those metrics."""
+    grouped: dict[str, list[str]] = {}
+    for a in assumptions:
+        if a["default_prior"]:
+            grouped.setdefault(a["name"], []).append(a["metric"])
+    return list(grouped.items())
 
 
 def result_view(result: dict[str, Any], *, session: Session) -> dict[str, Any]:
@@ -34,25 +165,28 @@ def result_view(result: dict[str, Any], *, session: Session) -> dict[str, Any]:
     def multiple_label(v: float) -> str:
         return number(v, 2) + "×"
 
-    def irr_label(v: float) -> str:
-        return percent_pattern(v)
-
     exposures = result.get("exposures", [])
-    names = organisation_names(session=session, ids=sorted({e["organisation"] for e in exposures}))
+    payers = {r["group"] for r in result.get("concentration", []) if r.get("dimension") == "payer"}
+    org_names = organisation_names(session=session, ids=sorted({e["organisation"] for e in exposures} | payers))
+    names = holding_names(result, session=session)
+    assumptions = assumptions_in_words(result, names)
     return {
         "base": base,
         "settings": settings,
+        "headline": headline(result),
         "summary": [(key, kind, summary_labels()[key], result.get("summary", {}).get(key, {}))
                     for key, kind in SUMMARY_ROWS if key in result.get("summary", {})],
         "contracts": result.get("contracts", []),
+        "names": names,
         "exposures": exposures,
-        "org_names": names,
+        "org_names": org_names,
         "concentration": result.get("concentration", []),
         "hhi": result.get("hhi", []),
-        "assumptions": result.get("assumptions", []),
-        "default_priors": [a for a in result.get("assumptions", []) if a.get("default_prior")],
+        "assumptions": assumptions,
+        "default_priors": default_priors(assumptions),
+        "charts": _charts(result, names, org_names),
         "multiple_svg": histogram_svg(dist.get("multiple", {}), title=_("Multiple on invested capital"),
                                       edge_label=multiple_label, marker=1.0, marker_label=_("break-even")),
         "irr_svg": histogram_svg(dist.get("irr", {}), title=_("Internal rate of return (IRR)"),
-                                 edge_label=irr_label, marker=0.0, marker_label=irr_label(0.0)),
+                                 edge_label=percent_pattern, marker=0.0, marker_label=percent_pattern(0.0)),
     }

@@ -1,0 +1,133 @@
+"""The results dashboard of a simulated portfolio: figures equal the stored result, names instead of ids,
+models in words, the report and the exports, stress tests and run comparison from the page, share links."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html import unescape
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from registry.models import Portfolio, User
+from tests.web.test_portfolios import HIB, NORRKOPING, create
+from web.runs import runs
+
+
+def simulated(app: Flask, client: FlaskClient, **overrides: str) -> int:
+    """A saved portfolio of three seed contracts, simulated (waits for the background run)."""
+    pid = create(client, action="run", scenarios=overrides.pop("scenarios", "4000"), **overrides)
+    assert runs(app).wait(120)
+    return pid
+
+
+def stored(engine: Engine, pid: int) -> Portfolio:
+    with Session(engine) as s:
+        row = s.get(Portfolio, pid)
+        assert row is not None and row.result is not None
+        return row
+
+
+def text_of(html: str) -> str:
+    """The page's text without tags (entities decoded)."""
+    return unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize("lang", ["sv", "en"])
+def test_dashboard_shows_the_stored_figures_with_names(app: Flask, client: FlaskClient, seeded: list[str],
+                                                       login_as: Callable[..., User], engine: Engine,
+                                                       lang: str) -> None:
+    login_as("anna")
+    pid = simulated(app, client)
+    result = stored(engine, pid).result
+    assert result is not None
+    with app.test_request_context(f"/?lang={lang}"):
+        from web.formatting import money, percent
+
+        summary = result["summary"]
+        expected_loss = money(summary["expected_loss"]["estimate"], "SEK", 0)
+        es99 = money(summary["es99"]["estimate"], "SEK", 0)
+        es99_error = money(summary["es99"]["std_error"], "SEK", 0)
+        p_loss = percent(summary["p_loss"]["estimate"], 1)
+    html = client.get(f"/portfolios/{pid}?lang={lang}").get_data(as_text=True)
+    cards = dict(re.findall(r'<li class="card" data-metric="([a-z0-9_]+)">(.*?)</li>', html, re.S))
+    assert {"expected_multiple", "irr_mean", "p_loss", "expected_loss", "var95", "es95", "var99", "es99"} <= set(cards)
+    assert expected_loss in cards["expected_loss"] and p_loss in cards["p_loss"]
+    assert es99 in cards["es99"] and "± " + es99_error in cards["es99"]
+    assert "%" in cards["p_loss"] and "0." not in text_of(cards["p_loss"]).split("±")[0]
+    body = text_of(html)
+    # holdings and payers by name; no organisation id anywhere on the page
+    assert "NYC Adolescent Behavioral Learning Experience (ABLE)" in body and "Norrköpings kommun" in body
+    assert "New York City Department of Correction" in body
+    assert not re.search(r"\b[a-z]{2}-org-\d+|indigo-org-\d+", body)
+    contributions = re.search(r'id="contributions-table".*?</table>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert f">{NORRKOPING}<" not in contributions and f">{HIB}<" not in contributions
+    for chart in ("holding", "payer", "country", "sector"):
+        figure = re.search(rf'<figure id="chart-{chart}">(.*?)</figure>', html, re.S).group(1)  # type: ignore[union-attr]
+        assert '<svg class="bars"' in figure and "aria-label=" in figure
+    assert f"/portfolios/{pid}/report.pdf?lang={lang}" in html
+
+
+@pytest.mark.parametrize("lang", ["sv", "en"])
+def test_report_pdf_has_holdings_by_name_and_models_in_words(app: Flask, client: FlaskClient, seeded: list[str],
+                                                             login_as: Callable[..., User], engine: Engine,
+                                                             lang: str) -> None:
+    from tests.factsheets.test_factsheets import normalise, pdf_text
+
+    login_as("anna")
+    pid = simulated(app, client)
+    response = client.get(f"/portfolios/{pid}/report.pdf?lang={lang}")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = normalise(pdf_text(response.data))
+    flat = " ".join(text.split())
+    # every holding by its whole name (the table is not cut off), the payers by name, the models in words
+    assert "NYC Adolescent Behavioral Learning Experience (ABLE) Project for Incarcerated Youth" in flat
+    assert "Region Stockholm" in flat and "New York City Department of Correction" in flat
+    words = {"sv": "uppnås med sannolikheten", "en": "achieved with probability"}
+    assert words[lang] in flat and "bernoulli(" not in flat
+    result = stored(engine, pid).result
+    assert result is not None
+    with app.test_request_context(f"/?lang={lang}"):
+        from web.formatting import money
+
+        assert money(result["summary"]["es99"]["estimate"], "SEK", 0).replace("\xa0", " ") in flat
+
+
+@pytest.mark.parametrize(
+    ("params", "english", "swedish"),
+    [
+        ({"dist": "bernoulli", "p": 0.6}, "achieved with probability 60%", "uppnås med sannolikheten 60 %"),
+        ({"dist": "normal", "mean": 1200.0, "sd": 300.0}, "normally distributed around 1,200 (standard deviation 300)",
+         "normalfördelat kring 1 200 (standardavvikelse 300)"),
+        ({"dist": "beta", "a": 2.0, "b": 2.0, "low": 0.0, "high": 1.0},
+         "between 0 and 1, on average 0.5 (standard deviation 0.22)",
+         "mellan 0 och 1, i genomsnitt 0,5 (standardavvikelse 0,22)"),
+        ({"dist": "mixture", "point_mass": {"p": 0.05, "value": 0.0}, "base": {"dist": "bernoulli", "p": 0.5}},
+         "with probability 5% exactly 0; otherwise achieved with probability 50%",
+         "med sannolikheten 5 % exakt 0; annars uppnås med sannolikheten 50 %"),
+        ({"dist": "empirical", "values": [0.0, 1.0], "probs": [0.25, 0.75]},
+         "one of: 0 (probability 25%), 1 (probability 75%)", "ett av: 0 (sannolikhet 25 %), 1 (sannolikhet 75 %)"),
+        ({"dist": "delay", "months": {"dist": "normal", "mean": 6.0, "sd": 3.0}, "effect": "shift"},
+         "payments may come late, the delay in months normally distributed around 6 (standard deviation 3)",
+         "betalningarna kan komma sent, förseningen i månader normalfördelat kring 6 (standardavvikelse 3)"),
+    ],
+)
+def test_models_in_words(app: Flask, params: dict[str, object], english: str, swedish: str) -> None:
+    from web.outcome_words import model_in_words
+
+    for lang, expected in (("en", english), ("sv", swedish)):
+        with app.test_request_context(f"/?lang={lang}"):
+            assert model_in_words(params, "code").replace("\xa0", " ") == expected
+
+
+def test_a_model_the_words_do_not_know_keeps_its_notation(app: Flask) -> None:
+    from web.outcome_words import model_in_words
+
+    with app.test_request_context("/?lang=en"):
+        assert model_in_words({"dist": "weibull", "k": 2}, "weibull(k=2)") == "weibull(k=2)"
+        assert model_in_words(None, "bernoulli(p=0.5)") == "bernoulli(p=0.5)"  # a result stored before params
+        assert model_in_words({"dist": "bernoulli"}, "bernoulli(?)") == "bernoulli(?)"
