@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from babel.numbers import get_currency_precision
 from sqlmodel import Session
@@ -94,6 +94,12 @@ class RatePoint:
         span = f", {self.year} ({days} days to {self.detail.get('last_date')})" if days else f", {self.year}"
         return f"{self.source}{span}"
 
+    def as_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready values (the figure as exact decimal text)."""
+        return {"table": self.table, "currency": self.currency, "year": self.year, "value": str(self.value),
+                **self.detail, "source": self.source, "source_url": self.source_url, "retrieved": self.retrieved,
+                "overridden": self.overridden}
+
 
 @dataclass(frozen=True)
 class RateQuote:
@@ -126,6 +132,12 @@ class RateQuote:
         """True when any leg comes from a row loaded with ``utfall rates refresh``."""
         return any(p.overridden for p in self.legs)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The quote as JSON-ready values: the rate as exact decimal text, the legs as their rows."""
+        return {"from_currency": self.from_currency, "to_currency": self.to_currency,
+                "requested_year": self.requested_year, "year": self.year, "rate": str(self.rate),
+                "nearest": self.nearest, "source": self.source, "legs": [p.as_dict() for p in self.legs]}
+
 
 @dataclass(frozen=True)
 class Step:
@@ -149,6 +161,12 @@ class Step:
         """The sources of the rows this step used, in one line."""
         return "; ".join(dict.fromkeys(p.source for p in self.points))
 
+    def as_dict(self) -> dict[str, Any]:
+        """The step as JSON-ready values."""
+        return {"kind": self.kind, "factor": str(self.factor), "currency": self.currency, "year": self.year,
+                "to_year": self.to_year, "note": self.note, "source": self.source,
+                "points": [p.as_dict() for p in self.points]}
+
 
 @dataclass(frozen=True)
 class Conversion:
@@ -167,6 +185,12 @@ class Conversion:
     def adjusted(self) -> bool:
         """True when the amount was carried to ``price_year``'s prices (false: no index, or no price year)."""
         return any(s.kind == "cpi" for s in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The conversion and its steps as JSON-ready values (amounts and factors as exact decimal text)."""
+        return {"amount": str(self.amount), "currency": self.currency, "year": self.year,
+                "to_currency": self.to_currency, "price_year": self.price_year, "value": str(self.value),
+                "adjusted": self.adjusted, "steps": [s.as_dict() for s in self.steps]}
 
     def describe(self) -> str:
         """The conversion in plain English, one line per step (for commands and logs; pages render the steps)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -57,3 +58,21 @@ def test_refresh_of_a_bad_file_writes_nothing(cli: CliRunner, tmp_path: Path, se
     missing = cli.invoke(main, ["rates", "refresh", str(tmp_path / "none.csv")])
     assert missing.exit_code == 1 and "cannot read the file" in missing.output
     assert cli.invoke(main, ["rates", "list", "--currency", "XYZ"]).exit_code == 1
+
+
+def test_convert_shows_every_step_with_its_source(cli: CliRunner) -> None:
+    result = cli.invoke(main, ["rates", "convert", "1 000 000", "gbp", "2012", "--to", "SEK",
+                               "--price-year", "2020", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [s["kind"] for s in data["steps"]] == ["fx", "cpi"]
+    fx_step, cpi_step = data["steps"]
+    assert fx_step["year"] == 2012 and [p["currency"] for p in fx_step["points"]] == ["GBP", "SEK"]
+    assert "ECB" in fx_step["source"] and "World Bank" in cpi_step["source"]
+    expected = Decimal(1_000_000) * Decimal(fx_step["factor"]) * Decimal(cpi_step["factor"])
+    assert Decimal(data["value"]) == expected.quantize(Decimal("0.01"))
+    text = cli.invoke(main, ["rates", "convert", "100", "USD", "2020", "--to", "EUR", "--price-year", "2023"])
+    assert "EUR price index 2023/2020" in text.output and "at 2023 prices" in text.output
+    missing = cli.invoke(main, ["rates", "convert", "100", "XOF", "2020", "--to", "SEK"])
+    assert missing.exit_code == 1 and "no reference exchange rate for XOF" in missing.output
+    assert cli.invoke(main, ["rates", "convert", "ten", "SEK", "2020", "--to", "EUR"]).exit_code == 2

@@ -90,6 +90,12 @@ def test_conversion_steps_rate_then_target_price_index(table: RateTable) -> None
     assert [p.year for p in c.steps[1].points] == [2020, 2024]
     assert c.value == Decimal("151.25") and c.adjusted
     assert "USD price index 2024/2020" in c.describe()
+    data = c.as_dict()
+    assert (data["value"], data["adjusted"]) == ("151.25", True)
+    assert [p["year"] for p in data["steps"][1]["points"]] == [2020, 2024]
+    assert data["steps"][0]["points"][0] == {"table": "fx", "currency": "SEK", "year": 2020, "value": "10.0",
+                                             "source": "test ECB", "source_url": ECB, "retrieved": "2026-12-02",
+                                             "overridden": False}
 
 
 def test_conversion_rounds_to_the_currency_minor_unit() -> None:

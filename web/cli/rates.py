@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
 
 from registry import db
-from registry.reference_rates import RatePoint, RateTableError, load_rate_table, store_overrides, validate_table_file
+from registry.reference_rates import (
+    NoRate,
+    RatePoint,
+    RateTableError,
+    load_rate_table,
+    store_overrides,
+    validate_table_file,
+)
 from web.cli.common import echo_json
 
 
@@ -79,6 +87,34 @@ def list_command(currency: str | None, as_json: bool) -> None:
                    f"{_overridden(s)}  {s['source']}")
     fx_only = sorted(set(table.currencies()) - set(table.cpi_currencies()))
     click.echo(f"No price index (converted without price-year adjustment): {', '.join(fx_only)}")
+
+
+@rates_group.command("convert")
+@click.argument("amount")
+@click.argument("currency")
+@click.argument("year", type=int)
+@click.option("--to", "to_currency", required=True, help="Target currency (ISO 4217).")
+@click.option("--price-year", type=int, help="Express the result at this year's prices (the target's price index).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: the result and every step with its sources.")
+def convert_command(amount: str, currency: str, year: int, to_currency: str, price_year: int | None,
+                    as_json: bool) -> None:
+    """Convert AMOUNT of CURRENCY in YEAR, showing each step: the exchange rate of YEAR, then the target's price
+    index from YEAR to --price-year."""
+    try:
+        value = Decimal(amount.replace(" ", "").replace("_", ""))
+    except InvalidOperation:
+        raise click.BadParameter(f"{amount!r} is not a number", param_hint="AMOUNT") from None
+    with db.session_scope() as session:
+        table = load_rate_table(session=session)
+    try:
+        conversion = table.convert(value, currency.upper(), year, to_currency=to_currency.upper(),
+                                   price_year=price_year)
+    except NoRate as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(conversion.as_dict())
+    else:
+        click.echo(conversion.describe())
 
 
 def _overridden(summary: dict[str, object]) -> str:
