@@ -167,7 +167,15 @@ def _tray_globals() -> dict[str, Callable[..., Any]]:
     def in_tray(kind: str, contract_id: str) -> bool:
         return has_request_context() and contract_id in tray_ids(kind)
 
-    return {"tray_parts": tray_parts, "in_tray": in_tray}
+    def tray_next() -> str:
+        # Where a tray form comes back to: this page; for the bar sent with a tray change, the page it was
+        # posted from; for a page that answers another POST (a form shown again with its errors), the registry,
+        # as a GET of that URL would not show the same page.
+        if request.method in ("GET", "HEAD"):
+            return request.full_path.rstrip("?")
+        return _way_back() if request.endpoint == "tray.change" else url_for("pages.registry")
+
+    return {"tray_parts": tray_parts, "in_tray": in_tray, "tray_next": tray_next}
 
 
 # --- routes -------------------------------------------------------------------------------------------------
@@ -203,4 +211,8 @@ def _answer(message: str, *, ok: bool) -> ResponseReturnValue:
                 "html": render_template("_tray.html")}
         return jsonify(body), 200 if ok else 400
     flash(message, "info" if ok else "error")
-    return redirect(safe_next(request.form.get("next"), default=url_for("pages.registry")), 303)
+    return redirect(_way_back(), 303)
+
+
+def _way_back() -> str:
+    return safe_next(request.form.get("next"), default=url_for("pages.registry"))

@@ -209,6 +209,17 @@ def test_the_json_answer_carries_the_bar_and_the_ids(csrf_client: FlaskClient, s
     assert body["ok"] and body["compare"] == [NORRKOPING] and body["portfolio"] == []
     assert '<aside id="tray"' in body["html"]
     assert "Norrköping" in body["html"] and "Compare (1)" in body["html"]
+    # Its forms come back to the page the change was posted from, should the script fall back to a plain post.
+    assert 'name="next" value="/contracts?lang=en"' in body["html"]
+
+
+def test_tray_forms_on_a_page_answering_a_post_come_back_to_the_registry(csrf_client: FlaskClient,
+                                                                        seeded: list[str]) -> None:
+    post(csrf_client, "compare", "add", NORRKOPING)
+    page = csrf_client.post("/login?lang=en", data={"csrf_token": token(csrf_client), "username": "nobody",
+                                                    "password": "wrong"}).get_data(as_text=True)
+    bar = tray_bar(page)
+    assert "Norrköping" in bar and 'name="next" value="/contracts"' in bar and "/login" not in bar
 
 
 def test_a_deleted_contract_drops_out_of_the_bar(client: FlaskClient, add_contract: Callable[..., str],
