@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from io import BytesIO
 from typing import Any
 from urllib.parse import urlencode
 
-import pandas as pd
-from flask import Blueprint, current_app, render_template, request, send_file, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -32,11 +30,11 @@ from registry.services.contracts import (
     list_contracts,
     reader_name,
 )
-from registry.spreadsheet import safe_frame
 from web import barchart
 from web.auth import current_user, has_role
 from web.backtest_view import backtest_view, verdict_label
 from web.contract_view import compare_rows, payoff_chart, timeline
+from web.downloads import frame_download
 from web.extensions import session as db_session
 from web.formatting import country as country_name
 from web.formatting import money_short
@@ -186,21 +184,7 @@ def registry_download(fmt: str) -> ResponseReturnValue:
     query = RegistryQuery.from_args(request.args)
     lang = _lang()
     rows, _total = query.selection(db_session(), lang=lang, paginate=False)
-    frame = safe_frame(selection_frame(rows, lang))
-    buffer = BytesIO()
-    if fmt == "csv":
-        # Swedish Excel opens ';'-separated files with decimal commas directly; English readers get plain CSV.
-        if lang == "sv":
-            frame.to_csv(buffer, index=False, sep=";", decimal=",", encoding="utf-8-sig")
-        else:
-            frame.to_csv(buffer, index=False, encoding="utf-8")
-        mimetype = "text/csv"
-    else:
-        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-            frame.to_excel(writer, index=False, sheet_name="contracts")
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    buffer.seek(0)
-    return send_file(buffer, mimetype=mimetype, as_attachment=True, download_name=f"utfall-contracts.{fmt}")
+    return frame_download(selection_frame(rows, lang), fmt, lang=lang, name="utfall-contracts", sheet="contracts")
 
 
 # --- contract page ------------------------------------------------------------------------------------------

@@ -200,6 +200,9 @@ def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
             urls.extend(url_for(rule.endpoint, **v, lang="sv") for v in values)
     urls.append("/compare?id=" + ",".join(CONTRACTS) + "&lang=sv")
     urls.append(f"/admin/jobs?date={REMINDERS_DUE}&lang=sv")  # the reminders' table, with milestone kinds
+    # the outcome-price explorer with seed prices, statistics and paid-out labels, and with unpriced metrics
+    urls += ["/outcome-prices?category=school_attainment&lang=sv", "/outcome-prices?category=reoffending&all=1&lang=sv",
+             "/outcome-prices?category=unmapped&all=1&lang=sv"]
     return urls
 
 

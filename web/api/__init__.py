@@ -23,6 +23,7 @@ from __future__ import annotations
 # them: contracts and market, simulations and portfolios, then the document itself.
 # isort: off
 from web.api import contracts  # noqa: F401
+from web.api import outcome_prices  # noqa: F401
 from web.api import portfolios  # noqa: F401
 from web.api import docs  # noqa: F401
 # isort: on
