@@ -11,7 +11,7 @@ from portfolio.contract import Portfolio
 from portfolio.engine import Stress, run, termination_outcomes, worst_case_outcomes
 from portfolio.results import SUMMARY_LABELS, SimulationResult, _jsonable, build_result
 
-__all__ = ["default_stresses", "StressResult", "run_stresses", "SECTOR_SHOCK_SD"]
+__all__ = ["default_stresses", "default_targets", "StressResult", "run_stresses", "SECTOR_SHOCK_SD"]
 
 SECTOR_SHOCK_SD = -2.0
 """Shift of the shocked sector's factor, in standard deviations (about a 1-in-44 bad year for it)."""
@@ -24,6 +24,19 @@ def _largest(portfolio: Portfolio, key: Callable[[Any], Sequence[str]]) -> str:
         for g in groups:
             totals[g] = totals.get(g, 0.0) + h.capital_base / len(groups)
     return max(sorted(totals), key=lambda g: totals[g])
+
+
+def default_targets(portfolio: Portfolio) -> tuple[str, str]:
+    """The sector and the outcome payer the standard scenarios hit when none is named: those with the most
+    capital (a contract with several payers counts a share of its capital for each).
+
+    Returns
+    -------
+    tuple of str
+        ``(sector, payer)``.
+    """
+    return (_largest(portfolio, lambda c: (c.sector,)),
+            _largest(portfolio, lambda c: c.payers or (c.primary_payer,)))
 
 
 def default_stresses(
@@ -40,8 +53,8 @@ def default_stresses(
       ``false`` for binary metrics, the low extreme otherwise);
     - ``worst_case``: every contract at the outcome combination that repays investors least.
     """
-    sector = sector or _largest(portfolio, lambda c: (c.sector,))
-    payer = payer or _largest(portfolio, lambda c: c.payers or (c.primary_payer,))
+    largest_sector, largest_payer = default_targets(portfolio)
+    sector, payer = sector or largest_sector, payer or largest_payer
     terminated = {h.contract.id: termination_outcomes(h.contract) for h in portfolio.holdings
                   if payer in (h.contract.payers or (h.contract.primary_payer,))}
     return [

@@ -185,8 +185,69 @@ def result_view(result: dict[str, Any], *, session: Session) -> dict[str, Any]:
         "assumptions": assumptions,
         "default_priors": default_priors(assumptions),
         "charts": _charts(result, names, org_names),
+        "stress": stress_view(result, org_names),
+        "stress_targets": stress_targets(result),
         "multiple_svg": histogram_svg(dist.get("multiple", {}), title=_("Multiple on invested capital"),
                                       edge_label=multiple_label, marker=1.0, marker_label=_("break-even")),
         "irr_svg": histogram_svg(dist.get("irr", {}), title=_("Internal rate of return (IRR)"),
                                  edge_label=percent_pattern, marker=0.0, marker_label=percent_pattern(0.0)),
     }
+
+
+# For these measures a higher value is worse for the investor (the others: a lower value is).
+HIGHER_IS_WORSE = {"p_loss", "expected_loss", "es95", "es99"}
+
+
+def stress_targets(result: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The sectors and the outcome payers a stress test can hit: those of the portfolio's holdings."""
+    sectors = sorted({c["sector"] for c in result.get("contracts", []) if c.get("sector")})
+    payers = sorted({r["group"] for r in result.get("concentration", []) if r.get("dimension") == "payer"})
+    return sectors, payers
+
+
+def _delta_text(delta: float, kind: str, base: str) -> str:
+    sign = "+" if delta > 0 else ("−" if delta < 0 else "±")
+    size = abs(delta)
+    if kind == "money":
+        return sign + money(size, base, 0)
+    if kind == "percent":
+        return sign + _("%(points)s pp", points=number(size * 100, 1))
+    return sign + number(size, 3) + "×"
+
+
+def _scenario_label(name: str, settings: dict[str, Any], org_names: dict[str, str]) -> str:
+    if name == "base":
+        return _("Base case")
+    if name == "sector_shock":
+        return _("A bad year for %(sector)s (its factor 2 standard deviations down)",
+                 sector=label("sector", settings.get("sector", "")))
+    if name == "savings_delayed":
+        return _("Savings %(months)s months late", months=number(settings.get("delay_months", 0)))
+    if name == "payer_termination":
+        payer = settings.get("payer", "")
+        return _("%(payer)s ends its contracts", payer=org_names.get(payer, payer))
+    if name == "worst_case":
+        return _("Every contract at the outcomes that repay investors least")
+    return name
+
+
+def stress_view(result: dict[str, Any], org_names: dict[str, str]) -> dict[str, Any] | None:
+    """The stored stress tests as rows (base case first): each measure's value and its change from the base."""
+    stress = result.get("stress")
+    if not stress:
+        return None
+    base_ccy = result.get("settings", {}).get("base_currency", "SEK")
+    settings = stress.get("settings", {})
+    metrics = [m for m in stress.get("table", {}) if m in KINDS]
+    rows = []
+    for name in stress.get("scenarios", []):
+        cells = []
+        for m in metrics:
+            value, reference = stress["table"][m].get(name), stress["table"][m].get("base")
+            delta = None if value is None or reference is None or name == "base" else value - reference
+            worse = delta is not None and abs(delta) > 1e-12 and ((delta > 0) == (m in HIGHER_IS_WORSE))
+            cells.append({"metric": m, "value": value, "text": shown(value, KINDS[m], base_ccy), "delta": delta,
+                          "delta_text": None if delta is None else _delta_text(delta, KINDS[m], base_ccy),
+                          "worse": worse})
+        rows.append({"name": name, "label": _scenario_label(name, settings, org_names), "cells": cells})
+    return {"settings": settings, "metrics": [(m, label("summary", m)) for m in metrics], "rows": rows}

@@ -13,7 +13,14 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from registry.models import Portfolio, User
-from registry.services.portfolios import create_portfolio, delete_portfolio, portfolios_of, update_portfolio
+from registry.portfolio_file import PortfolioFile
+from registry.services.portfolios import (
+    create_portfolio,
+    delete_portfolio,
+    portfolios_of,
+    save_stress,
+    update_portfolio,
+)
 from web import runs as background_runs
 from web.auth import current_user, login_required
 from web.extensions import session as db_session
@@ -27,11 +34,12 @@ from web.portfolio_form import (
     default_spec,
     form_from_request,
     form_from_spec,
+    parse_number,
     validate_form,
 )
-from web.portfolio_results import result_view
+from web.portfolio_results import result_view, stress_targets
 from web.runs import active_run, start_run
-from web.simulations import spec_json
+from web.simulations import SpecProblem, resolve_or_error, spec_json, stress_now
 
 bp = Blueprint("portfolios", __name__, url_prefix="/portfolios")
 
@@ -146,6 +154,52 @@ def run(portfolio_id: int) -> ResponseReturnValue:
     row = own_portfolio_or_404(portfolio_id)
     start_run(row.spec, owner_id=row.owner_id, portfolio_id=row.id)
     return redirect(url_for("portfolios.show", portfolio_id=row.id) + "#run")
+
+
+MAX_DELAY_MONTHS = 120
+
+
+def _stress_choice(row: Portfolio) -> tuple[str | None, str | None, float] | str:
+    """The sector, payer and delay asked for on the form, or what is wrong with them."""
+    sectors, payers = stress_targets(row.result or {})
+    sector = request.form.get("sector") or None
+    payer = request.form.get("payer") or None
+    if sector is not None and sector not in sectors:
+        return _("The sector %(sector)s is not one of the portfolio's.", sector=sector)
+    if payer is not None and payer not in payers:
+        return _("The organisation %(payer)s pays none of the portfolio's contracts.", payer=payer)
+    try:
+        delay = parse_number(request.form.get("delay_months"))
+    except ValueError:
+        delay = -1.0
+    if delay is None:
+        delay = 12.0
+    if not 0 < delay <= MAX_DELAY_MONTHS:
+        return _("The delay is a number of months above 0 and at most %(max)s.", max=MAX_DELAY_MONTHS)
+    return sector, payer, delay
+
+
+@bp.post("/<int:portfolio_id>/stress")
+def stress(portfolio_id: int) -> ResponseReturnValue:
+    """Run the stress scenarios beside the saved result (the page waits) and keep them with it."""
+    row = own_portfolio_or_404(portfolio_id)
+    target = url_for("portfolios.show", portfolio_id=row.id) + "#stress"
+    if not row.result:
+        flash(_("Run the simulation first: the stress tests are compared with its result."), "error")
+        return redirect(target)
+    choice = _stress_choice(row)
+    if isinstance(choice, str):
+        flash(choice, "error")
+        return redirect(target)
+    session = db_session()
+    resolved = resolve_or_error(PortfolioFile.model_validate(row.spec), session=session)
+    if isinstance(resolved, SpecProblem):
+        flash(resolved.message, "error")
+        return redirect(target)
+    sector, payer, delay = choice
+    save_stress(session=session, portfolio=row,
+                stress=stress_now(resolved, sector=sector, payer=payer, delay_months=delay))
+    return redirect(target)
 
 
 @bp.get("/runs/<int:run_id>")

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from portfolio import Portfolio as SimulatedPortfolio
 from portfolio import simulate
+from portfolio.stresses import default_stresses, default_targets, run_stresses
 from registry.calibration import CalibratedPriors
 from registry.portfolio_file import PortfolioFile, PortfolioFileError, build_portfolio
 from registry.reference_rates import load_rate_table
@@ -28,6 +29,9 @@ from registry.services.contracts import get_contract
 SYNC_SCENARIOS = 20_000
 MAX_SCENARIOS = 1_000_000
 HISTOGRAM_BINS = 30
+# Stress tests run while the page waits: the base case and four stresses, each with at most this many scenarios.
+STRESS_SCENARIOS = 10_000
+STRESS_METRICS = ("expected_multiple", "irr_mean", "p_loss", "expected_loss", "es95", "es99")
 
 
 @dataclass(frozen=True)
@@ -108,3 +112,25 @@ def histogram(values: np.ndarray, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
         lo, hi = lo - 0.005, hi + 0.005
     counts, edges = np.histogram(finite, bins=bins, range=(lo, hi))
     return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts], "n": int(finite.size)}
+
+
+def stress_now(resolved: SimulatedPortfolio, *, sector: str | None = None, payer: str | None = None,
+               delay_months: float = 12.0) -> dict[str, Any]:
+    """The standard stress scenarios beside the base case, with common random numbers, as JSON.
+
+    ``sector`` and ``payer`` default to those with the most capital; the run uses the portfolio's seed and
+    at most :data:`STRESS_SCENARIOS` scenarios (the page waits for it).
+    """
+    largest_sector, largest_payer = default_targets(resolved)
+    sector, payer = sector or largest_sector, payer or largest_payer
+    scenarios = min(resolved.n_scenarios, STRESS_SCENARIOS)
+    stresses = default_stresses(resolved, sector=sector, payer=payer, delay_months=delay_months)
+    result = run_stresses(resolved, stresses, n_scenarios=scenarios, seed=resolved.seed)
+    data = result.to_dict()
+    return jsonable({
+        "settings": {"sector": sector, "payer": payer, "delay_months": delay_months, "scenarios": scenarios,
+                     "seed": resolved.seed},
+        "scenarios": [s["name"] for s in data["scenarios"]],
+        "table": {m: data["table"][m] for m in STRESS_METRICS},
+        "std_errors": {m: data["std_errors"][m] for m in STRESS_METRICS},
+    })

@@ -51,6 +51,16 @@ def update_portfolio(*, session: Session, portfolio: Portfolio, name: str | None
     return portfolio
 
 
+def save_stress(*, session: Session, portfolio: Portfolio, stress: dict[str, Any]) -> None:
+    """Keep stress-test results with the portfolio's result they were run beside (committed); a new result or
+    specification replaces the result and so drops them."""
+    if portfolio.result is None:
+        raise ValueError("a portfolio without a result has nothing to stress beside")
+    portfolio.result = {**portfolio.result, "stress": stress}  # a new dict: the JSON column sees the change
+    session.add(portfolio)
+    session.commit()
+
+
 def delete_portfolio(*, session: Session, portfolio: Portfolio) -> None:
     """Delete a portfolio (committed); its runs keep their log entry but no longer point to it."""
     session.exec(

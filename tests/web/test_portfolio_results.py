@@ -131,3 +131,58 @@ def test_a_model_the_words_do_not_know_keeps_its_notation(app: Flask) -> None:
         assert model_in_words({"dist": "weibull", "k": 2}, "weibull(k=2)") == "weibull(k=2)"
         assert model_in_words(None, "bernoulli(p=0.5)") == "bernoulli(p=0.5)"  # a result stored before params
         assert model_in_words({"dist": "bernoulli"}, "bernoulli(?)") == "bernoulli(?)"
+
+
+def test_stress_tests_from_the_page_equal_the_engine(app: Flask, client: FlaskClient, seeded: list[str],
+                                                     login_as: Callable[..., User], engine: Engine) -> None:
+    from portfolio.stresses import default_stresses, run_stresses
+    from registry.portfolio_file import PortfolioFile
+    from web.extensions import session as db_session
+    from web.simulations import resolve_or_error
+
+    login_as("anna")
+    pid = simulated(app, client)
+    response = client.post(f"/portfolios/{pid}/stress",
+                           data={"sector": "health", "payer": "", "delay_months": "6"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("#stress")
+    row = stored(engine, pid)
+    stress = row.result["stress"]  # type: ignore[index]
+    assert stress["settings"]["sector"] == "health" and stress["settings"]["delay_months"] == 6
+    with app.test_request_context("/"):
+        resolved = resolve_or_error(PortfolioFile.model_validate(row.spec), session=db_session())
+        assert not isinstance(resolved, Exception) and hasattr(resolved, "holdings")
+        engine_run = run_stresses(resolved, default_stresses(resolved, sector="health", delay_months=6.0),  # type: ignore[arg-type]
+                                  n_scenarios=stress["settings"]["scenarios"], seed=stress["settings"]["seed"])
+    for metric in ("expected_multiple", "p_loss", "es99"):
+        for name in ("base", "sector_shock", "savings_delayed", "payer_termination", "worst_case"):
+            assert stress["table"][metric][name] == pytest.approx(float(engine_run.table.loc[metric, name]))
+    html = client.get(f"/portfolios/{pid}?lang=en").get_data(as_text=True)
+    table = re.search(r'id="stress-table".*?</table>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert "A bad year for health" in text_of(table)
+    assert "New York City Department of Correction ends its contracts" in text_of(table)  # the largest payer
+    with app.test_request_context("/?lang=en"):
+        from web.formatting import money
+
+        delta = stress["table"]["es99"]["sector_shock"] - stress["table"]["es99"]["base"]
+        shown_delta = ("+" if delta > 0 else "−") + money(abs(delta), "SEK", 0)
+    cell = re.search(r'data-stress="sector_shock".*?data-metric="es99">(.*?)</td>', table, re.S).group(1)  # type: ignore[union-attr]
+    assert shown_delta in cell
+    swedish = text_of(client.get(f"/portfolios/{pid}?lang=sv").get_data(as_text=True))
+    assert "Ett dåligt år för hälsa" in swedish and "Grundfall" in swedish and "Besparingarna 6 månader sena" in swedish
+
+
+def test_stress_choices_are_checked(app: Flask, client: FlaskClient, seeded: list[str],
+                                    login_as: Callable[..., User], engine: Engine) -> None:
+    login_as("anna")
+    pid = create(client)
+    client.post(f"/portfolios/{pid}/stress", data={"sector": "", "payer": "", "delay_months": "12"})
+    with Session(engine) as s:
+        assert s.get(Portfolio, pid).result is None  # type: ignore[union-attr]  # nothing to stress beside
+    pid = simulated(app, client)
+    for form in ({"sector": "no-such-sector"}, {"payer": "someone-else"}, {"delay_months": "-3"},
+                 {"delay_months": "tolv"}):
+        response = client.post(f"/portfolios/{pid}/stress", data={"sector": "", "payer": "", **form})
+        assert response.status_code == 302
+        assert "stress" not in stored(engine, pid).result  # type: ignore[operator]
+        page = client.get(f"/portfolios/{pid}?lang=sv").get_data(as_text=True)
+        assert 'class="flash flash-error"' in page
