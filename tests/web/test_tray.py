@@ -16,10 +16,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registry.indigo.merge import get_display_document
 from registry.models import Contract
 from tests.web.conftest import sample_document
+from tests.web.test_pages_fuzz import FUZZ, TEXT
 from web.contract_view import compare_rows
 from web.extensions import session as db_session
 from web.tray import COMPARE_MAX, PORTFOLIO_MAX
@@ -234,6 +237,24 @@ def test_a_deleted_contract_drops_out_of_the_bar(client: FlaskClient, add_contra
         session.commit()
     bar = tray_bar(client.get("/?lang=en").get_data(as_text=True))
     assert "Gone soon" not in bar and "Compare (1)" in bar
+
+
+@given(kind=st.sampled_from(["compare", "portfolio"]), op=st.one_of(st.sampled_from(["add", "remove", "clear"]), TEXT),
+       contract_id=st.one_of(TEXT, st.sampled_from([NORRKOPING, PETERBOROUGH])), next_url=TEXT,
+       json=st.booleans())
+@FUZZ
+def test_odd_tray_forms_never_fail(client: FlaskClient, seeded: list[str], kind: str, op: str, contract_id: str,
+                                   next_url: str, json: bool) -> None:
+    headers = {"Accept": "application/json"} if json else {}
+    response = client.post(f"/tray/{kind}", data={"op": op, "id": contract_id, "next": next_url}, headers=headers)
+    assert response.status_code in (200, 303, 400), response.get_data(as_text=True)[:300]
+    if response.status_code == 303:
+        location = response.headers["Location"]
+        assert location.startswith("/") and not location.startswith(("//", "/\\")), location
+    with client.session_transaction() as session:
+        stored = session.get("tray") or {}
+    assert all(i in seeded for ids in stored.values() for i in ids)
+    assert len(stored.get("compare", [])) <= COMPARE_MAX
 
 
 # --- the add buttons ----------------------------------------------------------------------------------------
