@@ -1,8 +1,9 @@
 """The JSON API under ``/api/v1``, and its OpenAPI document built from the same route metadata.
 
 Modules: :mod:`~web.api.operations` (the blueprint and the ``operation`` decorator), :mod:`~web.api.errors`,
-:mod:`~web.api.models` (request and response models), the endpoints in :mod:`~web.api.contracts` and
-:mod:`~web.api.portfolios`, and :mod:`~web.api.docs` (the OpenAPI document and the docs page).
+:mod:`~web.api.models` (request and response models), the endpoints in :mod:`~web.api.contracts`,
+:mod:`~web.api.portfolios` and :mod:`~web.api.rates`, and :mod:`~web.api.docs` (the OpenAPI document and the
+docs page).
 
 Every operation is declared once with :func:`operation`: its method, path, pydantic models for the query,
 the body and each response. The decorator parses and validates the input (422 with the field path when it
@@ -25,6 +26,7 @@ from __future__ import annotations
 from web.api import contracts  # noqa: F401
 from web.api import outcome_prices  # noqa: F401
 from web.api import portfolios  # noqa: F401
+from web.api import rates  # noqa: F401
 from web.api import docs  # noqa: F401
 # isort: on
 from web.api.operations import bp

@@ -64,6 +64,7 @@ TAGS = [
     {"name": "market", "description": "Statistics over the registry."},
     {"name": "simulations", "description": "Portfolio simulations (Monte Carlo)."},
     {"name": "portfolios", "description": "Your saved portfolios (private to your account)."},
+    {"name": "reference", "description": "Reference exchange rates and price indices, with their sources."},
     {"name": "meta", "description": "This API's description."},
 ]
 

@@ -13,6 +13,7 @@ from registry.backtest import VERDICTS
 from registry.market import REPAYMENT_CLASSES, SIZE_BANDS
 from registry.models import Portfolio, SimulationRun
 from registry.portfolio_file import PortfolioFile
+from registry.reference_rates import Conversion, RatePoint
 from registry.schema import ContractDocument
 from registry.services.contracts import SORTABLE, ContractFilter
 from web.api.errors import ErrorResponse
@@ -341,3 +342,78 @@ def _portfolio_links(row: Portfolio) -> PortfolioLinks:
         runs=url_for("api.run_portfolio", portfolio_id=row.id),
         page=url_for("portfolios.show", portfolio_id=row.id),
     )
+
+
+# --- reference exchange rates and price indices -------------------------------------------------------------------
+
+CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
+
+
+class ReferenceRateQuery(Input):
+    currency: str | None = Field(None, pattern=CURRENCY_PATTERN, description="ISO 4217 code, e.g. SEK.")
+    table: Literal["fx", "cpi"] | None = Field(None, description="fx: units per euro; cpi: price index.")
+    year: int | None = Field(None, ge=1800, le=2200, description="Only this year.")
+
+
+class ReferenceRateRow(BaseModel):
+    table: Literal["fx", "cpi"]
+    currency: str
+    year: int
+    value: str = Field(description="Units of the currency per euro (fx) or the index level (cpi), exact decimal.")
+    detail: dict[str, str] = Field(description="fx: days, first_date, last_date; cpi: base, series.")
+    source: str
+    source_url: str
+    retrieved: str = Field(description="ISO date the source was taken.")
+    overridden: bool = Field(description="Loaded with `utfall rates refresh`, replacing the shipped row.")
+
+    @classmethod
+    def of(cls, point: RatePoint) -> ReferenceRateRow:
+        return cls(table=point.table, currency=point.currency, year=point.year, value=str(point.value),
+                   detail=dict(point.detail), source=point.source, source_url=point.source_url,
+                   retrieved=point.retrieved, overridden=point.overridden)
+
+
+class ReferenceRateList(BaseModel):
+    items: list[ReferenceRateRow]
+    currencies: list[str] = Field(description="Every currency with a reference exchange rate (EUR included).")
+    currencies_with_index: list[str] = Field(description="Every currency with a price index.")
+
+
+class ConversionQuery(Input):
+    amount: str = Field(pattern=r"^-?\d{1,15}(\.\d{1,6})?$", description="The amount, e.g. 1000000 or 2.5.")
+    currency: str = Field(pattern=CURRENCY_PATTERN, description="Its currency.")
+    year: int = Field(ge=1800, le=2200, description="The year the amount is of.")
+    to: str = Field(pattern=CURRENCY_PATTERN, description="The currency wanted.")
+    price_year: int | None = Field(None, ge=1800, le=2200,
+                                   description="Express the result at this year's prices (the target's index).")
+
+
+class ConversionStep(BaseModel):
+    kind: Literal["fx", "cpi", "no_cpi"]
+    factor: str = Field(description="Multiply by this (exact decimal).")
+    currency: str
+    year: int
+    to_year: int | None
+    note: str
+    source: str
+    points: list[ReferenceRateRow] = Field(description="The table rows the factor is made of.")
+
+
+class ConversionResult(BaseModel):
+    amount: str
+    currency: str
+    year: int
+    to_currency: str
+    price_year: int | None
+    value: str = Field(description="The result, rounded to the target currency's minor unit.")
+    adjusted: bool = Field(description="True when carried to price_year's prices by a price index.")
+    steps: list[ConversionStep]
+
+    @classmethod
+    def of(cls, conversion: Conversion) -> ConversionResult:
+        steps = [ConversionStep(kind=s.kind, factor=str(s.factor), currency=s.currency, year=s.year,
+                                to_year=s.to_year, note=s.note, source=s.source,
+                                points=[ReferenceRateRow.of(p) for p in s.points]) for s in conversion.steps]
+        return cls(amount=str(conversion.amount), currency=conversion.currency, year=conversion.year,
+                   to_currency=conversion.to_currency, price_year=conversion.price_year,
+                   value=str(conversion.value), adjusted=conversion.adjusted, steps=steps)
