@@ -50,7 +50,7 @@ from web.registry_view import (
     result_label,
     selection_frame,
 )
-from web.tray import COMPARE_MAX, compare_url, tray_ids
+from web.tray import COMPARE_MAX, build_url, compare_url, tray_ids
 from web.vocabulary import vocab
 from web.worldmap import drawn_countries, legend, world_map_svg
 
@@ -266,6 +266,7 @@ def compare() -> str:
         compare_max=COMPARE_MAX, selected=selected,
         without={d.id: compare_url([i for i in selected if i != d.id]) for d in docs},
         toggle_url=compare_url(selected) + ("" if only_differences else "&diff=1"),
+        build_url=build_url(selected) if selected else None,
     )
 
 

@@ -327,6 +327,7 @@ def test_the_compare_page_shows_sections_and_only_differences(client: FlaskClien
     assert page.count('<tr class="differs">') and page.count('<tr class="same">')
     assert f'href="/compare?id={BOTKYRKA},{ORNSKOLDSVIK}&amp;diff=1"' in page
     assert "Show only differences" in page
+    assert f'href="/portfolios/new?add={BOTKYRKA}&amp;add={ORNSKOLDSVIK}">Build a portfolio with these 2' in page
     only = client.get(url + "&diff=1").get_data(as_text=True)
     assert '<tr class="same">' not in only and only.count('<tr class="differs">') == page.count(
         '<tr class="differs">')
