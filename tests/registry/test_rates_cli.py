@@ -28,7 +28,8 @@ def test_refresh_stores_overrides_and_list_shows_them(cli: CliRunner, tmp_path: 
     result = cli.invoke(main, ["rates", "refresh", str(fx_file)])
     assert result.exit_code == 0, result.output
     assert "2 exchange-rate row(s) stored" in result.output and "SEK, XOF" in result.output
-    assert cli.invoke(main, ["rates", "refresh", str(cpi_file)]).exit_code == 0
+    loaded = cli.invoke(main, ["rates", "refresh", str(cpi_file)])
+    assert loaded.exit_code == 0 and "replace the shipped index series of SEK" in loaded.output
     rows = session.exec(select(ReferenceRate)).all()
     assert sorted((r.table_name, r.currency, r.year) for r in rows) == [
         ("cpi", "SEK", 2024), ("cpi", "SEK", 2025), ("fx", "SEK", 2025), ("fx", "XOF", 2025)]

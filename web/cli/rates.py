@@ -37,10 +37,13 @@ def refresh_command(file: Path) -> None:
         raise click.ClickException(f"{file}: {len(exc.issues)} problem(s); nothing was written") from None
     with db.session_scope() as session:
         count = store_overrides(table, points, source=str(file), session=session)
-    kind = "exchange-rate" if table == "fx" else "price-index"
-    currencies = sorted({p.currency for p in points})
-    click.echo(f"{count} {kind} row(s) stored from {file} ({', '.join(currencies)}); they override the shipped "
-               "rows of the same currency and year")
+    currencies = ", ".join(sorted({p.currency for p in points}))
+    if table == "fx":
+        click.echo(f"{count} exchange-rate row(s) stored from {file} ({currencies}); they override the shipped "
+                   "rows of the same currency and year")
+    else:
+        click.echo(f"{count} price-index row(s) stored from {file}; they replace the shipped index series of "
+                   f"{currencies} (a series is on one base)")
 
 
 def _summary(points: list[RatePoint]) -> dict[str, object]:
