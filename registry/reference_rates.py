@@ -416,8 +416,10 @@ def _shipped() -> tuple[RatePoint, ...]:
     return tuple(_shipped_points())
 
 
+@functools.cache
 def shipped_rate_table() -> RateTable:
-    """The tables shipped with the package, without overrides."""
+    """The tables shipped with the package, without overrides (one instance per process: a table is never
+    changed after it is built)."""
     return RateTable(_shipped())
 
 
@@ -451,6 +453,8 @@ def load_rate_table(*, session: Session | None = None) -> RateTable:
     if session is None:
         return shipped_rate_table()
     overrides = stored_overrides(session=session)
+    if not overrides:
+        return shipped_rate_table()
     # A price index is a series on one base: loaded index rows replace the currency's whole shipped series, so a
     # ratio never mixes two bases. Exchange rates stand alone per year and are replaced year by year.
     replaced = {p.currency for p in overrides if p.table == "cpi"}
