@@ -13,8 +13,12 @@ else the first binary one (then the sweep has two points, "not achieved" / "achi
 Every other outcome the terms read is held at a **reference value**: binary outcomes at ``true``
 (achieved); numeric outcomes at their first target, else their baseline, else 0.
 
-The sweep range: from ``min(0, thresholds)`` to a little beyond the last point where either curve
-still changes (found on a wide probe sweep), and at least past every stated threshold.
+The sweep range, found on a wide probe sweep: from the lower of 0, the stated thresholds and the first point
+where either curve turns (a floor below zero, such as a negative return, with room before it) to a quarter
+beyond the last point where either curve still changes (a cap), and at least past every stated threshold.
+A share (unit ``share``, or a rate with thresholds in [0, 1]) is probed over -100 % to 200 %, so its chart
+spans per cents, not the size of the amounts, and ends at 100 % at most (past it only to a stated target); a
+share whose terms never turn spans 0 to 100 %.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class PayoffSweep:
     payer: np.ndarray
     capital: float
     reference: dict[str, float | bool]
+    share: bool = False  # the main outcome is a share: drawn in per cent
+    derived: tuple[str, ...] = ()  # parameters worked back from a result because no source gives them
 
 
 def _metric(doc: ContractDocument, metric_id: str) -> OutcomeMetric | None:
@@ -147,44 +153,77 @@ def payoff_sweep(doc: ContractDocument) -> PayoffSweep | None:
 
     metric = _metric(doc, main) or OutcomeMetric(id=main, name={"en": main}, kind="continuous")
     reference.pop(main, None)
+    derived = tuple(name for name, p in doc.payment_terms.parameters.items() if p.derived)
     if _is_binary(kinds.get(main)):
         x = np.array([False, True])
         inv, pay = _evaluate(compiled, doc, inputs_for(x))
-        return PayoffSweep(metric, True, x.astype(float), inv, pay, capital, reference)
+        return PayoffSweep(metric, True, x.astype(float), inv, pay, capital, reference, derived=derived)
 
     lo, hi = _sweep_range(compiled, doc, metric, kinds.get(main), capital, inputs_for)
     x = np.linspace(lo, hi, SWEEP_POINTS)
     inv, pay = _evaluate(compiled, doc, inputs_for(x))
-    return PayoffSweep(metric, False, x, inv, pay, capital, reference)
+    return PayoffSweep(metric, False, x, inv, pay, capital, reference, share=is_share(metric, kinds.get(main)),
+                       derived=derived)
+
+
+SHARE_UNITS = frozenset({"share", "%", "percent", "per cent", "rate"})
+
+
+def is_share(metric: OutcomeMetric, kind: object) -> bool:
+    """Whether the outcome is a share (drawn in per cent): its unit says so, or it is a rate whose stated
+    thresholds lie in [0, 1]."""
+    if (metric.unit or "").strip().lower() in SHARE_UNITS:
+        return True
+    return str(getattr(kind, "value", kind)) == "rate" and all(0 <= t <= 1 for t in thresholds(metric))
+
+
+def _probe(doc: ContractDocument, metric: OutcomeMetric, kind: object, capital: float, share: bool) -> np.ndarray:
+    """The outcome values the terms are first evaluated at, to find where they turn."""
+    stated = thresholds(metric)
+    if share:
+        # Returns fall below zero and achievements pass 100 %; terms on a share turn well inside [-100 %, 200 %].
+        return np.linspace(min([-1.0, *stated]), max([2.0, *stated]), PROBE_POINTS)
+    lo = min([0.0, *stated])
+    scales = [abs(t) for t in stated if t]
+    if doc.payment_terms:
+        scales += [abs(float(p.value)) for p in doc.payment_terms.parameters.values() if p.value]
+    if str(getattr(kind, "value", kind)) == "count" and doc.target_population:
+        scales += [float(doc.target_population.targeted_participants or 0)]
+    scales += [capital] if capital else []
+    if doc.finance.max_outcome_payment:
+        scales.append(float(doc.finance.max_outcome_payment.amount))
+    scale = max(scales) if scales else 1.0
+    hi = lo + 4 * (scale - lo) if scale > lo else lo + 1.0
+    # Amounts can dwarf the outcome's own scale (a price in millions on a count of dozens): geometric points
+    # find turns close to the start that an even grid over so wide a range steps over.
+    return np.union1d(np.linspace(lo, hi, PROBE_POINTS), lo + np.geomspace((hi - lo) * 1e-7, hi - lo, PROBE_POINTS))
 
 
 def _sweep_range(compiled: CompiledTerms, doc: ContractDocument, metric: OutcomeMetric, kind: object, capital: float,
                  inputs_for: Callable[[np.ndarray], dict[str, np.ndarray]]) -> tuple[float, float]:
+    """From the lower of 0 and the first turn (floor) to a quarter beyond the last turn (cap), past every
+    stated threshold; a share ends at 100 % at most, and spans 0 to 100 % when its terms never turn."""
     stated = thresholds(metric)
-    lo = min([0.0, *stated])
-    # A rate with thresholds in [0, 1] is a share: probe all of [0, 1] and never go past 1.
-    share = str(getattr(kind, "value", kind)) == "rate" and all(0 <= t <= 1 for t in stated)
-    if share:
-        probe_hi = 1.0
-    else:
-        scales = [abs(t) for t in stated if t]
-        if doc.payment_terms:
-            scales += [abs(float(p.value)) for p in doc.payment_terms.parameters.values() if p.value]
-        if str(getattr(kind, "value", kind)) == "count" and doc.target_population:
-            scales += [float(doc.target_population.targeted_participants or 0)]
-        scales += [capital] if capital else []
-        if doc.finance.max_outcome_payment:
-            scales.append(float(doc.finance.max_outcome_payment.amount))
-        scale = max(scales) if scales else 1.0
-        probe_hi = lo + 4 * (scale - lo) if scale > lo else lo + 1.0
-    probe = np.linspace(lo, probe_hi, PROBE_POINTS)
+    share = is_share(metric, kind)
+    probe = _probe(doc, metric, kind, capital, share)
     inv, pay = _evaluate(compiled, doc, inputs_for(probe))
     tol = 1e-9 * max(1.0, float(np.max(np.abs(inv))), float(np.max(np.abs(pay))))
-    changing = (np.abs(inv - inv[-1]) > tol) | (np.abs(pay - pay[-1]) > tol)
-    last = float(probe[min(np.nonzero(changing)[0][-1] + 1, len(probe) - 1)]) if changing.any() else probe_hi
-    hi = max(last + 0.25 * (last - lo), max(stated, default=lo) * 1.1)
+    moves = np.flatnonzero((np.abs(np.diff(inv)) > tol) | (np.abs(np.diff(pay)) > tol))
+    lo = min([0.0, *stated])
+    if moves.size:
+        first, last = float(probe[moves[0]]), float(probe[moves[-1] + 1])
+        if first < 0 <= float(probe[moves[0] + 1]):
+            first = 0.0  # the turn lies between two probe points around zero: a floor at zero, not below it
+        lo = min(lo, first)
+        pad = 0.25 * (last - lo)
+        if first < 0 < pad:
+            lo -= pad  # a floor below zero (a negative return) is shown with room before it
+        hi = last + pad
+    else:
+        hi = 1.0 if share else float(probe[-1]) * 1.25
+    hi = max(hi, max(stated, default=lo) * 1.1)
     if share:
-        hi = min(hi, 1.0)
+        hi = min(hi, max([1.0, *stated]))  # a share is drawn to 100 % at most (further only to a stated target)
     if hi <= lo:
         hi = lo + 1.0
-    return lo, float(hi)
+    return float(lo), float(hi)

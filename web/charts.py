@@ -12,6 +12,7 @@ the ``lang`` given, for fact sheets).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,8 @@ from flask_babel import force_locale, pgettext
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from registry.payoff import PayoffSweep, payoff_sweep, thresholds
-from registry.schema import ContractDocument
+from registry.payoff import PayoffSweep, is_share, payoff_sweep, thresholds
+from registry.schema import ContractDocument, OutcomeMetric
 from web import svg
 from web.formatting import figure, percent_pattern, shorten
 
@@ -31,6 +32,11 @@ INVESTOR_COLOUR = "#1f5f99"
 PAYER_COLOUR = "#c0392b"
 CAPITAL_COLOUR = "#7f8c8d"
 THRESHOLD_COLOUR = "#bbbbbb"
+NOTE_COLOUR = "#8a4b00"
+NOTE_LINE = 15  # height of each note line below the chart
+NOTE_CHARACTERS = 96  # a note line's length at font size 10 across the plot's width
+INVESTOR_WIDTH = 4.5
+PAYER_DASH = "7 4"
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 LANGUAGES = ("sv", "en")
 
@@ -49,8 +55,9 @@ def payoff_chart_svg(doc: ContractDocument, lang: str) -> str | None:
 def render_sweep_svg(sweep: PayoffSweep, doc: ContractDocument, lang: str) -> str:
     """The SVG for a computed sweep, in ``lang`` (English for a language the app does not speak)."""
     lang = lang if lang in LANGUAGES else "en"
+    metrics = {m.id: m for m in doc.outcome_metrics}
     with force_locale(lang):
-        return _payoff_svg(sweep, doc.finance.currency, lang)
+        return _payoff_svg(sweep, doc.finance.currency, lang, metrics)
 
 
 def _scale_for(max_abs: float) -> tuple[float, str]:
@@ -62,7 +69,38 @@ def _scale_for(max_abs: float) -> tuple[float, str]:
     return 1.0, ""
 
 
-def _payoff_svg(sweep: PayoffSweep, currency: str, lang: str) -> str:
+def _coincide(sweep: PayoffSweep) -> bool:
+    """Whether investor repayment and payer cost are the same amount at every point (one line hides the other)."""
+    return bool(np.allclose(sweep.investor, sweep.payer, rtol=1e-6, atol=0.5))
+
+
+def _notes(sweep: PayoffSweep, metrics: dict[str, OutcomeMetric], lang: str) -> list[tuple[str, bool]]:
+    """What a reader must know to read the chart, as lines that fit it, each flagged when it is a warning: an
+    unknown price, payments that are always zero, and the values the other outcomes are held at."""
+    notes: list[tuple[str, bool]] = []
+    if sweep.derived:
+        notes.append((_("Price unknown: no source gives %(names)s; the amounts use a value worked back from the "
+                       "reported result.", names=", ".join(sweep.derived)), True))
+    if not (np.any(sweep.investor) or np.any(sweep.payer)):
+        notes.append((_("The recorded terms pay nothing at any value of this outcome."), True))
+    if sweep.reference:
+        held = "; ".join(f"{shorten(metrics[key].name.get(lang) if key in metrics else key, 40)} = "
+                         f"{_reference_text(value, metrics.get(key))}" for key, value in sweep.reference.items())
+        notes.append((_("Other outcomes held at: %(values)s", values=held), False))
+    return [(line, warning) for note, warning in notes for line in textwrap.wrap(note, NOTE_CHARACTERS)]
+
+
+def _reference_text(value: float | bool, metric: OutcomeMetric | None) -> str:
+    if isinstance(value, bool):
+        return _("achieved") if value else _("not achieved")
+    if metric is not None and is_share(metric, metric.kind):
+        return percent_pattern(value, "#,##0.##")
+    return figure(value)
+
+
+def _payoff_svg(sweep: PayoffSweep, currency: str, lang: str, metrics: dict[str, OutcomeMetric]) -> str:
+    notes = _notes(sweep, metrics, lang)
+    height = HEIGHT + NOTE_LINE * len(notes)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     y_max_data = max(float(np.max(sweep.investor)), float(np.max(sweep.payer)), sweep.capital, 1.0)
     y_min_data = min(float(np.min(sweep.investor)), float(np.min(sweep.payer)), 0.0)
@@ -88,29 +126,44 @@ def _payoff_svg(sweep: PayoffSweep, currency: str, lang: str) -> str:
     parts.append(svg.rule(LEFT, TOP, LEFT, TOP + plot_h, width=1))
     y0 = sy(max(0.0, sy.lo))
     parts.append(svg.rule(LEFT, y0, WIDTH - RIGHT, y0, width=1))
-    # The legend: one sample of each line and its name, side by side.
-    lx = LEFT
-    for colour, label, dash in ((INVESTOR_COLOUR, pgettext("payoff chart legend", "Investor repayment"), None),
-                                (PAYER_COLOUR, _("Outcome payer cost"), "6 3")):
-        parts.append(svg.rule(lx, 16, lx + 22, 16, stroke=colour, width=3, dash=dash))
-        parts.append(svg.text(lx + 27, 20, label, size=11))
-        lx += 40 + int(len(label) * 6.3)
+    parts += _legend(sweep)
     x_label = metric_name + (f" ({unit})" if unit and not sweep.binary else "")
     parts.append(svg.text(LEFT + plot_w / 2, HEIGHT - 8, x_label, anchor="middle", size=11, weight="bold"))
+    for i, (note, warning) in enumerate(notes):
+        parts.append(svg.text(LEFT, HEIGHT + NOTE_LINE * i + 8, note, size=10,
+                              fill=NOTE_COLOUR if warning else svg.LABEL_COLOUR, weight="bold" if warning else None))
     title = _("Payments by outcome")
-    return svg.frame(WIDTH, HEIGHT, parts, css_class="payoff-chart", label=f"{title}: {metric_name}",
+    return svg.frame(WIDTH, height, parts, css_class="payoff-chart", label=f"{title}: {metric_name}",
                      background="#ffffff", font_family=FONT)
+
+
+def _legend(sweep: PayoffSweep) -> list[str]:
+    """One sample of each line and its name, side by side; when the lines coincide, the legend says so."""
+    parts: list[str] = []
+    lx = LEFT
+    for colour, label, dash, dots in ((INVESTOR_COLOUR, pgettext("payoff chart legend", "Investor repayment"),
+                                       None, False),
+                                      (PAYER_COLOUR, _("Outcome payer cost"), PAYER_DASH, True)):
+        parts.append(svg.rule(lx, 16, lx + 22, 16, stroke=colour, width=INVESTOR_WIDTH if not dots else 2,
+                              dash=dash))
+        if dots and not sweep.binary:
+            parts.append(svg.dots([lx + 11], [16], radius=3, stroke=colour))
+        parts.append(svg.text(lx + 27, 20, label, size=11))
+        lx += 40 + int(len(label) * 6.3)
+    if not sweep.binary and _coincide(sweep):
+        parts.append(svg.text(lx, 20, _("(the same amount: the lines coincide)"), size=10, fill=svg.LABEL_COLOUR))
+    return parts
 
 
 def _payoff_lines(sweep: PayoffSweep, sy: svg.Scale, plot_w: float, plot_h: float) -> list[str]:
     x_lo, x_hi = float(sweep.x[0]), float(sweep.x[-1])
-    x_div, x_suffix = _scale_for(max(abs(x_lo), abs(x_hi)))
-    is_share = x_hi <= 1.0 and x_lo >= 0.0 and str(sweep.metric.kind) == "rate"
+    x_div, x_suffix = (1.0, "") if sweep.share else _scale_for(max(abs(x_lo), abs(x_hi)))
     ticks = [t for t in svg.nice_ticks(x_lo / x_div, x_hi / x_div) if x_lo / x_div - 1e-9 <= t <= x_hi / x_div + 1e-9]
     sx = svg.Scale(x_lo, x_hi, LEFT, LEFT + plot_w)
 
     def tick_label(tick: float) -> str:
-        if is_share:
+        tick += 0.0  # -0.0 (a rounded tick at zero) would print as "-0 %"
+        if sweep.share:
             return percent_pattern(tick, "#,##0.##")
         return figure(tick) + (f" {x_suffix}" if x_suffix and tick else "")
 
@@ -118,10 +171,19 @@ def _payoff_lines(sweep: PayoffSweep, sy: svg.Scale, plot_w: float, plot_h: floa
     for t in thresholds(sweep.metric):
         if x_lo <= t <= x_hi:
             out.append(svg.rule(sx(t), TOP, sx(t), TOP + plot_h, stroke=THRESHOLD_COLOUR, width=1, dash="3 3"))
+    if not (np.any(sweep.investor) or np.any(sweep.payer)):
+        # Nothing is paid anywhere: a line along zero would read as a price of zero, so the chart says so instead.
+        out.append(svg.text(LEFT + plot_w / 2, TOP + plot_h / 2, _("No payment at any value of this outcome"),
+                            anchor="middle", size=12, fill=svg.LABEL_COLOUR))
+        return out
     xs = sx.many(sweep.x)
-    # The payer line is drawn dashed and thinner on top, so that both stay visible where they coincide.
-    out.append(svg.line(xs, sy.many(sweep.investor), stroke=INVESTOR_COLOUR, width=3.5))
-    out.append(svg.line(xs, sy.many(sweep.payer), stroke=PAYER_COLOUR, width=2, dash="6 3"))
+    # The investor line is wide and solid; the payer's is drawn on top, dashed and marked with open circles, so
+    # that it stays visible where the two coincide.
+    out.append(svg.line(xs, sy.many(sweep.investor), stroke=INVESTOR_COLOUR, width=INVESTOR_WIDTH))
+    payer_ys = sy.many(sweep.payer)
+    out.append(svg.line(xs, payer_ys, stroke=PAYER_COLOUR, width=2, dash=PAYER_DASH))
+    every = max(1, len(xs) // 10)
+    out.append(svg.dots(xs[every // 2::every], payer_ys[every // 2::every], radius=3, stroke=PAYER_COLOUR))
     return out
 
 

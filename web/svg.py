@@ -6,9 +6,9 @@ never passes a document's text through as markup.
 
 The pieces: :func:`frame` (the ``<svg>`` element), :func:`nice_ticks` and :class:`Scale` (where values
 go), :func:`y_axis` / :func:`x_axis` (grid, tick marks and tick labels), :func:`bar`, :func:`line`
-(a data series), :func:`rule` (a straight line), :func:`marker` (a labelled reference line),
-:func:`text`, :func:`title` (a tooltip), :func:`path` (a shape, such as a country), :func:`link` and
-:func:`group`. Numbers are formatted by the caller with :mod:`web.formatting`.
+(a data series), :func:`dots` (point markers), :func:`rule` (a straight line), :func:`marker` (a labelled
+reference line), :func:`text`, :func:`title` (a tooltip), :func:`path` (a shape, such as a country),
+:func:`link` and :func:`group`. Numbers are formatted by the caller with :mod:`web.formatting`.
 """
 
 from __future__ import annotations
@@ -89,6 +89,14 @@ def line(xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray, *, 
     return ('<polyline points="' + points + '"' + _attributes({
         "fill": "none", "stroke": stroke, "stroke-width": width, "stroke-dasharray": dash,
         "stroke-linejoin": "round"}) + "/>")
+
+
+def dots(xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray, *, radius: float, stroke: str,
+         fill: str = "#ffffff") -> str:
+    """Open circle markers at the points (``xs[i]``, ``ys[i]``): a series told apart by shape, not colour alone."""
+    return "<g" + _attributes({"fill": fill, "stroke": stroke, "stroke-width": 1.5}) + ">" + "".join(
+        "<circle" + _attributes({"cx": float(x), "cy": float(y), "r": float(radius)}) + "/>"
+        for x, y in zip(xs, ys, strict=True)) + "</g>"
 
 
 def bar(x: float, y: float, width: float, height: float, *, fill: str, rx: float | None = None,
