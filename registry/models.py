@@ -155,6 +155,19 @@ class Portfolio(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class PortfolioShare(SQLModel, table=True):
+    """A read-only link to a portfolio: whoever has the token sees the portfolio and its results without an
+    account, until its owner revokes it. The token is random (``secrets.token_urlsafe``), never derived from ids."""
+
+    __tablename__ = "portfolio_share"
+
+    id: int | None = Field(default=None, primary_key=True)
+    portfolio_id: int = Field(foreign_key="portfolio.id", ondelete="CASCADE", index=True)
+    token: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
 class SimulationRun(SQLModel, table=True):
     """A simulation started from the web, run in the background, polled for progress."""
 

@@ -3,6 +3,7 @@ exist. Pages answer the standard 404 page; the API answers its JSON error naming
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 from werkzeug.exceptions import NotFound
@@ -10,6 +11,7 @@ from werkzeug.exceptions import NotFound
 from registry.models import Contract, Portfolio, SimulationRun
 from registry.services.portfolios import owned_portfolio
 from registry.services.runs import owned_run
+from registry.services.shares import shared_portfolio
 from web.auth import current_user
 from web.extensions import session as db_session
 from web.runs import fail_if_stale
@@ -52,3 +54,12 @@ def own_run_or_404(run_id: int) -> SimulationRun:
                 message=f"no simulation run {run_id}", field="run_id")
     fail_if_stale(run)
     return run
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+def shared_portfolio_or_404(token: str) -> Portfolio:
+    """The portfolio an active share link opens (404 for a revoked, unknown or malformed token)."""
+    portfolio = shared_portfolio(session=db_session(), token=token) if _TOKEN.fullmatch(token) else None
+    return found(portfolio, message="no shared portfolio at this address", field="token")

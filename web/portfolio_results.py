@@ -251,3 +251,19 @@ def stress_view(result: dict[str, Any], org_names: dict[str, str]) -> dict[str, 
                           "worse": worse})
         rows.append({"name": name, "label": _scenario_label(name, settings, org_names), "cells": cells})
     return {"settings": settings, "metrics": [(m, label("summary", m)) for m in metrics], "rows": rows}
+
+
+def holding_rows(spec: dict[str, Any], *, session: Session) -> list[dict[str, Any]]:
+    """The portfolio's holdings as its specification states them, with contract names and currencies: what a
+    shared page lists (amounts in the contract's currency, or a share of the investor position)."""
+    holdings = spec.get("holdings", [])
+    rows_by_id = names_by_id(session=session, ids=sorted({h.get("contract", "") for h in holdings}))
+    lang = _lang()
+    out = []
+    for h in holdings:
+        cid = h.get("contract", "")
+        row = rows_by_id.get(cid)
+        out.append({"contract": cid, "name": reader_name(row, lang) if row is not None else cid,
+                    "amount": h.get("amount"), "share": h.get("share"),
+                    "currency": row.currency if row is not None else None, "payer_view": h.get("role") == "payer"})
+    return out

@@ -7,7 +7,7 @@ background through :mod:`web.runs`, and portfolios are kept by :mod:`registry.se
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -21,10 +21,12 @@ from registry.services.portfolios import (
     save_stress,
     update_portfolio,
 )
+from registry.services.shares import active_shares, create_share, revoke_share
 from web import runs as background_runs
 from web.auth import current_user, login_required
 from web.extensions import session as db_session
-from web.lookups import own_portfolio_or_404, own_run_or_404
+from web.factsheet_service import portfolio_report_pdf
+from web.lookups import own_portfolio_or_404, own_run_or_404, shared_portfolio_or_404
 from web.portfolio_form import (
     BASE_CURRENCIES,
     SCENARIO_CHOICES,
@@ -37,7 +39,7 @@ from web.portfolio_form import (
     parse_number,
     validate_form,
 )
-from web.portfolio_results import result_view, stress_targets
+from web.portfolio_results import holding_rows, result_view, stress_targets
 from web.runs import active_run, start_run
 from web.simulations import SpecProblem, resolve_or_error, spec_json, stress_now
 
@@ -60,10 +62,11 @@ def _render_builder(form: BuilderForm, row: Portfolio | None, status: int = 200)
     choices = contract_choices(form.spec, session=session)
     run = active_run(row.id) if row is not None and row.id is not None else None
     results = result_view(row.result, session=session) if row is not None and row.result else None
+    shares = active_shares(session=session, portfolio_id=row.id) if row is not None and row.id is not None else []
     return render_template(
         "portfolios/show.html", form=form, portfolio=row, choices=choices,
         currencies=currencies(choices, form.spec), scenario_choices=SCENARIO_CHOICES,
-        base_currencies=BASE_CURRENCIES, run=run, results=results,
+        base_currencies=BASE_CURRENCIES, run=run, results=results, shares=shares,
     ), status
 
 
@@ -210,3 +213,56 @@ def run_status(run_id: int) -> ResponseReturnValue:
         "id": run.id, "status": run.status, "progress": run.progress, "error": run.error,
         "portfolio_url": url_for("portfolios.show", portfolio_id=run.portfolio_id) if run.portfolio_id else None,
     }
+
+
+@bp.post("/<int:portfolio_id>/shares")
+def share(portfolio_id: int) -> ResponseReturnValue:
+    """Make a read-only link to the portfolio."""
+    row = own_portfolio_or_404(portfolio_id)
+    create_share(session=db_session(), portfolio=row)
+    flash(_("Share link made: anyone with it can see this portfolio and its results, but not change them."), "info")
+    return redirect(url_for("portfolios.show", portfolio_id=row.id) + "#share")
+
+
+@bp.post("/<int:portfolio_id>/shares/<int:share_id>/revoke")
+def revoke(portfolio_id: int, share_id: int) -> ResponseReturnValue:
+    """Revoke a read-only link: it no longer opens."""
+    row = own_portfolio_or_404(portfolio_id)
+    if not revoke_share(session=db_session(), portfolio=row, share_id=share_id):
+        abort(404)
+    flash(_("Share link revoked."), "info")
+    return redirect(url_for("portfolios.show", portfolio_id=row.id) + "#share")
+
+
+def _private(response: Response) -> Response:
+    # A shared page's address is its key: never sent on to sites it links to, never indexed or cached by others.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/shared/<token>")
+def shared(token: str) -> ResponseReturnValue:
+    """A portfolio and its results, read-only, for whoever has the link (no account needed)."""
+    row = shared_portfolio_or_404(token)
+    session = db_session()
+    results = result_view(row.result, session=session) if row.result else None
+    holdings = holding_rows(row.spec, session=session)
+    page = render_template("portfolios/shared.html", portfolio=row, results=results, holdings=holdings,
+                           token=token, shared=True)
+    return _private(make_response(page))
+
+
+@bp.get("/shared/<token>/report.pdf")
+def shared_report(token: str) -> ResponseReturnValue:
+    """The shared portfolio's PDF report."""
+    row = shared_portfolio_or_404(token)
+    if not row.result:
+        abort(404)
+    lang = request.args.get("lang", "sv")
+    pdf = portfolio_report_pdf(row, lang if lang in ("sv", "en") else "sv", session=db_session())
+    response = make_response(pdf)
+    response.mimetype = "application/pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="portfolio-{lang}.pdf"'
+    return _private(response)

@@ -202,11 +202,11 @@ def contract_names(*, session: Session, with_terms: bool = False) -> Sequence[An
 
 
 def names_by_id(*, session: Session, ids: Sequence[str]) -> dict[str, Any]:
-    """The rows of (id, name_sv, name_en, country) of those of ``ids`` that exist, by id (unknown ids are left
-    out, so the caller learns which ids are no contract's)."""
+    """The rows of (id, name_sv, name_en, country, currency) of those of ``ids`` that exist, by id (unknown ids
+    are left out, so the caller learns which ids are no contract's)."""
     if not ids:
         return {}
-    statement = select(Contract.id, Contract.name_sv, Contract.name_en, Contract.country)
+    statement = select(Contract.id, Contract.name_sv, Contract.name_en, Contract.country, Contract.currency)
     return {row.id: row for row in session.exec(statement.where(col(Contract.id).in_(list(ids)))).all()}
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from registry.models import Portfolio, SimulationRun, User, utcnow
+from registry.services.shares import delete_shares
 from registry.services.users import owned
 
 
@@ -66,5 +67,6 @@ def delete_portfolio(*, session: Session, portfolio: Portfolio) -> None:
     session.exec(
         update(SimulationRun).where(col(SimulationRun.portfolio_id) == portfolio.id).values(portfolio_id=None)  # type: ignore[call-overload]
     )
+    delete_shares(session=session, portfolio_id=portfolio.id or 0)
     session.delete(portfolio)
     session.commit()

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from registry.models import Portfolio, User
 from tests.web.test_portfolios import HIB, NORRKOPING, create
@@ -186,3 +186,114 @@ def test_stress_choices_are_checked(app: Flask, client: FlaskClient, seeded: lis
         assert "stress" not in stored(engine, pid).result  # type: ignore[operator]
         page = client.get(f"/portfolios/{pid}?lang=sv").get_data(as_text=True)
         assert 'class="flash flash-error"' in page
+
+
+def share_links(html: str) -> list[str]:
+    return re.findall(r'value="https?://[^"/]+(/portfolios/shared/[^"]+)"', html)
+
+
+def test_share_link_shows_the_portfolio_without_an_account(app: Flask, client: FlaskClient, seeded: list[str],
+                                                           login_as: Callable[..., User], engine: Engine) -> None:
+    login_as("anna")
+    pid = simulated(app, client)
+    assert client.post(f"/portfolios/{pid}/shares").status_code == 302
+    assert client.post(f"/portfolios/{pid}/shares").status_code == 302
+    owner_page = client.get(f"/portfolios/{pid}?lang=en").get_data(as_text=True)
+    links = share_links(owner_page)
+    assert len(links) == 2 and len(set(links)) == 2
+    tokens = [link.rsplit("/", 1)[1] for link in links]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", t) for t in tokens)  # 32 random bytes each
+    result = stored(engine, pid).result
+    assert result is not None
+
+    anonymous = app.test_client()
+    for lang in ("sv", "en"):
+        response = anonymous.get(f"{links[0]}?lang={lang}")
+        assert response.status_code == 200 and response.headers["Referrer-Policy"] == "no-referrer"
+        html = response.get_data(as_text=True)
+        body = text_of(html)
+        assert "Tre kontrakt" in body and "NYC Adolescent Behavioral Learning Experience (ABLE)" in body
+        assert 'id="headline"' in html and 'id="holdings-table"' in html
+        # read only: no form posts anywhere but the header's own (language, log in); no builder, no owner links
+        assert f"/portfolios/{pid}" not in html and "csrf_token" not in html.split('id="holdings"')[1]
+        assert 'name="h-0-contract"' not in html and "Delete" not in body and "Radera" not in body
+    pdf = anonymous.get(f"{links[0]}/report.pdf?lang=en")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    # the owner's own page stays private
+    assert anonymous.get(f"/portfolios/{pid}").status_code in (302, 404)
+
+
+def test_revoked_or_unknown_links_find_nothing(app: Flask, client: FlaskClient, seeded: list[str],
+                                               login_as: Callable[..., User], make_user: Callable[..., User],
+                                               engine: Engine) -> None:
+    from registry.models import PortfolioShare
+    from tests.web.conftest import login
+
+    login_as("anna")
+    pid = simulated(app, client)
+    client.post(f"/portfolios/{pid}/shares")
+    link = share_links(client.get(f"/portfolios/{pid}").get_data(as_text=True))[0]
+    with Session(engine) as s:
+        share = s.exec(select(PortfolioShare)).one()
+    anonymous = app.test_client()
+    assert anonymous.get(link).status_code == 200
+
+    # someone else can neither revoke it nor see the owner's links
+    make_user("bertil")
+    other = app.test_client()
+    login(other, "bertil")
+    assert other.post(f"/portfolios/{pid}/shares/{share.id}/revoke").status_code == 404
+    assert other.post(f"/portfolios/{pid}/shares").status_code == 404
+    assert anonymous.get(link).status_code == 200
+
+    assert client.post(f"/portfolios/{pid}/shares/{share.id}/revoke").status_code == 302
+    assert anonymous.get(link).status_code == 404
+    assert anonymous.get(link + "/report.pdf").status_code == 404
+    assert share_links(client.get(f"/portfolios/{pid}").get_data(as_text=True)) == []
+    assert client.post(f"/portfolios/{pid}/shares/{share.id}/revoke").status_code == 404  # already revoked
+    for token in ("x" * 43, "short", "a" * 200, "%2e%2e"):
+        assert anonymous.get(f"/portfolios/shared/{token}").status_code == 404
+
+    # deleting the portfolio removes its links
+    client.post(f"/portfolios/{pid}/shares")
+    client.post(f"/portfolios/{pid}/delete")
+    with Session(engine) as s:
+        assert s.exec(select(PortfolioShare)).all() == []
+
+
+def test_share_forms_need_the_csrf_token(csrf_app: Flask, seeded: list[str], make_user: Callable[..., User],
+                                         engine: Engine) -> None:
+    make_user("anna")
+    client = csrf_app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    client.post("/login", data={"username": "anna", "password": "correct-horse-battery", "csrf_token": token})
+    with Session(engine) as s:
+        user = s.exec(select(User).where(User.username == "anna")).one()
+        row = Portfolio(owner_id=user.id or 0, name="P", spec={})
+        s.add(row)
+        s.commit()
+        pid = row.id
+    assert client.post(f"/portfolios/{pid}/shares").status_code == 400
+    page = client.get(f"/portfolios/{pid}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    assert client.post(f"/portfolios/{pid}/shares", data={"csrf_token": token}).status_code == 302
+
+
+def test_tokens_are_random_and_unique(session: Session) -> None:
+    from registry.models import PortfolioShare
+    from registry.services.shares import create_share, shared_portfolio
+
+    owner = User(username="anna", password_hash="x", role="investor")
+    session.add(owner)
+    session.commit()
+    row = Portfolio(owner_id=owner.id or 0, name="P", spec={})
+    session.add(row)
+    session.commit()
+    tokens = [create_share(session=session, portfolio=row).token for _ in range(200)]
+    assert len(set(tokens)) == 200
+    # no shared prefix or suffix beyond chance: the characters at each position vary
+    assert all(len({t[i] for t in tokens}) > 20 for i in range(42))  # the 43rd character holds 4 bits
+    assert shared_portfolio(session=session, token=tokens[0]) == row
+    assert shared_portfolio(session=session, token=tokens[0][:-1] + ("A" if tokens[0][-1] != "A" else "B")) is None
+    assert len(session.exec(select(PortfolioShare)).all()) == 200

@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from registry.models import Contract, SimulationRun, User
+from registry.models import Contract, PortfolioShare, SimulationRun, User
 from tests.web.conftest import login
 from tests.web.test_portfolios import create
 from web.runs import runs
@@ -168,7 +168,8 @@ def english_in(text: str, leave_out: list[str] = []) -> list[str]:  # noqa: B006
 @pytest.fixture
 def curator_with_results(app: Flask, client: FlaskClient, seeded: list[str], make_user: Callable[..., User],
                          engine: Engine) -> Iterator[dict[str, int]]:
-    """The client logged in as a curator who owns a portfolio with a finished run: its ids."""
+    """The client logged in as a curator who owns a portfolio with a finished run, stress tests and a share
+    link: their ids and the link's token."""
     make_user("kurator", role="curator")
     login(client, "kurator")
     portfolio_id = create(client, action="run", scenarios="10000")
@@ -176,7 +177,11 @@ def curator_with_results(app: Flask, client: FlaskClient, seeded: list[str], mak
     with Session(engine) as s:
         run = s.exec(select(SimulationRun).where(SimulationRun.portfolio_id == portfolio_id)).one()
         assert run.status == "done", run.error
-        yield {"portfolio_id": portfolio_id, "run_id": int(run.id or 0)}
+    client.post(f"/portfolios/{portfolio_id}/shares")  # the shared view's routes take the link's token
+    client.post(f"/portfolios/{portfolio_id}/stress", data={"delay_months": "12"})  # the stress table
+    with Session(engine) as s:
+        token = s.exec(select(PortfolioShare.token)).one()
+        yield {"portfolio_id": portfolio_id, "run_id": int(run.id or 0), "token": token}
 
 
 def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
