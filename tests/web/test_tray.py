@@ -281,6 +281,7 @@ def test_add_buttons_speak_swedish(client: FlaskClient, seeded: list[str]) -> No
     texts = [b["text"] for b in tray_buttons(page)]
     assert any(t.startswith("+ Jämförelse: ") for t in texts) and any(t.startswith("✓ Portfölj: ") for t in texts)
     assert "Bygg en portfölj (1)" in page and "Lägg till i:" in page
+    assert f'<a href="/compare?id={NORRKOPING}">Jämför med andra</a>' in page  # the compare page, to search there
 
 
 # --- the compare page ---------------------------------------------------------------------------------------
