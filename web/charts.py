@@ -76,13 +76,16 @@ def _coincide(sweep: PayoffSweep) -> bool:
 
 def _notes(sweep: PayoffSweep, metrics: dict[str, OutcomeMetric], lang: str) -> list[tuple[str, bool]]:
     """What a reader must know to read the chart, as lines that fit it, each flagged when it is a warning: an
-    unknown price, payments that are always zero, and the values the other outcomes are held at."""
+    unknown price, payments that are always zero, lines that coincide, and the values the other outcomes are
+    held at."""
     notes: list[tuple[str, bool]] = []
     if sweep.derived:
         notes.append((_("Price unknown: no source gives %(names)s; the amounts use a value worked back from the "
                        "reported result.", names=", ".join(sweep.derived)), True))
     if not (np.any(sweep.investor) or np.any(sweep.payer)):
         notes.append((_("The recorded terms pay nothing at any value of this outcome."), True))
+    if not sweep.binary and np.any(sweep.investor) and _coincide(sweep):
+        notes.append((_("The outcome payer pays what the investor receives: the two lines coincide."), False))
     if sweep.reference:
         held = "; ".join(f"{shorten(metrics[key].name.get(lang) if key in metrics else key, 40)} = "
                          f"{_reference_text(value, metrics.get(key))}" for key, value in sweep.reference.items())
@@ -138,7 +141,7 @@ def _payoff_svg(sweep: PayoffSweep, currency: str, lang: str, metrics: dict[str,
 
 
 def _legend(sweep: PayoffSweep) -> list[str]:
-    """One sample of each line and its name, side by side; when the lines coincide, the legend says so."""
+    """One sample of each line and its name, side by side."""
     parts: list[str] = []
     lx = LEFT
     for colour, label, dash, dots in ((INVESTOR_COLOUR, pgettext("payoff chart legend", "Investor repayment"),
@@ -150,8 +153,6 @@ def _legend(sweep: PayoffSweep) -> list[str]:
             parts.append(svg.dots([lx + 11], [16], radius=3, stroke=colour))
         parts.append(svg.text(lx + 27, 20, label, size=11))
         lx += 40 + int(len(label) * 6.3)
-    if not sweep.binary and _coincide(sweep):
-        parts.append(svg.text(lx, 20, _("(the same amount: the lines coincide)"), size=10, fill=svg.LABEL_COLOUR))
     return parts
 
 

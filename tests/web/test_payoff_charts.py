@@ -119,7 +119,7 @@ def test_norrkoping_payer_line_stays_visible_on_the_investor_line(in_app: None, 
     assert float(investor.get("stroke-width") or 0) > 2 * float(payer.get("stroke-width") or 0)
     markers = root.findall(f".//{SVG}circle")
     assert len(markers) >= 8  # the payer's line is marked along its length, not only in the legend
-    assert "(the same amount: the lines coincide)" in texts(svg)
+    assert "The outcome payer pays what the investor receives: the two lines coincide." in texts(svg)
 
 
 def test_timeline_items_are_one_event_each(client: FlaskClient, seeded: list[str]) -> None:
