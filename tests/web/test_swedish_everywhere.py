@@ -43,6 +43,10 @@ MIN_LENGTH = 4  # shorter literal texts ("and", "no", "of") tell nothing: they a
 CONTRACTS = ("se-norrkoping-2016", "uk-peterborough-2010", "se-region-stockholm-hib-2020")
 PDF_CONTRACTS = ("se-norrkoping-2016", "uk-peterborough-2010")
 REMINDERS_DUE = "2022-01-01"  # a day when seed contracts have a measurement and a payment due within 30 days
+# GET routes that answer only with query parameters, and the ones to give them
+REQUIRED_QUERY: dict[str, dict[str, object]] = {
+    "api.convert_amount": {"amount": "1000", "currency": "GBP", "year": 2015, "to": "SEK", "price_year": 2024},
+}
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdf]|%[sdf]|\{[a-z_]*\}")
 
 
@@ -202,7 +206,8 @@ def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
             else:
                 raise AssertionError(f"no value for the argument {argument!r} of {rule.rule}: add one here")
         with app.test_request_context():
-            urls.extend(url_for(rule.endpoint, **v, lang="sv") for v in values)
+            query = REQUIRED_QUERY.get(rule.endpoint, {})
+            urls.extend(url_for(rule.endpoint, **v, **query, lang="sv") for v in values)
     urls.append("/compare?id=" + ",".join(CONTRACTS) + "&lang=sv")
     urls.append(f"/admin/jobs?date={REMINDERS_DUE}&lang=sv")  # the reminders' table, with milestone kinds
     # the outcome-price explorer with seed prices, statistics and paid-out labels, and with unpriced metrics
