@@ -8,7 +8,8 @@ this module reads the query string and puts every cell in the reader's language.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ from flask_babel import get_locale
 
 from registry.outcome_categories import OutcomeCategory, category_by_id, outcome_categories
 from registry.outcome_prices import PAID_OUT
+from registry.reference_rates import RateTable, Step, load_rate_table
 from registry.schema import PolicySector
 from registry.services.contracts import distinct_values, reader_name
 from registry.services.outcome_prices import (
@@ -31,7 +33,7 @@ from registry.services.outcome_prices import (
 )
 from web.downloads import frame_download
 from web.extensions import session as db_session
-from web.formatting import N_, figure, translate
+from web.formatting import N_, figure, number, translate
 from web.formatting import country as country_name
 from web.vocabulary import vocab
 
@@ -45,10 +47,21 @@ PAID_LABELS = {
     "unknown": N_("not known"),
 }
 YEARS = (1990, 2100)  # the years a filter accepts; others are dropped as unknown values are
+ORIGINAL = "orig"  # the currency value that keeps each contract's own currency
 
 
 def paid_label(status: str) -> str:
     return translate(PAID_LABELS[status])
+
+
+def _currency(args: Any, currencies: Sequence[str], lang: str) -> str:
+    asked = (args.get("currency") or "").strip().upper()
+    if asked == ORIGINAL.upper() or not currencies:
+        return ""
+    if asked in currencies:
+        return asked
+    default = "SEK" if lang == "sv" else "USD"
+    return default if default in currencies else ""
 
 
 def _year(args: Any, name: str) -> int | None:
@@ -70,9 +83,13 @@ class ExplorerQuery:
     include_unpriced: bool = False
     sort: str = "price"
     descending: bool = False
+    currency: str = ""  # convert to this currency ("": as stated)
+    price_year: int | None = None  # at this year's prices (None: the latest the currency's price index has)
 
     @classmethod
-    def from_args(cls, args: Any) -> ExplorerQuery:
+    def from_args(cls, args: Any, *, currencies: Sequence[str] = (), lang: str = "sv") -> ExplorerQuery:
+        """The query of ``args``; ``currencies`` are those a price can be converted to (the default: kronor
+        for Swedish readers, dollars for others; ``currency=orig`` keeps each contract's own)."""
         category = (args.get("category") or "").strip()
         known = {c.id for c in outcome_categories()} | {UNMAPPED}
         sector = (args.get("sector") or "").strip()
@@ -86,6 +103,7 @@ class ExplorerQuery:
             include_unpriced=args.get("all") == "1",
             sort=sort if sort in SORTS else "price",
             descending=args.get("dir") == "desc",
+            currency=_currency(args, currencies, lang), price_year=_year(args, "price_year"),
         )
 
     def price_filter(self) -> PriceFilter:
@@ -96,7 +114,8 @@ class ExplorerQuery:
         """The query string of this selection (with ``changes``), without empty values."""
         values = {"category": self.category, "country": self.country, "sector": self.sector,
                   "year_from": self.year_from, "year_to": self.year_to, "all": "1" if self.include_unpriced else "",
-                  "sort": "" if self.sort == "price" else self.sort, "dir": "desc" if self.descending else ""}
+                  "sort": "" if self.sort == "price" else self.sort, "dir": "desc" if self.descending else "",
+                  "currency": self.currency or ORIGINAL, "price_year": self.price_year}
         values.update(changes)
         return {k: v for k, v in values.items() if v not in ("", None)}
 
@@ -105,9 +124,42 @@ def _lang() -> str:
     return str(get_locale() or "sv")
 
 
-def _selection(query: ExplorerQuery, lang: str) -> list[OutcomePriceRow]:
-    return outcome_price_rows(session=db_session(), filters=query.price_filter(), sort=query.sort,  # type: ignore[arg-type]
-                              descending=query.descending, lang=lang)
+def _query_and_rates(lang: str) -> tuple[ExplorerQuery, RateTable]:
+    """The request's query, its price year filled in (the latest of the currency's price index), and the
+    reference rates (shipped tables with the database's overrides)."""
+    rates = load_rate_table(session=db_session())
+    query = ExplorerQuery.from_args(request.args, currencies=rates.currencies(), lang=lang)
+    if query.currency and query.price_year is None:
+        years = rates.years(query.currency, "cpi")
+        query = replace(query, price_year=years[-1] if years else None)
+    return query, rates
+
+
+def _selection(query: ExplorerQuery, rates: RateTable, lang: str) -> list[OutcomePriceRow]:
+    return outcome_price_rows(session=db_session(), filters=query.price_filter(), rates=rates,
+                              to_currency=query.currency or None, price_year=query.price_year,
+                              sort=query.sort, descending=query.descending, lang=lang)  # type: ignore[arg-type]
+
+
+def step_text(step: Step, row: OutcomePriceRow) -> str:
+    """One step of a price's conversion in the reader's language: the factor, what it is, the year(s) used
+    (saying so when the nearest year stood in) and the source."""
+    factor = number(step.factor, 4)
+    conversion = row.conversion
+    if step.kind == "fx" and conversion is not None:
+        text = translate(N_("× %(factor)s: %(to)s per %(from)s, mean of %(year)s")) % {
+            "factor": factor, "to": conversion.to_currency, "from": conversion.currency, "year": step.year}
+        if step.year != conversion.year:
+            text += " " + translate(N_("(the nearest year with a rate)"))
+    elif step.kind == "cpi" and conversion is not None:
+        text = translate(N_("× %(factor)s: consumer prices in %(currency)s, %(to_year)s against %(year)s")) % {
+            "factor": factor, "currency": step.currency, "to_year": step.to_year, "year": step.year}
+        if (step.year, step.to_year) != (conversion.year, conversion.price_year):
+            text += " " + translate(N_("(the nearest years the index has)"))
+    else:
+        return translate(N_("No consumer price index for %(currency)s: the amount stays in %(year)s prices.")) % {
+            "currency": step.currency, "year": step.year}
+    return f"{text}. {translate(N_('Source'))}: {step.source}"
 
 
 def metric_name(row: OutcomePriceRow, lang: str) -> str:
@@ -130,9 +182,9 @@ def _category_choices(lang: str) -> tuple[list[tuple[str, str, int]], int]:
 @bp.get("/outcome-prices")
 def explorer() -> str:
     """The explorer page."""
-    query = ExplorerQuery.from_args(request.args)
     lang = _lang()
-    rows = _selection(query, lang)
+    query, rates = _query_and_rates(lang)
+    rows = _selection(query, rates, lang)
     category: OutcomeCategory | None = category_by_id(query.category)
     countries = [(code, country_name(code)) for code in distinct_values(session=db_session(), column="country")]
     categories, unmapped = _category_choices(lang)
@@ -141,7 +193,8 @@ def explorer() -> str:
         categories=categories, unmapped=unmapped, summaries=price_summaries(rows),
         countries=sorted(countries, key=lambda c: c[1]),
         sectors=[(s.value, vocab(s.value, "sector")) for s in PolicySector],
-        paid_statuses=PAID_OUT, paid_label=paid_label, metric_name=metric_name, figure=figure,
+        paid_statuses=PAID_OUT, paid_label=paid_label, metric_name=metric_name, figure=figure, step_text=step_text,
+        currencies=rates.currencies(), original=ORIGINAL,
         contract_name=lambda r: reader_name(_Names(r.contract_id, r.name_en, r.name_sv), lang),
     )
 
@@ -172,6 +225,10 @@ def price_frame(rows: list[OutcomePriceRow], lang: str) -> pd.DataFrame:
             "currency": r.price.currency if r.price else None,
             "price_parameter": r.price.parameter if r.price else None,
             "price_confidence": r.price.confidence if r.price else None,
+            "converted_price": float(r.conversion.value) if r.conversion else None,
+            "converted_currency": r.conversion.to_currency if r.conversion else None,
+            "price_year": r.conversion.price_year if r.conversion else None,
+            "conversion": r.conversion.describe() if r.conversion else r.conversion_message,
             "target": float(target.value) if target else None,
             "baseline": float(r.baseline) if r.baseline is not None else None,
             "measurement": r.measurement,
@@ -182,14 +239,15 @@ def price_frame(rows: list[OutcomePriceRow], lang: str) -> pd.DataFrame:
         })
     return pd.DataFrame.from_records(records, columns=[
         "contract_id", "contract", "country", "policy_sector", "start_year", "outcome_category", "metric_id",
-        "metric", "unit", "price", "currency", "price_parameter", "price_confidence", "target", "baseline",
+        "metric", "unit", "price", "currency", "price_parameter", "price_confidence", "converted_price",
+        "converted_currency", "price_year", "conversion", "target", "baseline",
         "measurement", "outcome_payers", "paid_out", "investor_repayment", "url"])
 
 
 @bp.get("/outcome-prices.<any(csv, xlsx):fmt>")
 def download(fmt: str) -> ResponseReturnValue:
     """The explorer's current selection as CSV or Excel."""
-    query = ExplorerQuery.from_args(request.args)
     lang = _lang()
-    return frame_download(price_frame(_selection(query, lang), lang), fmt, lang=lang,
+    query, rates = _query_and_rates(lang)
+    return frame_download(price_frame(_selection(query, rates, lang), lang), fmt, lang=lang,
                           name=f"utfall-outcome-prices-{query.category}", sheet="outcome prices")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
@@ -23,17 +23,11 @@ from registry.indigo.derive import ACHIEVEMENT
 from registry.models import Contract
 from registry.outcome_categories import CategoryMatch, categorise
 from registry.outcome_prices import PAID_OUT, PaidOutcome, Price, metric_prices, paid_outcome
+from registry.reference_rates import Conversion, NoRate, RateTable
 
 SORTS = ("price", "contract", "country", "year", "paid")
 SortKey = Literal["price", "contract", "country", "year", "paid"]
 UNMAPPED = "unmapped"
-
-
-class RateTableLike(Protocol):
-    """What a conversion needs of a rate table (``registry.reference_rates.RateTable``)."""
-
-    def convert(self, amount: Decimal, currency: str, year: int, *, to_currency: str,
-                price_year: int | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -79,14 +73,15 @@ class OutcomePriceRow:
     payers: tuple[str, ...]
     price: Price | None
     paid: PaidOutcome
-    conversion: Any = None  # a registry.reference_rates.Conversion
-    conversion_error: str | None = None
+    conversion: Conversion | None = None
+    conversion_error: Literal["no_start_year", "no_rate"] | None = None
+    conversion_message: str | None = None  # why, in English (the API's ``conversion.error``)
 
     @property
     def shown_amount(self) -> Decimal | None:
         """The price as compared: converted when a conversion was asked for (None if it failed), else as stated."""
         if self.conversion is not None:
-            return Decimal(self.conversion.value)
+            return self.conversion.value
         if self.conversion_error is not None or self.price is None:
             return None
         return self.price.amount
@@ -94,7 +89,7 @@ class OutcomePriceRow:
     @property
     def shown_currency(self) -> str | None:
         if self.conversion is not None:
-            return str(self.conversion.to_currency)
+            return self.conversion.to_currency
         return None if self.price is None or self.conversion_error else self.price.currency
 
 
@@ -215,16 +210,17 @@ def _matching(session: Session, filters: PriceFilter) -> list[OutcomePriceRow]:
             for r in _rows_of(row, ex, filters)]
 
 
-def _convert(row: OutcomePriceRow, rates: RateTableLike, to_currency: str, price_year: int | None) -> OutcomePriceRow:
+def _convert(row: OutcomePriceRow, rates: RateTable, to_currency: str, price_year: int | None) -> OutcomePriceRow:
     if row.price is None:
         return row
     if row.year is None:
-        return replace(row, conversion_error="the contract's start year is not known")
+        return replace(row, conversion_error="no_start_year",
+                       conversion_message="the contract's service start year is not known")
     try:
         conversion = rates.convert(row.price.amount, row.price.currency, row.year, to_currency=to_currency,
                                    price_year=price_year)
-    except LookupError as exc:  # no reference rate for the currency
-        return replace(row, conversion_error=str(exc))
+    except NoRate as exc:
+        return replace(row, conversion_error="no_rate", conversion_message=str(exc))
     return replace(row, conversion=conversion)
 
 
@@ -242,7 +238,7 @@ def _sort_key(sort: SortKey, lang: str) -> Callable[[OutcomePriceRow], Any]:
     return keys[sort]
 
 
-def outcome_price_rows(*, session: Session, filters: PriceFilter, rates: RateTableLike | None = None,
+def outcome_price_rows(*, session: Session, filters: PriceFilter, rates: RateTable | None = None,
                        to_currency: str | None = None, price_year: int | None = None, sort: SortKey = "price",
                        descending: bool = False, lang: str = "en") -> list[OutcomePriceRow]:
     """The metrics matching ``filters`` across contracts, sorted; prices converted to ``to_currency`` at

@@ -3,10 +3,12 @@ written, the page in both languages, its downloads and the API."""
 
 from __future__ import annotations
 
+import csv
 import io
 import statistics
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from registry.outcome_prices import metric_prices, paid_outcome
+from registry.reference_rates import load_rate_table
 from registry.services.outcome_prices import PriceFilter, category_counts, outcome_price_rows, price_summaries
 from tests.web.conftest import sample_document
 
@@ -172,32 +175,34 @@ def test_seed_precedents(seeded: list[str], engine: Engine) -> None:
 
 
 def test_page_in_swedish_and_english(client: FlaskClient, precedents: list[str]) -> None:
-    sv = client.get("/outcome-prices?category=employment&country=SE&lang=sv").get_data(as_text=True)
+    sv = client.get("/outcome-prices?category=employment&country=SE&currency=orig&lang=sv").get_data(as_text=True)
     assert "<h1>Utfallspriser</h1>" in sv and "Nedre kvartil" in sv and "Personer i arbete" in sv
     assert 'data-median="52000"' not in sv  # four Swedish SEK prices: 30, 45, 52, 90 thousand
     assert 'data-median="48500"' in sv and "48\xa0500\xa0kr" in sv
     assert sv.count('data-metric="jobs"') == 4 and 'data-contract="fi-d"' not in sv
     assert "betalade ut" in sv and "betalade inte ut" in sv
-    en = client.get("/outcome-prices?category=employment&lang=en&sort=price&dir=desc").get_data(as_text=True)
+    en = client.get("/outcome-prices?category=employment&lang=en&sort=price&dir=desc&currency=orig")
+    en = en.get_data(as_text=True)
     assert "<h1>Outcome prices</h1>" in en and "Entry into employment" in en and "SEK\xa090,000" in en
     assert en.index('data-contract="se-e"') < en.index('data-contract="se-a"')
     assert 'href="/outcome-prices"' in client.get("/contracts?lang=en").get_data(as_text=True)  # in the navigation
 
 
 def test_page_drops_unknown_values(client: FlaskClient, precedents: list[str]) -> None:
-    response = client.get("/outcome-prices?category=nope&country=XYZ&year_from=abc&sort=x&sector=y&lang=en")
+    response = client.get("/outcome-prices?category=nope&country=XYZ&year_from=abc&sort=x&sector=y&currency=QQQ"
+                          "&price_year=1&lang=en")
     assert response.status_code == 200 and response.get_data(as_text=True).count('data-metric="jobs"') == 6
 
 
 def test_downloads(client: FlaskClient, precedents: list[str]) -> None:
-    csv_sv = client.get("/outcome-prices.csv?category=employment&lang=sv")
+    csv_sv = client.get("/outcome-prices.csv?category=employment&currency=orig&lang=sv")
     assert csv_sv.mimetype == "text/csv"
     frame = pd.read_csv(io.BytesIO(csv_sv.data), sep=";", decimal=",", encoding="utf-8-sig")
     assert list(frame["contract_id"]) == ["nl-f", "se-a", "se-b", "se-c", "fi-d", "se-e"]
     assert list(frame["price"]) == [2500, 30000, 45000, 52000, 61000, 90000]
     assert set(frame["paid_out"]) == {"yes", "no", "partly", "unknown"}
     assert frame.loc[0, "metric"] == "Personer i arbete" and frame.loc[0, "outcome_category"] == "employment"
-    xlsx = client.get("/outcome-prices.xlsx?category=employment&country=SE&lang=en")
+    xlsx = client.get("/outcome-prices.xlsx?category=employment&country=SE&currency=orig&lang=en")
     sheet = pd.read_excel(io.BytesIO(xlsx.data), sheet_name="outcome prices")
     assert list(sheet["price"]) == [30000, 45000, 52000, 90000] and sheet.loc[0, "metric"] == "Entry into employment"
 
@@ -218,3 +223,66 @@ def test_api(client: FlaskClient, precedents: list[str]) -> None:
     assert cats["reoffending"]["label"] == {"en": "Reoffending", "sv": "Återfall i brott"}
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert "/api/v1/outcome-prices" in paths and "/api/v1/outcome-categories" in paths
+
+
+# --- constant money -------------------------------------------------------------------------------------------
+
+REFERENCE = Path(__file__).resolve().parents[2] / "registry" / "reference_data"
+
+
+def _shipped(name: str, value: str) -> dict[tuple[str, int], Decimal]:
+    with open(REFERENCE / name, encoding="utf-8", newline="") as fh:
+        return {(r["currency"], int(r["year"])): Decimal(r[value]) for r in csv.DictReader(fh)}
+
+
+def test_prices_in_constant_kronor_recomputed_from_the_shipped_tables(precedents: list[str], engine: Engine,
+                                                                     add_contract: Callable[..., str]) -> None:
+    """Each price: the exchange rate of its start year (SEK per EUR from the ECB table), then Swedish consumer
+    prices from that year to 2024; recomputed here from the shipped CSV files, not through the converter."""
+    add_contract(priced("xof-g", "SN", 2019, "1000000", "XOF", None))  # no reference rate for the CFA franc
+    undated = priced("se-h", "SE", 2019, "40000", "SEK", None)
+    undated["dates"] = {}
+    add_contract(undated)
+    fx, cpi = _shipped("fx_annual.csv", "per_eur"), _shipped("cpi_annual.csv", "index")
+    with Session(engine) as s:
+        rows = outcome_price_rows(session=s, filters=PriceFilter(category="employment"),
+                                  rates=load_rate_table(session=s), to_currency="SEK", price_year=2024)
+    by_id = {r.contract_id: r for r in rows}
+    for cid, _country, year, price, currency, _repayment in PRECEDENTS:
+        rate = fx[("SEK", year)] / (fx[(currency, year)] if currency != "EUR" else Decimal(1))
+        expected = Decimal(price) * (rate if currency != "SEK" else 1) * cpi[("SEK", 2024)] / cpi[("SEK", year)]
+        conversion = by_id[cid].conversion
+        assert conversion is not None and abs(conversion.value - expected) <= Decimal("0.01"), (cid, expected)
+        assert [st.kind for st in conversion.steps] == (["fx", "cpi"] if currency != "SEK" else ["cpi"])
+        assert all(st.source for st in conversion.steps)
+    assert (by_id["xof-g"].conversion, by_id["xof-g"].conversion_error) == (None, "no_rate")
+    assert (by_id["se-h"].conversion, by_id["se-h"].conversion_error) == (None, "no_start_year")
+    (summary,) = price_summaries(rows)  # one currency; the two unconverted prices are left out
+    assert (summary.currency, summary.n) == ("SEK", 6)
+    assert summary.median == statistics.median(sorted(r.conversion.value for r in rows if r.conversion))
+
+
+def test_page_in_todays_kronor_by_default_for_swedish_readers(client: FlaskClient, precedents: list[str]) -> None:
+    """The question: what have others paid per person moved into work, in today's kronor, and how often did it
+    pay out."""
+    page = client.get("/outcome-prices?lang=sv").get_data(as_text=True)
+    assert 'id="currency"' in page and '<option value="SEK" selected>' in page
+    assert "Omräknat till SEK i 2024 års priser" in page
+    assert "SEK per EUR, medelkurs 2017" in page and "konsumentpriser i SEK, 2024 mot 2017" in page
+    assert "Källa: ECB euro foreign exchange reference rates" in page
+    assert "angivet: 2\xa0500\xa0€ (2017)" in page or "angivet: 2\xa0500\xa0EUR (2017)" in page
+    assert "75\xa0% av kontrakten med känt resultat betalade ut" in page
+    english = client.get("/outcome-prices?lang=en&currency=EUR&price_year=2020").get_data(as_text=True)
+    assert "Converted to EUR at 2020 prices" in english and "EUR per SEK, mean of 2016" in english
+
+
+def test_api_converts(client: FlaskClient, precedents: list[str]) -> None:
+    body = client.get("/api/v1/outcome-prices?category=employment&currency=sek&price_year=2024").get_json()
+    (summary,) = body["summaries"]
+    assert summary["currency"] == "SEK" and summary["prices"] == 6
+    item = next(i for i in body["items"] if i["contract_id"] == "nl-f")
+    assert item["converted"]["currency"] == "SEK" and item["converted"]["price_year"] == 2024
+    assert [s["kind"] for s in item["converted"]["steps"]] == ["fx", "cpi"]
+    assert item["converted"]["steps"][0]["points"][0]["currency"] == "SEK"
+    wrong = client.get("/api/v1/outcome-prices?currency=QQQ")
+    assert wrong.status_code == 422 and wrong.get_json()["field"] == "currency"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from registry.outcome_categories import outcome_categories
 from registry.outcome_prices import PAID_OUT
+from registry.reference_rates import load_rate_table
 from registry.schema import PolicySector
 from registry.services.outcome_prices import (
     SORTS,
@@ -20,6 +21,7 @@ from registry.services.outcome_prices import (
     outcome_price_rows,
     price_summaries,
 )
+from web.api.errors import ApiError
 from web.api.models import Input
 from web.api.operations import operation
 from web.extensions import session as db_session
@@ -50,6 +52,11 @@ class OutcomePriceQuery(Input):
     year_from: int | None = Field(None, ge=1900, le=2200, description="Service started in this year or later.")
     year_to: int | None = Field(None, ge=1900, le=2200, description="Service started in this year or earlier.")
     include_unpriced: bool = Field(False, description="Include metrics whose contract states no price per unit.")
+    currency: str | None = Field(None, min_length=3, max_length=3, description="Convert every price to this "
+                                 "currency (ISO 4217, one of the reference tables'), at the exchange rate of the "
+                                 "contract's start year; left out: each contract's own currency.")
+    price_year: int | None = Field(None, ge=1900, le=2200, description="With `currency`: at this year's prices "
+                                   "(the currency's consumer price index); left out: the start year's prices.")
     sort: Literal[SORTS] = Field("price", description="Sort key.")  # type: ignore[valid-type]
     desc: bool = Field(False, description="Sort descending.")
 
@@ -74,6 +81,15 @@ class PaidOutInfo(BaseModel):
     currency: str | None
 
 
+class ConversionInfo(BaseModel):
+    value: Decimal | None = Field(description="The price converted; null when it could not be.")
+    currency: str
+    price_year: int | None
+    steps: list[dict[str, Any]] = Field(description="Each step: kind (fx, cpi, no_cpi), factor, years, source "
+                                                    "and the reference-table rows used.")
+    error: str | None = Field(description="Why the price was not converted.")
+
+
 class OutcomePriceItem(BaseModel):
     contract_id: str
     name_en: str | None
@@ -94,11 +110,20 @@ class OutcomePriceItem(BaseModel):
     targets: list[Decimal]
     outcome_payers: list[str]
     price: PriceInfo | None
+    converted: ConversionInfo | None = Field(description="The price in the currency asked for, with its steps.")
     paid_out: PaidOutInfo
 
     @classmethod
-    def of(cls, r: OutcomePriceRow) -> OutcomePriceItem:
+    def of(cls, r: OutcomePriceRow, currency: str | None, price_year: int | None) -> OutcomePriceItem:
         p = r.price
+        c = r.conversion
+        converted = None
+        if c is not None:
+            converted = ConversionInfo(value=c.value, currency=c.to_currency, price_year=c.price_year,
+                                       steps=[s.as_dict() for s in c.steps], error=None)
+        elif currency and p is not None:
+            converted = ConversionInfo(value=None, currency=currency, price_year=price_year, steps=[],
+                                       error=r.conversion_message)
         return cls(
             contract_id=r.contract_id, name_en=r.name_en, name_sv=r.name_sv, origin=r.origin, country=r.country,
             policy_sector=r.policy_sector, stage=r.stage, start_year=r.year, metric_id=r.metric_id,
@@ -107,6 +132,7 @@ class OutcomePriceItem(BaseModel):
             outcome_payers=list(r.payers),
             price=PriceInfo(amount=p.amount, currency=p.currency, parameter=p.parameter, unit=p.unit,
                             confidence=p.confidence, sources=list(p.sources), rule=p.rule) if p else None,
+            converted=converted,
             paid_out=PaidOutInfo(status=r.paid.status, basis=r.paid.basis, investor_repayment=r.paid.repayment_text,
                                  outcome_payments=r.paid.payments, currency=r.paid.currency),
         )
@@ -133,7 +159,8 @@ class PriceSummaryInfo(BaseModel):
 
 class OutcomePriceList(BaseModel):
     total: int
-    summaries: list[PriceSummaryInfo] = Field(description="Median and quartiles of the prices, per currency.")
+    summaries: list[PriceSummaryInfo] = Field(description="Median and quartiles of the prices, per currency (one "
+                                              "when converted: prices that could not be are left out).")
     items: list[OutcomePriceItem]
 
 
@@ -159,6 +186,13 @@ def list_outcome_prices(query: OutcomePriceQuery) -> OutcomePriceList:
     filters = PriceFilter(category=query.category, country=query.country.upper() if query.country else None,
                           sector=query.sector, year_from=query.year_from, year_to=query.year_to,
                           priced_only=not query.include_unpriced)
-    rows = outcome_price_rows(session=db_session(), filters=filters, sort=query.sort, descending=query.desc)
+    session = db_session()
+    currency = query.currency.upper() if query.currency else None
+    rates = load_rate_table(session=session)
+    if currency and currency not in rates.currencies():
+        raise ApiError(422, f"currency: no reference exchange rate for {currency}", "currency")
+    rows = outcome_price_rows(session=session, filters=filters, rates=rates, to_currency=currency,
+                              price_year=query.price_year if currency else None, sort=query.sort,
+                              descending=query.desc)
     return OutcomePriceList(total=len(rows), summaries=[PriceSummaryInfo.of(s) for s in price_summaries(rows)],
-                            items=[OutcomePriceItem.of(r) for r in rows])
+                            items=[OutcomePriceItem.of(r, currency, query.price_year) for r in rows])
