@@ -5,8 +5,11 @@
 
 1. Fills a fresh database with ``--contracts`` contracts generated from the seed documents (new ids and
    names, everything else as in the seed), plus the seeds themselves.
-2. Times the registry list, the contract page and their API twins with the Flask test client (in process,
-   no network) and reports median, 90th percentile and mean in milliseconds. Aim: median under 50 ms.
+2. Times the registry list, the contract page, the overview and their API twins with the Flask test client (in
+   process, no network) and reports median, 90th percentile and mean in milliseconds. Aim: median under 50 ms;
+   the overview, served from the stored market snapshot, under 10 ms. Then times computing the market
+   statistics (what every overview request cost before the snapshot) and storing a snapshot (what every commit
+   that writes contracts costs now).
 3. Starts gunicorn with two workers on 127.0.0.1, serving the app plus one trivial Flask route (the floor), and
    measures each page's median latency from one client thread, as a ratio to the trivial route's (aim: registry
    list, contract page and API list within 10x), then requests per second with a bounded client (a fixed number
@@ -78,6 +81,27 @@ def time_requests(get: Callable[[str], int], paths: list[str], repeat: int, warm
         if status != 200:
             raise SystemExit(f"GET {path} answered {status}")
     return samples
+
+
+def time_market_snapshot(app: Any, repeat: int) -> None:
+    """What the overview paid per request before it read the stored snapshot, and what a write pays now."""
+    from registry.market import market_statistics, store_snapshot
+    from web.extensions import session as db_session
+
+    with app.app_context():
+        session = db_session()
+        computed = [_timed(lambda: market_statistics(session=session)) for _ in range(repeat)]
+        stored = [_timed(lambda: store_snapshot(session=session)) for _ in range(repeat)]
+        session.rollback()
+    print(f"\nMarket statistics, {repeat} times each")
+    print(f"  {'computed (per request before)':<34} {summarise(computed)}")
+    print(f"  {'stored as a snapshot (per write)':<34} {summarise(stored)}")
+
+
+def _timed(call: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 def free_port() -> int:
@@ -219,11 +243,14 @@ def main() -> None:
         "contract page": [f"/contracts/{cid}" for cid in sample],
         "API contract list": ["/api/v1/contracts", "/api/v1/contracts?offset=500"],
         "API contract detail": [f"/api/v1/contracts/{cid}" for cid in sample],
+        "overview": ["/?lang=sv", "/?lang=en"],
+        "API market": ["/api/v1/market"],
     }
-    print(f"\nFlask test client, {args.repeat} requests per page (aim: median under 50 ms)")
+    print(f"\nFlask test client, {args.repeat} requests per page (aim: median under 50 ms; overview under 10 ms)")
     for name, paths in pages.items():
         samples = time_requests(lambda p: client.get(p).status_code, paths, args.repeat)
         print(f"  {name:<22} {summarise(samples)}")
+    time_market_snapshot(app, args.repeat // 10 or 1)
 
     if not args.no_gunicorn:
         run_gunicorn(env, args, {"registry list": pages["registry list"], "contract page": pages["contract page"],

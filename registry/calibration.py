@@ -10,7 +10,7 @@ of success towards the recorded rate:
   a minimum at or above it is a hit; other bounded values are left out.)
 * **Repayment evidence**: every completed or terminated contract whose investors' result is known: from
   ``history.investor_results`` (repaid at least the capital drawn), else the stated investor repayment
-  (:func:`registry.market.classify_repayment`: full, or partial/none), else a realised IRR (at least zero:
+  (:func:`registry.market.repayment_of`: full, or partial/none), else a realised IRR (at least zero:
   the capital came back).
 
 Comparable means the same sector, metric kind and country; with fewer than ``MIN_EVIDENCE`` such records,
@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from registry.market import classify_repayment
+from registry.market import repayment_of
 from registry.models import Contract
 from registry.schema import ContractDocument, partial_date_start
 from registry.terms import TermsError, compile_terms
@@ -128,6 +128,11 @@ def outcome_records(doc: dict[str, Any]) -> list[OutcomeRecord]:
     return records
 
 
+# The calibration report's names for what settles a repayment (registry.market.repayment_of)
+_BASIS = {"history.investor_results": "investor_results", "finance.investor_repayment": "stated",
+          "finance.realised_irr": "realised_irr"}
+
+
 def repayment_record(doc: dict[str, Any]) -> RepaymentRecord | None:
     """Whether investors of a finished contract got their capital back in full, where that is known."""
     if doc.get("stage") not in ("complete", "terminated"):
@@ -135,32 +140,13 @@ def repayment_record(doc: dict[str, Any]) -> RepaymentRecord | None:
     classification = doc.get("classification", {})
     dates = doc.get("dates") or {}
     signed = _date(dates.get("signed")) or _date(dates.get("service_start"))
-    currency = (doc.get("finance") or {}).get("currency")
-    results = (doc.get("history") or {}).get("investor_results", [])
-    drawn = repaid = Decimal(0)
-    usable = False
-    settled: date | None = None
-    for r in results:
-        cap, back = r.get("capital_drawn"), r.get("repaid")
-        if not cap or not back or (cap.get("currency") or currency) != (back.get("currency") or currency):
-            continue
-        drawn += Decimal(str(cap["amount"]))
-        repaid += Decimal(str(back["amount"]))
-        usable = True
-        settled = max(filter(None, [settled, _date(r.get("date"))]), default=None)
-    completion = _date(dates.get("actual_completion"))
-    finance = doc.get("finance") or {}
-    irr = _dec((finance.get("realised_irr") or {}).get("value"))
-    cls = classify_repayment(finance.get("investor_repayment"))
-    if usable and drawn > 0:
-        full, basis = repaid >= drawn * Decimal("0.995"), "investor_results"
-    elif cls != "unknown":
-        full, basis = cls == "full", "stated"
-    elif irr is not None:
-        # a realised IRR of zero or more means the capital came back
-        full, basis = irr >= 0, "realised_irr"
-    else:
+    repayment = repayment_of(doc)
+    if repayment.cls == "unknown":
         return None
+    settled = max(filter(None, (_date(r.get("date")) for r in (doc.get("history") or {}).get("investor_results", [])
+                                if repayment.basis == "history.investor_results")), default=None)
+    completion = _date(dates.get("actual_completion"))
+    full, basis = repayment.cls == "full", _BASIS[repayment.basis or ""]
     return RepaymentRecord(doc["id"], classification.get("policy_sector", "other"),
                            classification.get("country", ""), signed, settled or completion, bool(full), basis)
 

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, delete, select, update
 
 from registry.backtest import verdict_of
 from registry.issues import Issue
+from registry.market import repayment_of
 from registry.models import ChangeRecord, Contract, ContractParty, OrganisationRow, utcnow
 from registry.schema import ContractDocument, document_json, partial_date_start
 from registry.terms import check_terms
@@ -248,13 +249,13 @@ def upsert_contract(
     digest = content_hash(document)
     row = session.get(Contract, doc.id)
     if row is not None and row.content_hash == digest:
-        # The document is the same, but the back-test's code may have changed since the row was written.
-        verdict = verdict_of(doc)
-        if row.reproduced != verdict:
-            row.reproduced = verdict
+        # The document is the same, but the back-test's or the repayment classes' code may have changed since.
+        verdict, repaid = verdict_of(doc), repayment_of(document).cls
+        if (row.reproduced, row.repayment_class) != (verdict, repaid):
+            row.reproduced, row.repayment_class = verdict, repaid
             session.flush()
         return "unchanged"
-    columns = _index_columns(doc)
+    columns = _index_columns(doc) | {"repayment_class": repayment_of(document).cls}
     now = utcnow()
     if row is None:
         row = Contract(id=doc.id, document=document, content_hash=digest, created_at=now, updated_at=now,

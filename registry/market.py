@@ -8,15 +8,23 @@ the numbers of contracts but not in capital. Every figure says how many contract
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from itertools import chain
+from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, col, delete, select
 
 from registry.indigo.values import ATTRIBUTION
-from registry.models import Contract
+from registry.models import ChangeRecord, Contract, MarketSnapshot, utcnow
 
 REPAYMENT_CLASSES = ("full", "partial", "none", "unknown")
 # Size bands on committed capital in USD, so contracts in different currencies are comparable: (smallest,
@@ -51,17 +59,60 @@ def classify_repayment(text: str | None) -> str:
     return "unknown"
 
 
-def repayment_class_condition(*, session: Session, cls: str) -> Any:
-    """A WHERE condition for contracts whose stated investor repayment falls in class ``cls``.
+@dataclass(frozen=True)
+class Repayment:
+    """What a contract's investors got back, in one of :data:`REPAYMENT_CLASSES`, and what says so.
 
-    Classified in Python with :func:`classify_repayment`, so that the registry page, the API and the market
-    statistics can never disagree; the condition lists the distinct statements of that class (a few dozen)
-    rather than every matching contract id.
+    ``basis`` names the document field the class comes from (``None`` when nothing settles it), ``evidence``
+    its value (the statement, the IRR, or repaid/drawn), ``sources`` that field's source ids.
     """
-    stated = session.exec(
-        select(Contract.investor_repayment).where(col(Contract.investor_repayment).is_not(None)).distinct()
-    ).all()
-    return col(Contract.investor_repayment).in_(sorted(t for t in stated if classify_repayment(t) == cls))
+
+    cls: str
+    basis: str | None = None
+    evidence: str | None = None
+    sources: tuple[str, ...] = ()
+
+
+def _results_repayment(results: list[dict[str, Any]], currency: str | None) -> Repayment | None:
+    """From published investor results stating both the capital drawn and what came back, in one currency."""
+    drawn = repaid = Decimal(0)
+    sources: list[str] = []
+    for r in results:
+        cap, back = r.get("capital_drawn"), r.get("repaid")
+        if not cap or not back or (cap.get("currency") or currency) != (back.get("currency") or currency):
+            continue
+        drawn += Decimal(str(cap["amount"]))
+        repaid += Decimal(str(back["amount"]))
+        sources += [s for s in r.get("sources", []) if s not in sources]
+    if drawn <= 0:
+        return None
+    # half a percent of slack: published figures are rounded
+    cls = "full" if repaid >= drawn * Decimal("0.995") else ("none" if repaid == 0 else "partial")
+    return Repayment(cls, "history.investor_results", f"{repaid}/{drawn}", tuple(sources))
+
+
+def repayment_of(doc: dict[str, Any]) -> Repayment:
+    """The repayment class of a stored contract document (JSON as stored), with its basis and sources.
+
+    The first that settles it: published investor results (capital drawn against repaid), the stated investor
+    repayment (:func:`classify_repayment`), the realised IRR (zero or more: the capital came back; -100 %:
+    nothing did; in between: part of it).
+    """
+    finance = doc.get("finance") or {}
+    found = _results_repayment((doc.get("history") or {}).get("investor_results", []), finance.get("currency"))
+    if found:
+        return found
+    stated = finance.get("investor_repayment")
+    cls = classify_repayment(stated)
+    if cls != "unknown":
+        prov = finance.get("investor_repayment_provenance") or {}
+        return Repayment(cls, "finance.investor_repayment", stated, tuple(prov.get("sources", [])))
+    irr = finance.get("realised_irr")
+    if irr and irr.get("value") is not None:
+        value = Decimal(str(irr["value"]))
+        cls = "full" if value >= 0 else ("none" if value <= -1 else "partial")
+        return Repayment(cls, "finance.realised_irr", str(value), tuple(irr.get("sources", [])))
+    return Repayment("unknown", None, stated)
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
@@ -149,7 +200,7 @@ def market_statistics(*, session: Session) -> dict[str, Any]:
         doc = row.document
         finance = doc.get("finance", {})
         if row.stage == "complete":
-            repayment[row.policy_sector][classify_repayment(row.investor_repayment)] += 1
+            repayment[row.policy_sector][row.repayment_class] += 1
             made, cap = finance.get("total_outcome_payments_made"), finance.get("max_outcome_payment")
             if made and cap and (made.get("currency") or finance.get("currency")) == (
                     cap.get("currency") or finance.get("currency")) and float(cap["amount"]) > 0:
@@ -180,7 +231,74 @@ def market_statistics(*, session: Session) -> dict[str, Any]:
                     "realised": _summary(realised)},
         "base_rates": _base_rates(repayment, set(by_sector) | set(repayment), paid_share),
         "method": ("Capital in USD as stated in INDIGO (World Bank yearly rate of the service start year); "
-                   "repayment classified from the stated investor repayment of completed contracts; sector rates "
+                   "repayment classified from the published investor results, else the stated investor "
+                   "repayment, else the realised IRR of completed contracts; sector rates "
                    f"shrunk towards the market rate with {PRIOR_WEIGHT:g} pseudo-contracts."),
         "attribution": ATTRIBUTION,
     }
+
+
+# --- the stored snapshot the overview and the API read -----------------------------------------------------
+
+SNAPSHOTS_KEPT = 10
+# A snapshot computed by other code than this module's is not served: its figures may mean something else.
+CODE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+_STALE = "utfall_market_snapshot_stale"  # session.info key: contracts were written in this transaction
+
+
+def store_snapshot(*, session: Session, now: datetime | None = None) -> MarketSnapshot:
+    """Compute the market statistics and add them as the newest ``MarketSnapshot``; does not commit.
+
+    Keeps the newest :data:`SNAPSHOTS_KEPT` snapshots and deletes older ones.
+    """
+    stats = market_statistics(session=session)
+    digest = hashlib.sha256(json.dumps(stats, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    snapshot = MarketSnapshot(computed_at=now or utcnow(),
+                              data=stats | {"code_version": CODE_VERSION, "digest": digest})
+    session.add(snapshot)
+    session.flush()
+    older = select(MarketSnapshot.id).order_by(col(MarketSnapshot.id).desc()).offset(SNAPSHOTS_KEPT)
+    session.exec(delete(MarketSnapshot).where(col(MarketSnapshot.id).in_(older)))  # type: ignore[call-overload]
+    return snapshot
+
+
+def current_snapshot(*, session: Session) -> tuple[str, dict[str, Any]]:
+    """The digest and market statistics of the newest snapshot: what :func:`market_statistics` gives now.
+
+    Every commit that writes contracts stores a new snapshot in the same transaction (see
+    :func:`_refresh_on_commit`), so the newest one is current. Where there is none yet, or only one computed
+    by other code, it is computed, stored and committed here. The digest identifies the figures (for caches
+    of what is drawn from them).
+    """
+    newest = session.exec(select(MarketSnapshot).order_by(col(MarketSnapshot.id).desc()).limit(1)).first()
+    if newest is None or newest.data.get("code_version") != CODE_VERSION:
+        newest = store_snapshot(session=session)
+        session.commit()
+    data = dict(newest.data)
+    meta = {"code_version": data.pop("code_version", None), "digest": data.pop("digest", None)}
+    return str(meta["digest"]), data
+
+
+def current_statistics(*, session: Session) -> dict[str, Any]:
+    """The market statistics of the newest snapshot (:func:`current_snapshot`)."""
+    return current_snapshot(session=session)[1]
+
+
+# One place for every write: the loader's upserts and deletions (seed, INDIGO import, curators' editors) add
+# or change Contract rows and always a ChangeRecord; when the transaction that did so commits, the snapshot is
+# recomputed inside it, so no reader ever sees figures older than the registry.
+@event.listens_for(OrmSession, "after_flush")
+def _note_contract_writes(session: OrmSession, _context: Any) -> None:
+    if any(isinstance(o, (Contract, ChangeRecord)) for o in chain(session.new, session.dirty, session.deleted)):
+        session.info[_STALE] = True
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _refresh_on_commit(session: OrmSession) -> None:
+    if session.info.pop(_STALE, False) and isinstance(session, Session):
+        store_snapshot(session=session)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget_on_rollback(session: OrmSession) -> None:
+    session.info.pop(_STALE, None)

@@ -52,6 +52,8 @@ class ContractBase(SQLModel):
     start_year: int | None = Field(default=None, index=True)
     participants_targeted: int | None = None
     investor_repayment: str | None = None
+    # full | partial | none | unknown, from the document by registry.market.repayment_of
+    repayment_class: str = Field(default="unknown", max_length=8, index=True)
     has_terms: bool = False
     terms_status: str | None = Field(default=None, max_length=16)
     # Whether the terms reproduce the realised history (registry.backtest): yes | partly | no | unknown;

@@ -369,6 +369,8 @@ class Finance(Strict):
     investor_repayment: str | None = Field(
         default=None, description="What investors got back, as stated (e.g. 'in full', 'partly', 'nothing')."
     )
+    investor_repayment_provenance: Provenanced | None = Field(
+        default=None, description="Where the statement of investor repayment comes from (its source ids).")
 
 
 class Organisation(Strict):

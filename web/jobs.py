@@ -31,8 +31,8 @@ from sqlalchemy import Engine, case, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from registry.market import market_statistics
-from registry.models import JobRun, MarketSnapshot, SchedulerLease
+from registry.market import store_snapshot
+from registry.models import JobRun, SchedulerLease
 from registry.reminders import DEFAULT_DAYS, reminders_due
 from registry.services.contracts import get_contract
 from registry.services.portfolios import all_portfolios
@@ -141,12 +141,10 @@ def milestone_reminders(session: Session, now: datetime) -> dict[str, Any]:
 
 
 def refresh_market_statistics(session: Session, now: datetime) -> dict[str, Any]:
-    """Compute the market statistics and store them as a new ``MarketSnapshot``."""
-    data = market_statistics(session=session)
-    snapshot = MarketSnapshot(computed_at=now, data=data)
-    session.add(snapshot)
+    """Compute the market statistics and store them as a new ``MarketSnapshot`` (every write does too)."""
+    snapshot = store_snapshot(session=session, now=now)
     session.commit()
-    return {"snapshot": snapshot.id, "keys": sorted(data)[:20]}
+    return {"snapshot": snapshot.id, "keys": sorted(snapshot.data)[:20]}
 
 
 JOBS: dict[str, JobSpec] = {

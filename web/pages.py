@@ -19,8 +19,8 @@ from markupsafe import Markup
 
 from registry.backtest import VERDICTS, backtest
 from registry.indigo.merge import get_display_document
-from registry.market import market_statistics
-from registry.schema import ContractDocument, PolicySector, Stage
+from registry.market import current_snapshot, repayment_of
+from registry.schema import ContractDocument, PolicySector, Stage, document_json
 from registry.services.contracts import (
     ContractFilter,
     contract_history,
@@ -46,7 +46,6 @@ from web.registry_view import (
     RESULT_CLASSES,
     RegistryQuery,
     registry_items,
-    result_class,
     result_label,
     selection_frame,
 )
@@ -57,6 +56,7 @@ from web.worldmap import drawn_countries, legend, world_map_svg
 bp = Blueprint("pages", __name__)
 
 NORDIC = ("SE", "NO", "DK", "FI", "IS")
+NORDIC_CARDS = 24  # the overview's cards; beyond them, links to the registry by country
 
 
 # --- template helpers ---------------------------------------------------------------------------------------
@@ -99,7 +99,6 @@ def _template_globals() -> dict[str, Any]:
         "config_blueprints": current_app.blueprints,
         "has_endpoint": has_endpoint,
         "result_label": result_label,
-        "result_class": result_class,
         "attribution": attribution,
     }
 
@@ -114,19 +113,35 @@ def _bars(data: dict[str, dict[str, Any]], field: str, label: Callable[[str], st
     return barchart.horizontal_bars(items)
 
 
+# The overview's charts by (snapshot digest, language): drawn once per snapshot, not on every request.
+_CHARTS: dict[tuple[str, str], dict[str, Markup]] = {}
+
+
 @bp.get("/")
 def overview() -> str:
-    """The market at a glance."""
+    """The market at a glance, from the newest market snapshot."""
     session = db_session()
-    stats = market_statistics(session=session)
-    nordic_rows = contracts_in_countries(session=session, countries=NORDIC)
+    digest, stats = current_snapshot(session=session)
+    nordic_rows = contracts_in_countries(session=session, countries=NORDIC, limit=NORDIC_CARDS)
     lang = _lang()
+    key = (digest, lang)
+    if key not in _CHARTS:
+        if len(_CHARTS) > 32:
+            _CHARTS.clear()
+        _CHARTS[key] = _overview_charts(stats)
+    nordic = [{"row": r, "name": reader_name(r, lang)} for r in nordic_rows]
+    nordic_counts = {c: stats["by_country"][c]["contracts"] for c in NORDIC if c in stats["by_country"]}
+    return render_template("pages/overview.html", stats=stats, charts=_CHARTS[key], nordic=nordic,
+                           nordic_counts=nordic_counts)
+
+
+def _overview_charts(stats: dict[str, Any]) -> dict[str, Markup]:
     by_year = {k: v for k, v in stats["by_year"].items() if k.isdigit()}
     outcomes: Counter[str] = Counter()
     for counts in stats["repayment_by_sector"].values():
         outcomes.update({k: counts.get(k, 0) for k in RESULT_CLASSES})
     by_count = lambda key: dict(sorted(stats[key].items(), key=lambda kv: -kv[1]["contracts"]))  # noqa: E731
-    charts = {
+    return {
         "year_count": barchart.columns(
             [barchart.Bar(str(k), float(v["contracts"]), str(v["contracts"]), _registry_link(year_from=k, year_to=k))
              for k, v in by_year.items()]),
@@ -145,10 +160,8 @@ def overview() -> str:
             dict(sorted(stats["by_country"].items(), key=lambda kv: -(kv[1]["capital_usd"] or 0))),
             "capital_usd", country_name, lambda v: money_short(v, "USD") if v else "–"),
         "outcomes": _bars({k: {"contracts": outcomes[k]} for k in RESULT_CLASSES if outcomes[k]}, "contracts",
-                          result_label, str, lambda k: _registry_link(result=k)),
+                          result_label, str, lambda k: _registry_link(result=k, stage="complete")),
     }
-    nordic = [{"row": r, "name": reader_name(r, lang)} for r in nordic_rows]
-    return render_template("pages/overview.html", stats=stats, charts=charts, nordic=nordic)
 
 
 def _registry_link(**args: Any) -> str:
@@ -219,7 +232,7 @@ def contract(contract_id: str) -> str:
         by_role={r: v for r, v in by_role.items() if v}, sources=sources, timeline=timeline(doc, lang),
         chart=payoff_chart(doc, lang), history=history, factsheet_url=_factsheet_url(contract_id, lang),
         attributions=sorted({s.attribution for s in doc.sources if s.attribution}),
-        currency=doc.finance.currency, realised=realised,
+        currency=doc.finance.currency, realised=realised, repayment=repayment_of(document_json(doc)),
     )
 
 

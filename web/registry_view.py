@@ -1,11 +1,10 @@
 """The registry list: its query string, the one listing query behind it, its rows and its download table, every
-cell in the reader's language; and the classes of stated investor repayment the list shows and filters by."""
+cell in the reader's language; and the labels of the investor repayment classes the list shows and filters by."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -13,7 +12,7 @@ from flask import request
 from sqlmodel import Session
 
 from registry.backtest import VERDICTS
-from registry.market import REPAYMENT_CLASSES, SIZE_BANDS, classify_repayment
+from registry.market import REPAYMENT_CLASSES, SIZE_BANDS
 from registry.schema import PolicySector, Stage
 from registry.services.contracts import (
     SORTABLE,
@@ -34,20 +33,10 @@ PAYER_TYPES = ("local_government", "regional_government", "central_government", 
                "other")
 
 
-# --- investor repayment, as stated, in the market statistics' classes --------------------------------------
+# --- investor repayment, in the market statistics' classes --------------------------------------
 
-RESULT_CLASSES = REPAYMENT_CLASSES  # full, partial, none, unknown (registry.market.classify_repayment)
-
-
-@lru_cache(maxsize=4096)
-def _classify(text: str) -> str:
-    # Free-text statements repeat across contracts (INDIGO uses a few dozen phrasings), so classify each once.
-    return classify_repayment(text)
-
-
-def result_class(text: str | None) -> str | None:
-    """The class of a stated investor repayment (``None`` when nothing is stated)."""
-    return _classify(text) if text else None
+RESULT_CLASSES = REPAYMENT_CLASSES  # full, partial, none, unknown (registry.market.repayment_of)
+FINISHED = ("complete", "terminated")
 
 
 RESULT_LABELS = {
@@ -161,7 +150,6 @@ def registry_items(rows: Sequence[Any], lang: str) -> list[RegistryItem]:
 
     items = []
     for r in rows:
-        cls = result_class(r.investor_repayment)
         items.append(RegistryItem(
             id=r.id,
             name=reader_name(r, lang),
@@ -172,7 +160,9 @@ def registry_items(rows: Sequence[Any], lang: str) -> list[RegistryItem]:
             stage=label("stage", r.stage, lambda v: vocab(v, "stage")),
             year=r.start_year,
             capital=money_short(r.capital_committed, r.currency) if r.capital_committed is not None else "–",
-            result=label("result", cls, result_label) if cls else "–",
+            # an unfinished contract with nothing known has no result yet, rather than an unknown one
+            result=label("result", r.repayment_class, result_label)
+            if r.repayment_class != "unknown" or r.stage in FINISHED else "–",
         ))
     return items
 
@@ -201,12 +191,13 @@ def selection_frame(rows: Sequence[Any], lang: str) -> pd.DataFrame:
             "max_outcome_payment": float(r.max_outcome_payment) if r.max_outcome_payment is not None else None,
             "participants_targeted": r.participants_targeted,
             "investor_repayment": r.investor_repayment,
+            "repayment_class": r.repayment_class,
             "outcome_payers": ", ".join(payers.get(r.id, [])),
             "url": request.host_url.rstrip("/") + f"/contracts/{r.id}",
         })
     return pd.DataFrame.from_records(records, columns=[
         "id", "name", "name_sv", "name_en", "indigo_id", "origin", "country", "region", "policy_sector", "stage",
         "start_year", "currency", "capital_committed", "capital_committed_usd", "max_outcome_payment",
-        "participants_targeted", "investor_repayment", "outcome_payers", "url"])
+        "participants_targeted", "investor_repayment", "repayment_class", "outcome_payers", "url"])
 
 

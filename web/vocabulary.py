@@ -220,6 +220,12 @@ VOCABULARY: dict[str, dict[str, Message]] = {
         "reminders": N_("Milestones due within 30 days (mornings)"),
         "market": N_("Refreshes the market statistics (nightly)"),
     },
+    # What settles a contract's investor repayment class (registry.market.repayment_of).
+    "repayment_basis": {
+        "history.investor_results": N_("published investor results"),
+        "finance.investor_repayment": N_("stated investor repayment"),
+        "finance.realised_irr": N_("realised IRR"),
+    },
     "job_status": {
         "success": N_("success"),
         "failed": N_("failed"),

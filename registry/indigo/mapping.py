@@ -541,14 +541,33 @@ class ProjectMapper:
         if loss:
             finance["max_potential_loss"] = loss
         repay = self.cell(F_REPAY)
-        if not repay:
-            stated = [self.cell("Investor Repayment - (Value)", r) for r in self.rows.rows("projects_investments")]
-            stated = [s for s in stated if s]
-            if stated:
-                repay = "; ".join(dict.fromkeys(stated))
+        if repay:
+            finance["investor_repayment_provenance"] = self.fact(
+                sources, notes + ["INDIGO: overall project finance, investor repayment"])
+        else:
+            repay, provenance = self.investments_repayment()
+            if provenance:
+                finance["investor_repayment_provenance"] = provenance
         if repay:
             finance["investor_repayment"] = repay
         return finance
+
+    def investments_repayment(self) -> tuple[str | None, dict[str, Any] | None]:
+        """The investments' statements of investor repayment, joined, with the sources their rows cite."""
+        stated: list[str] = []
+        sources = [RECORD_SOURCE]
+        for row in self.rows.rows("projects_investments"):
+            text = self.cell("Investor Repayment - (Value)", row)
+            if not text:
+                continue
+            stated.append(text)
+            for sid in split_multi(self.cell("Sources", row)):
+                if sid in self.source_ids and self.source_ids[sid] not in sources:
+                    sources.append(self.source_ids[sid])
+        if not stated:
+            return None, None
+        return "; ".join(dict.fromkeys(stated)), self.fact(
+            sources, [f"INDIGO: investor repayment of {len(stated)} investment(s)"])
 
     def map_parties(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         roles: dict[str, list[str]] = {}

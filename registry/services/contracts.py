@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from registry.market import SIZE_BANDS, repayment_class_condition
+from registry.market import SIZE_BANDS
 from registry.models import ChangeRecord, Contract, ContractBase, ContractParty, OrganisationRow
 from registry.schema import ContractDocument
 
@@ -51,7 +51,7 @@ class ContractFilter:
     year_from: int | None = None
     year_to: int | None = None
     reproduced: str | None = None  # the back-test's verdict: yes | partly | no | unknown
-    repayment: str | None = None  # the stated investor repayment's class (registry.market.REPAYMENT_CLASSES)
+    repayment: str | None = None  # the investor repayment's class (registry.market.REPAYMENT_CLASSES)
 
 
 class ContractPage(NamedTuple):
@@ -96,8 +96,8 @@ def _conditions(flt: ContractFilter, *, session: Session) -> list[Any]:
     if flt.reproduced:
         conditions.append(Contract.reproduced == flt.reproduced)
     if flt.repayment:
-        # Classified in Python (registry.market), so the list and the market statistics never disagree.
-        conditions.append(repayment_class_condition(session=session, cls=flt.repayment))
+        # Stored on every write from registry.market.repayment_of, which the market statistics count too.
+        conditions.append(Contract.repayment_class == flt.repayment)
     return conditions
 
 
@@ -186,10 +186,11 @@ def contracts_per_country(*, session: Session) -> dict[str, int]:
     return {code: int(n) for code, n in session.exec(statement.group_by(Contract.country)).all() if code}
 
 
-def contracts_in_countries(*, session: Session, countries: Sequence[str]) -> Sequence[Contract]:
-    """Whole contracts of ``countries`` (ISO codes), by start year and id."""
-    statement = select(Contract).where(col(Contract.country).in_(countries))
-    return session.exec(statement.order_by(col(Contract.start_year), col(Contract.id))).all()
+def contracts_in_countries(*, session: Session, countries: Sequence[str], limit: int | None = None) -> Sequence[Any]:
+    """Rows of :data:`LIST_COLUMNS` of the contracts of ``countries`` (ISO codes), by start year and id; the
+    first ``limit`` of them if given."""
+    statement = select(*LIST_COLUMNS).where(col(Contract.country).in_(countries))
+    return session.exec(statement.order_by(col(Contract.start_year).nulls_last(), col(Contract.id)).limit(limit)).all()
 
 
 def contract_names(*, session: Session, with_terms: bool = False) -> Sequence[Any]:

@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from registry.market import REPAYMENT_CLASSES, classify_repayment
+from registry.market import REPAYMENT_CLASSES, repayment_of
 from registry.models import Contract, Portfolio, SimulationRun, User
 from tests.web.conftest import PASSWORD, login, sample_document
 from web.runs import runs
@@ -83,9 +83,9 @@ def test_contract_list_filters_sorts_and_pages(client: FlaskClient, seeded: list
 def test_contract_list_filters_by_the_market_statistics_repayment_classes(
         client: FlaskClient, seeded: list[str], engine: Engine) -> None:
     with Session(engine) as s:
-        stated = s.exec(select(Contract.id, Contract.investor_repayment)).all()
+        documents = s.exec(select(Contract.id, Contract.document)).all()
     for cls in REPAYMENT_CLASSES:
-        expected = {cid for cid, text in stated if text and classify_repayment(text) == cls}
+        expected = {cid for cid, doc in documents if repayment_of(doc).cls == cls}
         found = client.get(f"/api/v1/contracts?result={cls}&limit=500").get_json()
         assert {c["id"] for c in found["items"]} == expected and found["total"] == len(expected)
 

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from registry.backtest import backtest as run_backtest
 from registry.loader import ContractInputError, StaleEditError, parse_document, save_edit
-from registry.market import market_statistics
+from registry.market import current_statistics
 from registry.models import Contract
 from registry.schema import ContractDocument, MetricKind
 from registry.services.contracts import list_contracts
@@ -171,4 +171,4 @@ def contract_payout(contract_id: str, body: PayoutRequest) -> Payout:
            responses={200: ("Statistics over the whole registry.", MarketStatistics)})
 def market() -> dict[str, Any]:
     """Counts, capital and outcomes across the registry, by country, sector, stage and year."""
-    return jsonable(market_statistics(session=db_session()))
+    return jsonable(current_statistics(session=db_session()))

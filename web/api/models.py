@@ -85,6 +85,9 @@ class ContractSummary(BaseModel):
     start_year: int | None
     participants_targeted: int | None
     investor_repayment: str | None
+    repayment_class: Literal[REPAYMENT_CLASSES] = Field(  # type: ignore[valid-type]
+        description="What the investors got back: full, partial, none or unknown (from published investor "
+                    "results, else the stated investor repayment, else the realised IRR).")
     has_terms: bool
     terms_status: str | None
     reproduced: Literal[VERDICTS] | None = Field(  # type: ignore[valid-type]
@@ -104,7 +107,8 @@ class ContractSummary(BaseModel):
             currency=row.currency, capital_committed=num(row.capital_committed),
             capital_committed_usd=num(row.capital_committed_usd), max_outcome_payment=num(row.max_outcome_payment),
             start_year=row.start_year, participants_targeted=row.participants_targeted,
-            investor_repayment=row.investor_repayment, has_terms=row.has_terms, terms_status=row.terms_status,
+            investor_repayment=row.investor_repayment, repayment_class=row.repayment_class,
+            has_terms=row.has_terms, terms_status=row.terms_status,
             reproduced=row.reproduced, updated_at=row.updated_at,
             links=ContractLinks(self=url_for("api.get_contract", contract_id=row.id),
                                 payout=url_for("api.contract_payout", contract_id=row.id),
