@@ -43,3 +43,9 @@ def test_conversion_with_steps_and_an_override(client: FlaskClient, session: Ses
     missing = client.get("/api/v1/reference-rates/convert?amount=1&currency=XOF&year=2020&to=SEK")
     assert missing.status_code == 404 and missing.get_json()["field"] == "currency"
     assert client.get("/api/v1/reference-rates/convert?amount=1e9&currency=SEK&year=2020&to=EUR").status_code == 422
+
+
+def test_the_api_index_links_the_list_but_not_the_conversion(client: FlaskClient) -> None:
+    resources = {r["path"]: r for r in client.get("/api/v1").get_json()["resources"]}
+    assert resources["/api/v1/reference-rates"]["href"] == "/api/v1/reference-rates"
+    assert resources["/api/v1/reference-rates/convert"]["href"] is None

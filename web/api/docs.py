@@ -27,10 +27,16 @@ def openapi_json() -> dict[str, Any]:
     return openapi_document()
 
 
+def _needs_query(op: Operation) -> bool:
+    # A resource that answers only with query parameters (a conversion needs an amount) has no plain link.
+    return op.query is not None and any(f.is_required() for f in op.query.model_fields.values())
+
+
 def _index() -> ApiIndex:
     resources = [ApiResource(method=op.method, path=op.path, summary=op.summary, tag=op.tag,
                              operation_id=op.endpoint,
-                             href=op.path if op.method == "GET" and "{" not in op.path else None)
+                             href=op.path if op.method == "GET" and "{" not in op.path and not _needs_query(op)
+                             else None)
                  for op in OPERATIONS]
     return ApiIndex(name="utfall API", version=API_VERSION, openapi=url_for("api.openapi_json"),
                     docs=url_for("api.docs"), resources=resources)
