@@ -126,10 +126,10 @@ def test_stored_verdicts_are_recomputed_by_the_per_payment_back_test(engine: Eng
 
 
 def test_repayment_classes_are_computed_for_stored_contracts(engine: Engine) -> None:
-    """0012 classifies what the investors of each stored contract got back, as every write does since."""
+    """0013 classifies what the investors of each stored contract got back, as every write does since."""
     seed = read_contract_file(SEED_DIR / "us-nyc-rikers-2012.yaml")
     document = document_json(seed)
-    _downgrade(engine, "0011")
+    _downgrade(engine, "0012")
     try:
         with engine.begin() as conn:
             conn.execute(_stored_table(conn, "contract").insert().values(
