@@ -30,3 +30,13 @@ def frame_download(frame: pd.DataFrame, fmt: str, *, lang: str, name: str, sheet
         mimetype = XLSX
     buffer.seek(0)
     return send_file(buffer, mimetype=mimetype, as_attachment=True, download_name=f"{name}.{fmt}")
+
+
+def workbook_download(frames: dict[str, pd.DataFrame], *, name: str) -> ResponseReturnValue:
+    """``frames`` as one Excel workbook ``name.xlsx``, a sheet per frame (named by its key), an attachment."""
+    buffer = BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for sheet, frame in frames.items():
+            safe_frame(frame).to_excel(writer, index=False, sheet_name=sheet[:31])
+    buffer.seek(0)
+    return send_file(buffer, mimetype=XLSX, as_attachment=True, download_name=f"{name}.xlsx")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from registry.models import Portfolio, User
@@ -24,9 +25,11 @@ from registry.services.portfolios import (
 from registry.services.shares import active_shares, create_share, revoke_share
 from web import runs as background_runs
 from web.auth import current_user, login_required
+from web.downloads import frame_download, workbook_download
 from web.extensions import session as db_session
 from web.factsheet_service import portfolio_report_pdf
 from web.lookups import own_portfolio_or_404, own_run_or_404, shared_portfolio_or_404
+from web.portfolio_export import TABLES, result_frames
 from web.portfolio_form import (
     BASE_CURRENCIES,
     SCENARIO_CHOICES,
@@ -157,6 +160,30 @@ def run(portfolio_id: int) -> ResponseReturnValue:
     row = own_portfolio_or_404(portfolio_id)
     start_run(row.spec, owner_id=row.owner_id, portfolio_id=row.id)
     return redirect(url_for("portfolios.show", portfolio_id=row.id) + "#run")
+
+
+def _with_result(portfolio_id: int) -> Portfolio:
+    row = own_portfolio_or_404(portfolio_id)
+    if not row.result:
+        abort(409, description=_("This portfolio has no computed results yet."))
+    return row
+
+
+@bp.get("/<int:portfolio_id>/results.xlsx")
+def results_xlsx(portfolio_id: int) -> ResponseReturnValue:
+    """The saved result as an Excel workbook: a sheet per table, the scenario sample included."""
+    row = _with_result(portfolio_id)
+    frames = result_frames(row.result or {}, session=db_session())
+    return workbook_download(frames, name=f"portfolio-{row.id}-results")
+
+
+@bp.get(f"/<int:portfolio_id>/results/<any({', '.join(TABLES)}):table>.csv")
+def results_csv(portfolio_id: int, table: str) -> ResponseReturnValue:
+    """One table of the saved result as CSV (the reader's convention: ``;`` and decimal commas in Swedish)."""
+    row = _with_result(portfolio_id)
+    frame = result_frames(row.result or {}, session=db_session())[table]
+    return frame_download(frame, "csv", lang=str(get_locale() or "sv"), name=f"portfolio-{row.id}-{table}",
+                          sheet=table)
 
 
 MAX_DELAY_MONTHS = 120

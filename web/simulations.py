@@ -29,6 +29,9 @@ from registry.services.contracts import get_contract
 SYNC_SCENARIOS = 20_000
 MAX_SCENARIOS = 1_000_000
 HISTOGRAM_BINS = 30
+# Scenarios kept with a result for its export (the first ones, in the engine's order): enough to plot or
+# re-aggregate in a spreadsheet, small enough to store with every saved result.
+SCENARIO_SAMPLE = 1_000
 # Stress tests run while the page waits: the base case and four stresses, each with at most this many scenarios.
 STRESS_SCENARIOS = 10_000
 STRESS_METRICS = ("expected_multiple", "irr_mean", "p_loss", "expected_loss", "es95", "es99")
@@ -75,11 +78,18 @@ def simulate_now(resolved: SimulatedPortfolio, progress: Callable[[int], None] |
     result = simulate(resolved, progress=progress)
     data = result.to_dict()
     capital = float(result.raw.capital)
-    data["distributions"] = {
-        "multiple": histogram(result.raw.repayment / capital if capital > 0 else result.raw.repayment * 0),
-        "irr": histogram(result.irr),
-    }
+    multiple = result.raw.repayment / capital if capital > 0 else result.raw.repayment * 0
+    data["distributions"] = {"multiple": histogram(multiple), "irr": histogram(result.irr)}
+    data["scenario_sample"] = scenario_sample(result.raw.repayment, result.raw.loss, multiple, result.irr)
     return jsonable(data)
+
+
+def scenario_sample(repayment: np.ndarray, loss: np.ndarray, multiple: np.ndarray, irr: np.ndarray,
+                    size: int = SCENARIO_SAMPLE) -> dict[str, Any]:
+    """The first ``size`` scenarios' portfolio figures as columns (an undefined IRR as ``None``)."""
+    n = min(size, int(repayment.shape[0]))
+    return {"scenario": list(range(1, n + 1)), "repayment": repayment[:n].tolist(), "loss": loss[:n].tolist(),
+            "multiple": multiple[:n].tolist(), "irr": irr[:n].tolist()}
 
 
 def jsonable(value: Any) -> Any:

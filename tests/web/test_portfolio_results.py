@@ -297,3 +297,76 @@ def test_tokens_are_random_and_unique(session: Session) -> None:
     assert shared_portfolio(session=session, token=tokens[0]) == row
     assert shared_portfolio(session=session, token=tokens[0][:-1] + ("A" if tokens[0][-1] != "A" else "B")) is None
     assert len(session.exec(select(PortfolioShare)).all()) == 200
+
+
+def test_exports_parse_back_with_the_stored_figures(app: Flask, client: FlaskClient, seeded: list[str],
+                                                    login_as: Callable[..., User], engine: Engine) -> None:
+    import csv
+    import io
+
+    import openpyxl
+
+    login_as("anna")
+    pid = simulated(app, client)
+    client.post(f"/portfolios/{pid}/stress", data={"delay_months": "12"})
+    result = stored(engine, pid).result
+    assert result is not None
+    response = client.get(f"/portfolios/{pid}/results.xlsx?lang=en")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)
+    assert book.sheetnames == ["summary", "holdings", "exposures", "concentration", "assumptions", "stress",
+                               "scenarios"]
+
+    def sheet(name: str) -> list[dict[str, object]]:
+        rows = list(book[name].iter_rows(values_only=True))
+        return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+    summary = {r["metric"]: r for r in sheet("summary")}
+    for metric, value in result["summary"].items():
+        assert summary[metric]["estimate"] == pytest.approx(value["estimate"])
+        assert summary[metric]["std_error"] == pytest.approx(value["std_error"])
+    holdings = {r["holding"]: r for r in sheet("holdings")}
+    for c in result["contracts"]:
+        assert holdings[c["holding"]]["capital"] == pytest.approx(c["capital"])
+        assert holdings[c["holding"]]["es99_contribution"] == pytest.approx(c["es99_contribution"])
+    assert holdings[HIB]["name"] not in ("", HIB)  # the contract's name beside its id
+    exposures = sheet("exposures")
+    assert {r["name"] for r in exposures} >= {"Norrköpings kommun", "New York City Department of Correction"}
+    scenarios = sheet("scenarios")
+    assert len(scenarios) == 1000 and scenarios[0]["scenario"] == 1
+    sample = result["scenario_sample"]
+    assert [r["loss"] for r in scenarios[:50]] == pytest.approx(sample["loss"][:50])
+    assert all(r["repayment"] + r["loss"] == pytest.approx(result["summary"]["capital"]["estimate"])  # type: ignore[operator]
+               for r in scenarios[:50])
+    stress = {(r["scenario"], r["metric"]): r for r in sheet("stress")}
+    assert stress[("sector_shock", "es99")]["value"] == pytest.approx(result["stress"]["table"]["es99"]["sector_shock"])
+
+    # CSV, one table a file: plain in English, ';' and decimal commas in Swedish
+    english = client.get(f"/portfolios/{pid}/results/holdings.csv?lang=en")
+    assert english.status_code == 200 and english.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(english.get_data(as_text=True))))
+    assert {r["holding"]: float(r["capital"]) for r in rows} == pytest.approx(
+        {c["holding"]: c["capital"] for c in result["contracts"]})
+    swedish = client.get(f"/portfolios/{pid}/results/summary.csv?lang=sv").data.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(swedish), delimiter=";"))
+    p_loss = next(r for r in rows if r["metric"] == "p_loss")
+    assert float(p_loss["estimate"].replace(",", ".")) == pytest.approx(result["summary"]["p_loss"]["estimate"])
+    assert p_loss["label"] == "Sannolikhet att förlora kapital"
+    assert client.get(f"/portfolios/{pid}/results/nothing.csv").status_code == 404
+
+
+def test_exports_are_the_owners_and_need_a_result(app: Flask, client: FlaskClient, seeded: list[str],
+                                                  login_as: Callable[..., User],
+                                                  make_user: Callable[..., User]) -> None:
+    from tests.web.conftest import login
+
+    login_as("anna")
+    fresh = create(client)
+    assert client.get(f"/portfolios/{fresh}/results.xlsx").status_code == 409
+    pid = simulated(app, client)
+    make_user("bertil")
+    other = app.test_client()
+    login(other, "bertil")
+    assert other.get(f"/portfolios/{pid}/results.xlsx").status_code == 404
+    assert other.get(f"/portfolios/{pid}/results/summary.csv").status_code == 404
+    assert app.test_client().get(f"/portfolios/{pid}/results/summary.csv").status_code in (302, 404)

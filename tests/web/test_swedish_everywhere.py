@@ -203,6 +203,8 @@ def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
                 values = [{**v, argument: ids[argument]} for v in values]
             elif argument == "fmt":
                 values = [{**v, "fmt": "csv"} for v in values]
+            elif argument == "table":
+                values = [{**v, "table": "summary"} for v in values]
             else:
                 raise AssertionError(f"no value for the argument {argument!r} of {rule.rule}: add one here")
         with app.test_request_context():
