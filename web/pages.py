@@ -51,7 +51,7 @@ from web.registry_view import (
 )
 from web.tray import COMPARE_MAX, build_url, compare_url, tray_ids
 from web.vocabulary import vocab
-from web.worldmap import drawn_countries, legend, world_map_svg
+from web.worldmap import drawn_countries, legend, municipality_of, sweden_map_svg, sweden_shapes, world_map_svg
 
 bp = Blueprint("pages", __name__)
 
@@ -310,4 +310,21 @@ def world_map() -> str:
               for r in sorted(contracts_in_countries(session=session, countries=NORDIC),
                               key=lambda r: (country_name(r.country), r.region or "", r.id))]
     return render_template("pages/map.html", map_svg=Markup(world_map_svg(counts, links)), legend=legend(),
-                           rows=rows, nordic=nordic)
+                           rows=rows, nordic=nordic, **_sweden_map(nordic))
+
+
+def _sweden_map(nordic: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sweden's map: the Swedish contracts placed by the municipality their region names; the others listed."""
+    _shapes, names, _height = sweden_shapes()
+    counts: Counter[str] = Counter()
+    unplaced = []
+    for item in nordic:
+        if item["row"].country != "SE":
+            continue
+        code = municipality_of(item["row"].region, names)
+        if code:
+            counts[code] += 1
+        else:
+            unplaced.append(item)
+    links = {code: _registry_link(country="SE", q=names[code]) for code in counts}
+    return {"sweden_svg": Markup(sweden_map_svg(counts, links)), "sweden_unplaced": unplaced}

