@@ -245,6 +245,8 @@ def main() -> None:
         "API contract detail": [f"/api/v1/contracts/{cid}" for cid in sample],
         "overview": ["/?lang=sv", "/?lang=en"],
         "API market": ["/api/v1/market"],
+        "map": ["/map?lang=sv", "/map?lang=en"],
+        "glossary": ["/glossary?lang=sv", "/glossary?lang=en"],
     }
     print(f"\nFlask test client, {args.repeat} requests per page (aim: median under 50 ms; overview under 10 ms)")
     for name, paths in pages.items():

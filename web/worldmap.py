@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from babel.core import get_global
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from web import svg
 from web.formatting import country, number
@@ -183,7 +183,19 @@ def legend() -> list[tuple[str, str]]:
 
 def world_map_svg(counts: Mapping[str, int], href: Mapping[str, str]) -> str:
     """The map, each country filled by its number of contracts in ``counts`` (by alpha-2 code) and, when it
-    has contracts, linked to ``href[code]``; every country is named in a tooltip in the reader's language."""
+    has contracts, linked to ``href[code]``; every country is named in a tooltip in the reader's language.
+
+    The drawing depends only on its arguments and the language, so the last few are kept: counts change only
+    when the registry does.
+    """
+    return _world_map_svg(str(get_locale()), tuple(sorted(counts.items())), tuple(sorted(href.items())))
+
+
+@lru_cache(maxsize=16)
+def _world_map_svg(lang: str, count_items: tuple[tuple[str, int], ...],
+                   href_items: tuple[tuple[str, str], ...]) -> str:
+    # ``lang`` is part of the cache key only: the names and tooltips are written in the active locale.
+    counts, href = dict(count_items), dict(href_items)
     all_shapes, height = shapes()
     parts = []
     for shape in all_shapes:
@@ -236,7 +248,14 @@ def municipality_of(region: str | None, names: Mapping[str, str]) -> str | None:
 
 def sweden_map_svg(counts: Mapping[str, int], href: Mapping[str, str]) -> str:
     """Sweden's municipalities, each filled by its number of contracts in ``counts`` (by municipality code) and
-    linked to ``href[code]`` when it has any."""
+    linked to ``href[code]`` when it has any (the last few drawings kept, as for :func:`world_map_svg`)."""
+    return _sweden_map_svg(str(get_locale()), tuple(sorted(counts.items())), tuple(sorted(href.items())))
+
+
+@lru_cache(maxsize=16)
+def _sweden_map_svg(lang: str, count_items: tuple[tuple[str, int], ...],
+                    href_items: tuple[tuple[str, str], ...]) -> str:
+    counts, href = dict(count_items), dict(href_items)
     shapes, names, height = sweden_shapes()
     parts = []
     for shape in shapes:
