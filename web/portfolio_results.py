@@ -267,3 +267,40 @@ def holding_rows(spec: dict[str, Any], *, session: Session) -> list[dict[str, An
                     "amount": h.get("amount"), "share": h.get("share"),
                     "currency": row.currency if row is not None else None, "payer_view": h.get("role") == "payer"})
     return out
+
+
+# Two estimates differ beyond Monte Carlo noise when they are further apart than this many standard errors
+# of their difference (about a 5 % chance for two runs of the same model).
+NOISE_Z = 2.0
+
+
+def _compared_metric(key: str, a: dict[str, Any], b: dict[str, Any], base: str) -> dict[str, Any]:
+    kind = KINDS[key]
+    va, vb = a.get(key, {}), b.get(key, {})
+    ea, eb = va.get("estimate"), vb.get("estimate")
+    delta = None if ea is None or eb is None else eb - ea
+    sa, sb = va.get("std_error") or 0.0, vb.get("std_error") or 0.0
+    noise = NOISE_Z * (sa * sa + sb * sb) ** 0.5
+    return {"key": key, "label": label("summary", key), "a": shown(ea, kind, base), "b": shown(eb, kind, base),
+            "a_error": shown(va.get("std_error"), kind, base, precise=True),
+            "b_error": shown(vb.get("std_error"), kind, base, precise=True),
+            "delta": None if delta is None else _delta_text(delta, kind, base),
+            "significant": delta is not None and abs(delta) > noise and abs(delta) > 1e-12}
+
+
+def run_comparison(a: dict[str, Any], b: dict[str, Any], *, session: Session) -> dict[str, Any]:
+    """Two stored results side by side: settings, every summary measure with both errors and the change
+    (flagged where it exceeds the Monte Carlo noise), and each holding's figures by name."""
+    base = a.get("settings", {}).get("base_currency", "SEK")
+    same_currency = base == b.get("settings", {}).get("base_currency", "SEK")
+    sa, sb = a.get("summary", {}), b.get("summary", {})
+    metrics = [_compared_metric(k, sa, sb, base) for k, _kind in SUMMARY_ROWS if same_currency and (k in sa or k in sb)]
+    names = {**holding_names(a, session=session), **holding_names(b, session=session)}
+    by_a = {c["holding"]: c for c in a.get("contracts", [])}
+    by_b = {c["holding"]: c for c in b.get("contracts", [])}
+    holdings = [{"holding": h, "name": names.get(h, h), "a": by_a.get(h), "b": by_b.get(h)}
+                for h in dict.fromkeys([*by_a, *by_b])]
+    keys = ("scenarios", "seed", "copula", "df", "base_currency", "hurdle_rate")
+    settings = [(k, a.get("settings", {}).get(k), b.get("settings", {}).get(k)) for k in keys]
+    return {"base": base, "same_currency": same_currency, "metrics": metrics, "holdings": holdings,
+            "settings": settings}

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from registry.models import Portfolio, User
+from registry.models import Portfolio, SimulationRun, User
 from registry.portfolio_file import PortfolioFile
 from registry.services.portfolios import (
     create_portfolio,
@@ -22,6 +22,7 @@ from registry.services.portfolios import (
     save_stress,
     update_portfolio,
 )
+from registry.services.runs import finished_runs
 from registry.services.shares import active_shares, create_share, revoke_share
 from web import runs as background_runs
 from web.auth import current_user, login_required
@@ -42,7 +43,7 @@ from web.portfolio_form import (
     parse_number,
     validate_form,
 )
-from web.portfolio_results import holding_rows, result_view, stress_targets
+from web.portfolio_results import holding_rows, result_view, run_comparison, stress_targets
 from web.runs import active_run, start_run
 from web.simulations import SpecProblem, resolve_or_error, spec_json, stress_now
 
@@ -184,6 +185,32 @@ def results_csv(portfolio_id: int, table: str) -> ResponseReturnValue:
     frame = result_frames(row.result or {}, session=db_session())[table]
     return frame_download(frame, "csv", lang=str(get_locale() or "sv"), name=f"portfolio-{row.id}-{table}",
                           sheet=table)
+
+
+def _picked(runs: list[SimulationRun], name: str, default: SimulationRun | None) -> SimulationRun | None:
+    """The run the query's ``name`` names among ``runs`` (404 for any other: someone else's, or another
+    portfolio's, is as missing as one that does not exist); ``default`` when the query names none."""
+    value = request.args.get(name)
+    if not value:
+        return default
+    chosen = next((r for r in runs if str(r.id) == value), None)
+    if chosen is None:
+        abort(404)
+    return chosen
+
+
+@bp.get("/<int:portfolio_id>/runs")
+def compare_runs(portfolio_id: int) -> ResponseReturnValue:
+    """Two finished runs of the portfolio side by side (``?a=<run id>&b=<run id>``; the latest two by default)."""
+    row = own_portfolio_or_404(portfolio_id)
+    session = db_session()
+    runs = finished_runs(session=session, portfolio_id=row.id or 0, owner_id=row.owner_id)
+    a = _picked(runs, "a", runs[1] if len(runs) > 1 else None)
+    b = _picked(runs, "b", runs[0] if runs else None)
+    comparison = (run_comparison(a.result or {}, b.result or {}, session=session)
+                  if a is not None and b is not None else None)
+    return render_template("portfolios/compare_runs.html", portfolio=row, runs=runs, a=a, b=b,
+                           comparison=comparison)
 
 
 MAX_DELAY_MONTHS = 120

@@ -43,6 +43,16 @@ def latest_run(*, session: Session, portfolio_id: int) -> SimulationRun | None:
     ).first()
 
 
+def finished_runs(*, session: Session, portfolio_id: int, owner_id: int, limit: int = 50) -> list[SimulationRun]:
+    """The portfolio's runs that finished with a result, newest first (at most ``limit``)."""
+    runs = session.exec(
+        select(SimulationRun).where(SimulationRun.portfolio_id == portfolio_id, SimulationRun.owner_id == owner_id,
+                                    SimulationRun.status == "done")
+        .order_by(col(SimulationRun.id).desc()).limit(limit)
+    ).all()
+    return [run for run in runs if run.result]
+
+
 def set_run_state(*, session: Session, run_id: int, **values: Any) -> None:
     """Write ``values`` (status, progress, error, ...) to the run (committed): progress is written from the
     worker in short transactions of their own while a request may be reading the row."""

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from registry.models import Portfolio, User
-from tests.web.test_portfolios import HIB, NORRKOPING, create
+from tests.web.test_portfolios import HIB, NORRKOPING, builder_form, create
 from web.runs import runs
 
 
@@ -370,3 +370,45 @@ def test_exports_are_the_owners_and_need_a_result(app: Flask, client: FlaskClien
     assert other.get(f"/portfolios/{pid}/results.xlsx").status_code == 404
     assert other.get(f"/portfolios/{pid}/results/summary.csv").status_code == 404
     assert app.test_client().get(f"/portfolios/{pid}/results/summary.csv").status_code in (302, 404)
+
+
+def test_two_runs_side_by_side(app: Flask, client: FlaskClient, seeded: list[str], login_as: Callable[..., User],
+                               make_user: Callable[..., User], engine: Engine) -> None:
+    from registry.models import SimulationRun
+    from tests.web.conftest import login
+
+    login_as("anna")
+    pid = simulated(app, client)
+    page = client.get(f"/portfolios/{pid}/runs?lang=en").get_data(as_text=True)
+    assert "Two finished runs are needed" in page and 'id="run-comparison"' not in page
+    client.post(f"/portfolios/{pid}", data=builder_form(seed="9", scenarios="8000", action="run"))
+    assert runs(app).wait(120)
+    with Session(engine) as s:
+        first, second = s.exec(select(SimulationRun).order_by(SimulationRun.id)).all()  # type: ignore[arg-type]
+    assert first.result and second.result
+    html = client.get(f"/portfolios/{pid}/runs?lang=en").get_data(as_text=True)
+    settings = re.search(r'id="run-settings".*?</table>', html, re.S).group(0)  # type: ignore[union-attr]
+    seed_row = re.search(r'<tr class="differs"><th scope="row">Random seed</th>(.*?)</tr>', settings, re.S)
+    assert seed_row is not None and re.findall(r"<td>(.*?)</td>", seed_row.group(1)) == ["3", "9"]
+    with app.test_request_context("/?lang=en"):
+        from web.formatting import money
+
+        for run in (first, second):
+            assert money(run.result["summary"]["es99"]["estimate"], "SEK", 0) in html
+        change = second.result["summary"]["es99"]["estimate"] - first.result["summary"]["es99"]["estimate"]
+        money_text = money(abs(change), "SEK", 0)
+        shown_change = ("+" if change > 0 else "−") + money_text
+    row = re.search(r'<tr data-metric="es99">.*?</tr>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert shown_change in row
+    assert "NYC Adolescent Behavioral Learning Experience (ABLE)" in text_of(html)
+    # the runs picked by id; another user's (or no) run is missing
+    swapped = client.get(f"/portfolios/{pid}/runs?a={second.id}&b={first.id}&lang=en").get_data(as_text=True)
+    swapped_row = re.search(r'<tr data-metric="es99">.*?</tr>', swapped, re.S).group(0)  # type: ignore[union-attr]
+    assert ("−" if change > 0 else "+") + money_text in swapped_row
+    swedish = text_of(client.get(f"/portfolios/{pid}/runs?lang=sv").get_data(as_text=True))
+    assert "Första körningen" in swedish and "Förändring" in swedish and "Random seed" not in swedish
+    assert client.get(f"/portfolios/{pid}/runs?a=999999").status_code == 404
+    make_user("bertil")
+    other = app.test_client()
+    login(other, "bertil")
+    assert other.get(f"/portfolios/{pid}/runs").status_code == 404
