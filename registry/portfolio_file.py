@@ -602,7 +602,7 @@ def build_portfolio(
         if rate is None:
             errors.append(("fx", f"no exchange rate for {cur} (holding {h.contract}); state fx.{cur} in "
                                  f"{spec.base_currency} per {cur}"))
-            continue
+            rate = 1.0  # a stand-in, so that the holding's own problems are reported too, all at once
         try:
             model = contract_model(
                 doc, terms, models=models, delay=h.delay or spec.delays.get(h.contract),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +16,15 @@ from sqlmodel import Session
 
 from registry.plain_text import number_text
 from registry.portfolio_file import PortfolioFile
-from registry.services.contracts import contract_names, reader_name
+from registry.reference_rates import reference_fx_for
+from registry.services.contracts import reader_name
+from registry.services.holdings import describe_holdings, plain_reason
+from web.formatting import percent
 from web.problems import localise
 from web.simulations import SpecProblem, resolve_or_error, spec_json
 
 SCENARIO_CHOICES = (10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
 BASE_CURRENCIES = ("SEK", "EUR", "USD", "GBP", "NOK", "DKK")
-EXTRA_ROWS = 2  # blank holding rows under the filled ones (more with the "add row" button)
 # What the form edits; everything else in a stored specification (outcome models, delays, inline
 # contracts, per-holding assumptions) is kept as it was.
 HOLDING_FORM_KEYS = ("contract", "amount", "share")
@@ -65,6 +68,7 @@ class BuilderForm:
     rows: list[dict[str, Any]]  # contract, amount, share (percent), as typed
     errors: list[tuple[str, str]]  # (form field or "", message)
     row_of: list[int] = field(default_factory=list)  # the form row of each holding in spec["holdings"]
+    notices: list[str] = field(default_factory=list)  # contracts asked for that could not be added, and why
 
     @property
     def row_errors(self) -> dict[int, list[str]]:
@@ -78,16 +82,12 @@ class BuilderForm:
         return [m for k, m in self.errors if k == key]
 
 
-def _blank_rows() -> list[dict[str, Any]]:
-    return [{"contract": "", "amount": "", "share": ""} for _ in range(EXTRA_ROWS)]
-
-
 def form_from_spec(name: str, spec: dict[str, Any]) -> BuilderForm:
     """The form showing a stored specification."""
     rows = [{"contract": h.get("contract", ""), "amount": number_text(h.get("amount")),
              "share": number_text(h["share"] * 100) if h.get("share") is not None else ""}
             for h in spec.get("holdings", [])]
-    return BuilderForm(name=name, spec=spec, rows=rows + _blank_rows(), errors=[])
+    return BuilderForm(name=name, spec=spec, rows=rows, errors=[])
 
 
 _ROW_FIELD = re.compile(r"h-([0-9]{1,6})-", re.ASCII)
@@ -100,11 +100,14 @@ class _PostedFields:
     form: Any
     errors: list[tuple[str, str]]
 
-    def number(self, key: str, scale: float = 1.0, integer: bool = False) -> float | None:
+    def number(self, key: str, scale: float = 1.0, integer: bool = False, shown_as: str | None = None,
+               ) -> float | None:
+        """The number typed in field ``key``; a problem is noted under ``shown_as`` (the field as the page
+        shows it again), else under ``key``."""
         try:
             value = parse_number(self.form.get(key))
         except ValueError:
-            self.errors.append((key, _("Not a number: %(text)s", text=self.form.get(key))))
+            self.errors.append((shown_as or key, _("Not a number: %(text)s", text=self.form.get(key))))
             return None
         if value is None:
             return None
@@ -159,22 +162,24 @@ def _read_holdings(fields: _PostedFields, existing: dict[str, Any] | None,
     for i in indices:
         row = {"contract": (form.get(f"h-{i}-contract") or "").strip(),
                "amount": form.get(f"h-{i}-amount") or "", "share": form.get(f"h-{i}-share") or ""}
+        if not (row["contract"] or row["amount"].strip() or row["share"].strip()):
+            continue  # an empty row: nothing to keep
         rows.append(row)
-        n = len(rows) - 1
+        n = len(rows) - 1  # the row as the page shows it again (empty rows left out)
         if not row["contract"]:
-            if row["amount"].strip() or row["share"].strip():
-                errors.append((f"h-{n}", _("Choose a contract for this amount.")))
+            errors.append((f"h-{n}", _("Choose a contract for this amount.")))
             continue
         holding = {k: v for k, v in previous.get(row["contract"], {}).items() if k not in HOLDING_FORM_KEYS}
         holding["contract"] = row["contract"]
-        amount = fields.number(f"h-{n}-amount")
-        share = fields.number(f"h-{n}-share", 0.01)
+        amount = fields.number(f"h-{i}-amount", shown_as=f"h-{n}-amount")
+        share = fields.number(f"h-{i}-share", 0.01, shown_as=f"h-{n}-share")
         if amount is not None:
             holding["amount"] = amount
         if share is not None:
             holding["share"] = share
-        if amount is None and share is None and not any(k.startswith(f"h-{n}-") for k, _m in errors):
-            errors.append((f"h-{n}", _("Give an amount or a share of the investor position.")))
+        if amount is None and share is None:
+            if not any(k.startswith(f"h-{n}-") for k, _m in errors):
+                errors.append((f"h-{n}", _("Give an amount or a share of the investor position.")))
             continue
         holdings.append(holding)
         row_of.append(n)
@@ -198,40 +203,75 @@ def form_from_request(form: Any, existing: dict[str, Any] | None) -> BuilderForm
     spec["delays"] = {c: d for c, d in (spec.get("delays") or {}).items() if c in held}
     if not holdings and not any(k.startswith("h-") for k, _m in fields.errors):
         fields.errors.append(("h-0", _("Add at least one contract.")))
-    return BuilderForm(name=name, spec=spec, rows=rows + _blank_rows(), errors=fields.errors, row_of=row_of)
+    return BuilderForm(name=name, spec=spec, rows=rows, errors=fields.errors, row_of=row_of)
 
 
 def _problem_errors(problem_errors: list[tuple[str, str]], row_of: list[int]) -> list[tuple[str, str]]:
-    """Specification field paths (``holdings[2].amount``) to the form's fields (``h-3``)."""
+    """Specification field paths (``holdings[2].amount``) to the form's fields (``h-3-amount``, or ``h-3`` for
+    the row), each reason in the reader's language."""
     out = []
     for loc, english in problem_errors:
         reason = localise(english)  # pydantic and the file checks speak English (web.problems)
         if loc.startswith("holdings[") and "]" in loc:
             k = int(loc[len("holdings["):loc.index("]")])
+            rest = loc[loc.index("]") + 1:]
             key = f"h-{row_of[k]}" if k < len(row_of) else ""
+            if rest in ("", ".contract"):  # the contract cannot be held: say why, not which file field to add
+                reason = localise(plain_reason(english))
+            if key and rest in (".amount", ".share"):
+                key += "-" + rest[1:]
+            if rest == ".share" and english.startswith("Input should be less than or equal to 1"):
+                reason = _("A share is at most %(limit)s.", limit=percent(1))  # the form takes shares in %
             out.append((key, reason))
         elif loc.startswith("fx"):
             out.append(("fx", reason))
+        elif loc.split(".")[0] in ("scenarios", "seed", "metric_correlation", "hurdle_rate", "loadings", "copula"):
+            out.append((loc.split(".")[0], reason))
         else:
             out.append(("", f"{loc}: {reason}" if loc else reason))
     return out
 
 
+def _passed_parts(data: dict[str, Any], errors: list[tuple[str, str]]) -> tuple[PortfolioFile | None, list[int]]:
+    """The specification without the parts that failed its schema (settings back to their defaults, failed
+    holdings left out), so that the registry's checks can still report on the rest; and the original index of
+    each holding kept."""
+    data = dict(data)
+    dropped: set[int] = set()
+    for loc, _reason in errors:
+        if loc.startswith("holdings[") and "]" in loc:
+            dropped.add(int(loc[len("holdings["):loc.index("]")]))
+        else:
+            data.pop(loc.split(".")[0].split("[")[0], None)
+    kept = [k for k in range(len(data.get("holdings") or [])) if k not in dropped]
+    data["holdings"] = [data["holdings"][k] for k in kept]
+    if not kept:
+        return None, []
+    try:
+        return PortfolioFile.model_validate(data), kept
+    except ValidationError:
+        return None, []
+
+
 def validate_form(form: BuilderForm, *, session: Session) -> PortfolioFile | None:
-    """Check the merged specification against the file schema and the registry; errors go on ``form``."""
-    if form.errors:
-        return None
+    """Check the merged specification against the file schema and the registry; every problem found (the
+    fields that are not numbers, the schema's and the registry's) goes on ``form`` at once."""
+    holding_rows = any(key.startswith("h-") for key, _m in form.errors)
     try:
         spec = PortfolioFile.model_validate(form.spec)
+        kept = list(range(len(spec.holdings)))
     except ValidationError as exc:
-        form.errors.extend(_problem_errors([(_loc(e["loc"]), e["msg"]) for e in exc.errors()], form.row_of))
-        return None
-    problem = resolve_or_error(spec, session=session)
-    if isinstance(problem, SpecProblem):
-        form.errors.extend(_problem_errors(list(problem.errors) or [(problem.field or "", problem.message)],
-                                           form.row_of))
-        return None
-    return spec
+        # "at least one holding" says nothing new when the rows themselves were at fault
+        schema = [(_loc(e["loc"]), e["msg"]) for e in exc.errors() if not (holding_rows and e["loc"] == ("holdings",))]
+        form.errors.extend(_problem_errors(schema, form.row_of))
+        spec, kept = _passed_parts(form.spec, schema)
+    if spec is not None:
+        problem = resolve_or_error(spec, session=session)
+        if isinstance(problem, SpecProblem):
+            found = list(problem.errors) or [(problem.field or "", problem.message)]
+            form.errors.extend(_problem_errors(found, [form.row_of[k] for k in kept]))
+            return None
+    return spec if not form.errors else None
 
 
 def _loc(parts: tuple[Any, ...]) -> str:
@@ -243,22 +283,58 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return out
 
 
-def contract_choices(spec: dict[str, Any], *, session: Session) -> list[dict[str, str]]:
-    """Contracts that can be held (their payment terms are recorded), named in the reader's language."""
+def edit_rows(form: BuilderForm, *, add: Sequence[str], remove: str | None, session: Session) -> None:
+    """Remove the row whose remove button was pressed and add the contracts asked for (from the search or
+    ``?add=``), each once; a contract that cannot be simulated is not added but noted with the reason."""
+    if remove is not None and re.fullmatch(r"[0-9]{1,6}", remove) and int(remove) < len(form.rows):
+        del form.rows[int(remove)]
+    held = {row["contract"] for row in form.rows}
+    wanted = [cid for cid in dict.fromkeys(c.strip() for c in add) if cid and cid not in held]
+    described = describe_holdings(session=session, contract_ids=wanted)
     lang = str(get_locale() or "sv")
-    choices = []
-    for row in contract_names(session=session, with_terms=True):
-        name = reader_name(row, lang)
-        short = name if len(name) <= 90 else name[:88].rstrip() + "…"
-        choices.append({"id": row.id, "label": f"{short} ({row.country}, {row.currency})", "currency": row.currency})
-    for doc in spec.get("contracts") or []:  # what-if contracts written into the specification
-        if isinstance(doc, dict) and doc.get("id"):
-            choices.append({"id": doc["id"], "label": _("%(id)s (what-if)", id=doc["id"]),
-                            "currency": (doc.get("finance") or {}).get("currency", "")})
-    return sorted(choices, key=lambda c: c["label"].lower())
+    for cid in wanted:
+        found = described.get(cid)
+        if found is None:
+            form.notices.append(_("There is no contract %(id)s in the registry.", id=cid))
+        elif found.problem:
+            form.notices.append(_("%(name)s cannot be simulated: %(reason)s", name=reader_name(found, lang),
+                                  reason=localise(found.problem)))
+        else:
+            form.rows.append({"contract": cid, "amount": "", "share": ""})
 
 
-def currencies(choices: list[dict[str, str]], spec: dict[str, Any]) -> list[str]:
-    """Currencies that may need an exchange rate into the base currency."""
-    found = {c["currency"] for c in choices if c["currency"]} | set(spec.get("fx") or {})
+def holding_views(form: BuilderForm, *, session: Session) -> list[dict[str, Any]]:
+    """The form's rows as the holdings table shows them: as typed, with the contract's name, country, sector,
+    currency and, for one that cannot be simulated, the reason."""
+    lang = str(get_locale() or "sv")
+    inline = {doc["id"]: doc for doc in form.spec.get("contracts") or [] if isinstance(doc, dict) and doc.get("id")}
+    described = describe_holdings(session=session, contract_ids=[r["contract"] for r in form.rows if r["contract"]])
+    views = []
+    for row in form.rows:
+        found = described.get(row["contract"])
+        view = {**row, "name": row["contract"], "country": "", "sector": "", "currency": "", "problem": None}
+        if row["contract"] in inline:  # a what-if contract written into the specification
+            doc = inline[row["contract"]]
+            view.update(name=_("%(id)s (what-if)", id=row["contract"]),
+                        currency=(doc.get("finance") or {}).get("currency", ""))
+        elif found is not None:
+            view.update(name=reader_name(found, lang), country=found.country or "", sector=found.sector or "",
+                        currency=found.currency or "", problem=localise(found.problem) if found.problem else None)
+        views.append(view)
+    return views
+
+
+def currencies(holdings: list[dict[str, Any]], spec: dict[str, Any]) -> list[str]:
+    """Currencies of the holdings (and rates already stated) that need a rate into the base currency."""
+    found = {h["currency"] for h in holdings if h["currency"]} | set(spec.get("fx") or {})
     return sorted(found - {spec.get("base_currency", "SEK")})
+
+
+def rate_rows(holdings: list[dict[str, Any]], spec: dict[str, Any], *, session: Session) -> list[dict[str, Any]]:
+    """One row per currency the holdings need: the reference rate the simulation uses by default (with its
+    source and year; ``None`` when the tables have none) and the rate stated in its place, if any."""
+    needed = currencies(holdings, spec)
+    base = spec.get("base_currency", "SEK")
+    quotes = reference_fx_for(needed, base, year=spec.get("fx_year"), session=session)
+    stated = spec.get("fx") or {}
+    return [{"currency": cur, "quote": quotes.get(cur), "stated": stated.get(cur)} for cur in needed]

@@ -7,6 +7,9 @@ background through :mod:`web.runs`, and portfolios are kept by :mod:`registry.se
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
@@ -15,6 +18,9 @@ from flask_babel import gettext as _
 
 from registry.models import Portfolio, SimulationRun, User
 from registry.portfolio_file import PortfolioFile
+from registry.schema import PolicySector
+from registry.services.contracts import distinct_values, reader_name
+from registry.services.holdings import search_holdable
 from registry.services.portfolios import (
     create_portfolio,
     delete_portfolio,
@@ -29,23 +35,27 @@ from web.auth import current_user, login_required
 from web.downloads import frame_download, workbook_download
 from web.extensions import session as db_session
 from web.factsheet_service import portfolio_report_pdf
+from web.formatting import country as country_name
 from web.lookups import own_portfolio_or_404, own_run_or_404, shared_portfolio_or_404
 from web.portfolio_export import TABLES, result_frames
 from web.portfolio_form import (
     BASE_CURRENCIES,
     SCENARIO_CHOICES,
     BuilderForm,
-    contract_choices,
-    currencies,
     default_spec,
+    edit_rows,
     form_from_request,
     form_from_spec,
+    holding_views,
     parse_number,
+    rate_rows,
     validate_form,
 )
 from web.portfolio_results import holding_rows, result_view, run_comparison, stress_targets
+from web.problems import localise
 from web.runs import active_run, start_run
 from web.simulations import SpecProblem, resolve_or_error, spec_json, stress_now
+from web.vocabulary import vocab
 
 bp = Blueprint("portfolios", __name__, url_prefix="/portfolios")
 
@@ -61,17 +71,54 @@ def _user() -> User:
     return user
 
 
+def _search(portfolio_id: int | None) -> dict[str, Any]:
+    """The contract search beside the holdings (``q``, ``country``, ``sector``): its choices and matches."""
+    session = db_session()
+    query = {key: (request.args.get(key) or "").strip()[:200] for key in ("q", "country", "sector")}
+    countries = sorted(((code, country_name(code)) for code in distinct_values(session=session, column="country")),
+                       key=lambda c: c[1])
+    found: list[dict[str, Any]] = []
+    total = 0
+    if any(query.values()):
+        lang = str(get_locale() or "sv")
+        matches, total = search_holdable(session=session, text=query["q"], country=query["country"],
+                                         sector=query["sector"], lang=lang)
+        found = [{"id": c.id, "name": reader_name(c, lang), "country": c.country, "sector": c.sector,
+                  "currency": c.currency, "can_simulate": c.problem is None,
+                  "problem": localise(c.problem) if c.problem else None} for c in matches]
+    return {
+        "query": query, "countries": countries, "sectors": [(s.value, vocab(s.value, "sector")) for s in PolicySector],
+        "found": found, "total": total, "searched": any(query.values()),
+        "action": url_for("portfolios.show", portfolio_id=portfolio_id) if portfolio_id else url_for("portfolios.new"),
+    }
+
+
 def _render_builder(form: BuilderForm, row: Portfolio | None, status: int = 200) -> ResponseReturnValue:
     session = db_session()
-    choices = contract_choices(form.spec, session=session)
+    holdings = holding_views(form, session=session)
     run = active_run(row.id) if row is not None and row.id is not None else None
     results = result_view(row.result, session=session) if row is not None and row.result else None
     shares = active_shares(session=session, portfolio_id=row.id) if row is not None and row.id is not None else []
     return render_template(
-        "portfolios/show.html", form=form, portfolio=row, choices=choices,
-        currencies=currencies(choices, form.spec), scenario_choices=SCENARIO_CHOICES,
+        "portfolios/show.html", form=form, portfolio=row, holdings=holdings, search=_search(row.id if row else None),
+        rates=rate_rows(holdings, form.spec, session=session), scenario_choices=SCENARIO_CHOICES,
         base_currencies=BASE_CURRENCIES, run=run, results=results, shares=shares,
     ), status
+
+
+def _draft(existing: dict[str, Any] | None) -> BuilderForm | None:
+    """The form as it stood when a search, add or remove button sent it here (``state`` is set), with those
+    edits made; ``None`` when the page was opened afresh. Nothing is checked or saved until Save."""
+    args = request.args
+    if "state" not in args and "add" not in args:
+        return None
+    if "state" in args:
+        form = form_from_request(args, existing)
+        form.errors = []
+    else:  # ?add= links from other pages start a new portfolio
+        form = form_from_spec("", default_spec())
+    edit_rows(form, add=args.getlist("add"), remove=args.get("remove"), session=db_session())
+    return form
 
 
 @bp.get("")
@@ -85,8 +132,8 @@ def index() -> ResponseReturnValue:
 @bp.get("/new")
 @login_required
 def new() -> ResponseReturnValue:
-    """An empty builder."""
-    return _render_builder(form_from_spec("", default_spec()), None)
+    """An empty builder; ``?add=ID&add=ID`` starts it with those contracts (those that can be simulated)."""
+    return _render_builder(_draft(None) or form_from_spec("", default_spec()), None)
 
 
 @bp.post("")
@@ -114,7 +161,8 @@ def _after_save(row: Portfolio) -> ResponseReturnValue:
 def show(portfolio_id: int) -> ResponseReturnValue:
     """The builder with the portfolio's settings, its run in progress and its last results."""
     row = own_portfolio_or_404(portfolio_id)
-    return _render_builder(form_from_spec(row.name, row.spec), row)
+    draft = _draft(row.spec) if "state" in request.args else None
+    return _render_builder(draft or form_from_spec(row.name, row.spec), row)
 
 
 @bp.post("/<int:portfolio_id>")
@@ -257,6 +305,19 @@ def stress(portfolio_id: int) -> ResponseReturnValue:
     save_stress(session=session, portfolio=row,
                 stress=stress_now(resolved, sector=sector, payer=payer, delay_months=delay))
     return redirect(target)
+
+
+@bp.get("/search")
+@login_required
+def search() -> ResponseReturnValue:
+    """The contract search's matches as an HTML fragment for the builder's script (``portfolio``: the builder
+    the add buttons go back to), or as JSON with ``format=json``."""
+    pid = request.args.get("portfolio", "")
+    portfolio_id = own_portfolio_or_404(int(pid)).id if re.fullmatch(r"[0-9]{1,9}", pid) else None
+    view = _search(portfolio_id)
+    if request.args.get("format") == "json":
+        return {"total": view["total"], "contracts": view["found"]}
+    return render_template("portfolios/_search_results.html", search=view)
 
 
 @bp.get("/runs/<int:run_id>")

@@ -117,6 +117,18 @@ RULES: list[tuple[re.Pattern[str], str, dict[str, Transform]]] = [
         (r"^n_scenarios must be at least 100$", N_("At least 100 scenarios."), {}),
         (r"^t copula: degrees of freedom must be > 2$", N_("t copula: the degrees of freedom must be over 2."), {}),
         (r"^no holding refers to this contract$", N_("No holding refers to this contract."), {}),
+        (r"^give exactly one of amount or share$", N_("Give an amount or a share, not both."), {}),
+        # why a contract cannot be held (registry/services/holdings.py)
+        (r"^outcome metric (?P<metric>\S+) states no target, so no default outcome model can be set for it$",
+         N_("outcome metric %(metric)s states no target, so no default outcome model can be set for it"), {}),
+        (r"^the contract states neither a signing date nor a service start date$",
+         N_("the contract states neither a signing date nor a service start date"), {}),
+        (r"^its payment terms count in (?P<unit>.+), not in money$",
+         N_("its payment terms count in %(unit)s, not in money"), {}),
+        (r"^no payment in its terms reaches the investors$", N_("no payment in its terms reaches the investors"), {}),
+        (r"^the contract states no investor capital$", N_("the contract states no investor capital"), {}),
+        (r"^its payment terms cannot be evaluated$", N_("its payment terms cannot be evaluated"), {}),
+        (r"^there is no such contract in the registry$", N_("there is no such contract in the registry"), {}),
     ]
 ]
 

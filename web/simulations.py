@@ -49,19 +49,24 @@ class SpecProblem:
 def resolve_or_error(spec: PortfolioFile, *, session: Session) -> SimulatedPortfolio | SpecProblem:
     """The engine's portfolio for ``spec`` (holdings looked up in the registry), or what is wrong with it."""
     limit = int(current_app.config.get("UTFALL_MAX_SCENARIOS", MAX_SCENARIOS))
-    if spec.scenarios > limit:
-        reason = f"at most {limit:,} scenarios in the web app (use the command line for more)"
-        return SpecProblem(f"scenarios: {reason}", "scenarios", (("scenarios", reason),))
+    errors: list[tuple[str, str]] = []
+    if spec.scenarios > limit:  # reported with the holdings' problems, all at once
+        errors.append(("scenarios", f"at most {limit:,} scenarios in the web app (use the command line for more)"))
     try:
-        return build_portfolio(spec, source="portfolio",
-                               get_contract=lambda cid: get_contract(session=session, contract_id=cid),
-                               priors=CalibratedPriors.from_session(session),
-                               rates=load_rate_table(session=session))
+        built = build_portfolio(spec, source="portfolio",
+                                get_contract=lambda cid: get_contract(session=session, contract_id=cid),
+                                priors=CalibratedPriors.from_session(session),
+                                rates=load_rate_table(session=session))
     except PortfolioFileError as exc:
-        loc, reason = exc.errors[0] if exc.errors else ("", str(exc))
-        return SpecProblem(f"{loc}: {reason}" if loc else reason, loc or None, tuple(exc.errors))
+        errors.extend(exc.errors or [("", str(exc))])
     except ValueError as exc:  # the engine's own checks (e.g. a holding's weight)
-        return SpecProblem(str(exc))
+        if not errors:
+            return SpecProblem(str(exc))
+        errors.append(("", str(exc)))
+    if errors:
+        loc, reason = errors[0]
+        return SpecProblem(f"{loc}: {reason}" if loc else reason, loc or None, tuple(errors))
+    return built
 
 
 def spec_json(spec: PortfolioFile) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def test_curator_yaml_editor_explains_problems_in_the_reader_language(curator, a
 
 def test_portfolio_builder_in_swedish(client, seeded, login_as):
     login_as("anna-sv")
-    page = client.get("/portfolios/new?lang=sv").get_data(as_text=True)
+    page = client.get("/portfolios/new?add=se-norrkoping-2016&lang=sv").get_data(as_text=True)
     assert "eller andel (%)" in page and "or share" not in page and "For each contract" not in page
     form = {"name": "Test", "h-0-contract": "se-norrkoping-2016", "h-0-amount": "1 000 000",
             "h-1-contract": "au-newpin-2013", "h-1-share": "10", "seed": "-1", "action": "save"}

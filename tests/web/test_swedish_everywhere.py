@@ -215,6 +215,9 @@ def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
     # the outcome-price explorer with seed prices, statistics and paid-out labels, and with unpriced metrics
     urls += ["/outcome-prices?category=school_attainment&lang=sv", "/outcome-prices?category=reoffending&all=1&lang=sv",
              "/outcome-prices?category=unmapped&all=1&lang=sv"]
+    # the builder with search matches, holdings and a contract that cannot be simulated
+    urls.append("/portfolios/new?state=1&country=FI&add=se-norrkoping-2016&add=fi-koto-sib-2017&lang=sv")
+    urls.append("/portfolios/search?country=FI&lang=sv")
     return urls
 
 

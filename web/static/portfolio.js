@@ -1,4 +1,4 @@
-// Portfolio builder: poll a running simulation, add holding rows, confirm deletes. The pages work
+// Portfolio builder: poll a running simulation, search contracts as one types, confirm deletes. The pages work
 // without it (the server renders everything); this only saves reloads.
 (function () {
   "use strict";
@@ -34,26 +34,49 @@
     window.setTimeout(poll, 300);
   }
 
-  var addRow = document.getElementById("add-row");
-  var rows = document.getElementById("holding-rows");
-  if (addRow && rows) {
-    addRow.hidden = false;
-    addRow.addEventListener("click", function () {
-      var last = rows.querySelector("tr.holding-row:last-child");
-      var index = rows.querySelectorAll("tr.holding-row").length;
-      var row = last.cloneNode(true);
-      row.classList.remove("has-error");
-      row.querySelectorAll(".error").forEach(function (el) { el.remove(); });
-      row.querySelectorAll("[data-field]").forEach(function (input) {
-        var name = "h-" + index + "-" + input.dataset.field;
-        input.name = name;
-        input.id = name;
-        input.value = "";
-      });
-      row.querySelectorAll("label").forEach(function (label) {
-        label.htmlFor = label.htmlFor.replace(/^h-\d+-/, "h-" + index + "-");
-      });
-      rows.appendChild(row);
+  // The builder's contract search: matches appear as one types (the search button does the same without
+  // the script). Their add buttons send the form back to the page, which keeps what was typed.
+  var results = document.getElementById("search-results");
+  var query = document.getElementById("contract-q");
+  if (results && query) {
+    var country = document.getElementById("search-country");
+    var sector = document.getElementById("search-sector");
+    var timer = null;
+    var latest = 0;
+    var refresh = function () {
+      var params = new URLSearchParams({ q: query.value, country: country.value, sector: sector.value });
+      var url = results.dataset.url + (results.dataset.url.indexOf("?") < 0 ? "?" : "&") + params.toString();
+      var mine = ++latest;
+      fetch(url, { credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) { throw new Error(String(response.status)); }
+          return response.text();
+        })
+        .then(function (html) { if (mine === latest) { results.innerHTML = html; } })
+        .catch(function () { /* the search button still works */ });
+    };
+    query.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 250);
+    });
+    query.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); window.clearTimeout(timer); refresh(); }
+    });
+    country.addEventListener("change", refresh);
+    sector.addEventListener("change", refresh);
+  }
+
+  // Search, add and remove send the form to the page itself (GET): the CSRF token stays out of the address.
+  var builder = document.getElementById("builder");
+  if (builder) {
+    builder.addEventListener("submit", function (event) {
+      var token = builder.querySelector("input[name='csrf_token']");
+      var toPage = event.submitter && event.submitter.getAttribute("formmethod") === "get";
+      if (token) { token.disabled = Boolean(toPage); }
+    });
+    window.addEventListener("pageshow", function () {  // back to this page from the browser's cache
+      var token = builder.querySelector("input[name='csrf_token']");
+      if (token) { token.disabled = false; }
     });
   }
 
