@@ -246,6 +246,7 @@ def test_no_english_on_swedish_pages_and_pdfs(app: Flask, client: FlaskClient, e
             found[url] = hits
     assert any(u.endswith(".pdf?lang=sv") and "/portfolios/" in u for u in checked)
     assert len(checked) >= 15, checked
+    assert {"/map?lang=sv", "/glossary?lang=sv"} <= set(checked)  # the maps and the glossary, found as routes
     assert found == {}
 
 
