@@ -19,7 +19,6 @@ from babel.numbers import (
     format_currency,
     format_decimal,
     format_percent,
-    get_currency_symbol,
 )
 from flask import Flask, current_app
 from flask_babel import format_date, format_datetime, get_locale, get_translations
@@ -73,7 +72,8 @@ def _decimal(value: Number) -> Decimal:
 
 
 def money(amount: Number | None, currency: str | None = "SEK", digits: int | None = None) -> str:
-    """``1 234 567 kr`` (sv) or ``SEK 1,234,567`` (en); two decimals only when the amount has öre/cents."""
+    """``1 234 567 kr``, ``12 500 DKK`` (sv) or ``SEK 1,234,567`` (en); two decimals only when the amount has
+    öre/cents."""
     if amount is None or amount == "":
         return "–"
     value = _decimal(amount)
@@ -84,13 +84,13 @@ def money(amount: Number | None, currency: str | None = "SEK", digits: int | Non
     locale = _locale()
     if locale == "en":
         pattern = f"¤¤\xa0#,##0{decimals}"  # ¤¤ is the ISO code: SEK 1,234,567
-    else:
-        pattern = f"#,##0{decimals}\xa0¤"
+    else:  # kronor as "kr"; other currencies by their code (Babel's Swedish "Dkr" and "US$" read oddly)
+        pattern = f"#,##0{decimals}\xa0" + ("¤" if currency == "SEK" else "¤¤")
     return format_currency(value, currency, format=pattern, locale=_babel_locale(locale), currency_digits=False)
 
 
 def money_short(amount: Number | None, currency: str | None = "SEK") -> str:
-    """A compact amount for charts and tables: ``12 mn kr`` / ``SEK 12M``."""
+    """A compact amount for charts and tables: ``12 mnkr``, ``12 mn USD`` / ``SEK 12M``."""
     if amount is None or amount == "":
         return "–"
     value = _decimal(amount)
@@ -99,20 +99,26 @@ def money_short(amount: Number | None, currency: str | None = "SEK") -> str:
     return _compact_money(value, currency or "SEK", _locale())
 
 
+# Swedish abbreviations of thousands, millions and billions: for kronor the words Swedish finance writes
+# (12 tkr, 1,2 mnkr, 3 mdkr), for other currencies the ISO code after the word (12 tusen DKK, 1,2 mn USD).
+_SV_SCALES = ((Decimal(10) ** 9, "mdkr", "md"), (Decimal(10) ** 6, "mnkr", "mn"), (Decimal(10) ** 3, "tkr", "tusen"))
+
+
 @lru_cache(maxsize=8192)
 def _compact_money(value: Decimal, code: str, locale: str) -> str:
     # Babel's compact format walks the locale's pattern table on every call (the slowest cell of the
     # registry table); the result depends on nothing but these three values. A registry of a few thousand
     # contracts fits in the cache in both languages.
-    figure = format_compact_decimal(value, locale=_babel_locale(locale), fraction_digits=1)
     if locale == "en":
+        figure = format_compact_decimal(value, locale=_babel_locale(locale), fraction_digits=1)
         return f"{code}\xa0{figure}"
-    return f"{figure}\xa0{_currency_symbol(code, locale)}"
-
-
-@lru_cache(maxsize=256)
-def _currency_symbol(code: str, locale: str) -> str:
-    return get_currency_symbol(code, locale=_babel_locale(locale))
+    i = next((i for i, (scale, _, _) in enumerate(_SV_SCALES) if abs(value) >= scale), len(_SV_SCALES) - 1)
+    scaled = (value / _SV_SCALES[i][0]).quantize(Decimal("0.1"))
+    if i > 0 and abs(scaled) >= 1000:  # 999 960 000 rounds to 1 000,0 mn: say 1 md
+        i -= 1
+        scaled = (value / _SV_SCALES[i][0]).quantize(Decimal("0.1"))
+    figure = format_decimal(scaled, format="#,##0.#", locale=_babel_locale(locale))
+    return f"{figure}\xa0{_SV_SCALES[i][1]}" if code == "SEK" else f"{figure}\xa0{_SV_SCALES[i][2]}\xa0{code}"
 
 
 def number(value: Number | None, digits: int = 0) -> str:

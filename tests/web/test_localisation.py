@@ -107,6 +107,25 @@ def test_percent_labels_follow_the_locale(app):
         assert percent_pattern(0.508, "#,##0.#") == "50.8%"
 
 
+@pytest.mark.parametrize(("amount", "currency", "sv", "en"), [
+    (12_500, "SEK", "12,5 tkr", "SEK 12.5K"),
+    (1_234_567, "SEK", "1,2 mnkr", "SEK 1.2M"),
+    (999_960, "SEK", "1 mnkr", "SEK 1M"),  # rounds up into the next word, never "1 000 tkr"
+    (3_400_000_000, "SEK", "3,4 mdkr", "SEK 3.4B"),
+    (45_000, "DKK", "45 tusen DKK", "DKK 45K"),
+    (12_500_000, "USD", "12,5 mn USD", "USD 12.5M"),
+    (9_000, "DKK", "9 000 DKK", "DKK 9,000"),  # small amounts in full
+])
+def test_short_amounts_use_swedish_abbreviations(app, amount, currency, sv, en):
+    from web.formatting import money, money_short
+
+    with app.test_request_context("/?lang=sv"):
+        assert money_short(amount, currency).replace("\xa0", " ") == sv
+        assert money(45_000, "DKK").replace("\xa0", " ") == "45 000 DKK"  # the code, not Babel's "Dkr"
+    with app.test_request_context("/?lang=en"):
+        assert money_short(amount, currency).replace("\xa0", " ") == en
+
+
 def test_source_attribution_label_in_the_reader_language(client, add_contract):
     from registry.indigo.values import ATTRIBUTION
 

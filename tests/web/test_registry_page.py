@@ -44,8 +44,8 @@ def test_registry_cells_follow_the_reader_language(client, add_contract):
     sv = rows(text(client.get("/contracts?lang=sv")))
     en = rows(text(client.get("/contracts?lang=en")))
     assert sv == [
-        "Only English USA hemlöshet genomförande 2021 12,5 mn US$ –",
-        "Testkontraktet i Exempelstad Sverige Exempelstad hälsa avslutat 2021 1,2 mn kr återbetalt i sin helhet",
+        "Only English USA hemlöshet genomförande 2021 12,5 mn USD –",
+        "Testkontraktet i Exempelstad Sverige Exempelstad hälsa avslutat 2021 1,2 mnkr återbetalt i sin helhet",
     ]
     assert en == [
         "Only English United States homelessness implementation 2021 USD 12.5M –",
