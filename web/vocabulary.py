@@ -220,6 +220,29 @@ VOCABULARY: dict[str, dict[str, Message]] = {
         "reminders": N_("Milestones due within 30 days (mornings)"),
         "market": N_("Refreshes the market statistics (nightly)"),
     },
+    # Whether a stated amount is the figure itself or a bound on it (MoneyFact.bound).
+    "bound": {
+        "exact": N_("exact figure"),
+        "min": N_("at least (a lower bound)"),
+        "max": N_("at most (an upper bound)"),
+        "about": N_("about"),
+    },
+    # How often a governance body meets or reports (Governance.frequency, free text; the usual words).
+    "frequency": {
+        "weekly": N_("weekly"),
+        "monthly": N_("monthly"),
+        "quarterly": N_("quarterly"),
+        "semi-annually": N_("twice a year"),
+        "biannually": N_("twice a year"),
+        "annually": N_("yearly"),
+        "yearly": N_("yearly"),
+        "ad hoc": N_("as needed"),
+    },
+    # Where a recorded change came from, besides a file or an export's folder (registry.loader.save_edit).
+    "change_origin": {
+        "web form": N_("the web editor"),
+        "api": N_("the API"),
+    },
     # What settles a contract's investor repayment class (registry.market.repayment_of).
     "repayment_basis": {
         "history.investor_results": N_("published investor results"),
