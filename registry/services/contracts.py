@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from registry.market import SIZE_BANDS
@@ -65,7 +65,7 @@ def _conditions(flt: ContractFilter, *, session: Session) -> list[Any]:
     """The WHERE conditions of ``flt`` over ``Contract``."""
     conditions: list[Any] = []
     if flt.text:
-        conditions += [col(Contract.search_text).contains(word) for word in flt.text.lower().split()]
+        conditions += [_word_condition(word) for word in flt.text.lower().split()]
     if flt.country:
         conditions.append(Contract.country == flt.country.upper())
     if flt.sector:
@@ -99,6 +99,19 @@ def _conditions(flt: ContractFilter, *, session: Session) -> list[Any]:
         # Stored on every write from registry.market.repayment_of, which the market statistics count too.
         conditions.append(Contract.repayment_class == flt.repayment)
     return conditions
+
+
+def _word_condition(word: str) -> Any:
+    """A search word matches the contracts whose search text holds it or a word it stands for in either
+    language, or whose sector it names (registry.search_words: "återfall" finds what "recidivism" finds)."""
+    # lazy: the word catalogues are YAML, which listing without a search does not need to load
+    from registry.search_words import expand
+
+    expansion = expand(word)
+    alternatives = [col(Contract.search_text).contains(w, autoescape=True) for w in expansion.words]
+    if expansion.sectors:
+        alternatives.append(col(Contract.policy_sector).in_(expansion.sectors))
+    return or_(*alternatives)
 
 
 def _sort_key(sort: str, lang: str) -> Any:

@@ -28,6 +28,8 @@ FILTERS = [
     ("stage", {"stage": "complete"}),
     ("text", {"q": "kommun"}),
     ("two words", {"q": "social impact"}),
+    ("a Swedish word for an outcome", {"q": "återfall"}),
+    ("a Swedish word for a sector", {"q": "hälsa"}),
     ("INDIGO", {"origin": "indigo"}),
     ("curated", {"origin": "curated"}),
     ("curated health in the US", {"origin": "curated", "sector": "health", "country": "US"}),
