@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from registry.schema import Strict
+from registry.schema import PolicySector, Strict
 from registry.yaml_input import YamlInputError, read_yaml_file
 
 CATALOGUE = Path(__file__).parent / "catalogue" / "outcome_categories.yaml"
@@ -45,6 +45,7 @@ class _Words(Strict):
 
 class _Entry(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    policy_sector: PolicySector
     label: _Texts
     description: _LongTexts
     words: _Words
@@ -84,6 +85,7 @@ class OutcomeCategory:
     """One category: labels, descriptions and search words per language, and its matching rules."""
 
     id: str
+    policy_sector: str
     labels: Mapping[str, str]
     descriptions: Mapping[str, str]
     words: Mapping[str, tuple[str, ...]]
@@ -127,7 +129,8 @@ def load_catalogue(path: Path = CATALOGUE) -> tuple[OutcomeCategory, ...]:
         raise CatalogueError(f"{path.name}: {where}: {first['msg']}") from exc
     return tuple(
         OutcomeCategory(
-            id=e.id, labels=e.label.model_dump(), descriptions=e.description.model_dump(),
+            id=e.id, policy_sector=str(e.policy_sector), labels=e.label.model_dump(),
+            descriptions=e.description.model_dump(),
             words={lang: tuple(getattr(e.words, lang)) for lang in LANGUAGES},
             rules=tuple(re.compile(p, re.IGNORECASE) for p in e.match),
         )

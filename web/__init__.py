@@ -86,10 +86,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # lazy: the blueprints bring the engine (numpy, scipy, pandas) and the PDF renderer, which importing this
     # package (every ``utfall`` command does) must not; and some of them import this package back
-    from web import admin, api, auth, curate, factsheets, outcome_prices, pages, portfolios, tray
+    from web import admin, api, auth, contract_draft, curate, factsheets, outcome_prices, pages, portfolios, tray
 
     for blueprint in (pages.bp, auth.bp, curate.bp, api.bp, portfolios.bp, factsheets.bp, admin.bp, tray.bp,
-                      outcome_prices.bp):
+                      outcome_prices.bp, contract_draft.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, live_server, pytestmark  # noqa: F401
 
 
@@ -68,5 +70,51 @@ def test_explorer_pick_read_sort_convert_download(live_server: str) -> None:  # 
             text = Path(download.path()).read_text(encoding="utf-8-sig")
             assert "special_ed_years_avoided" in text and text.startswith("contract_id;")
             assert blocked == []
+        finally:
+            browser.close()
+
+
+def test_draft_from_a_precedent_simulate_adjust_save(live_server: str) -> None:  # noqa: F811 - the fixture
+    from playwright.sync_api import expect, sync_playwright
+
+    from registry.loader import parse_document
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(locale="sv-SE", viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page.set_default_timeout(30_000)
+            page.goto(f"{live_server}/outcome-prices?category=school_attainment")
+            page.locator("table.outcome-prices a", has_text="Gör ett utkast från detta pris").first.click()
+            page.wait_for_url(re.compile(r"/outcome-prices/draft\?"))
+            expect(page.locator("h1")).to_have_text("Gör ett utkast till kontrakt")
+            expect(page.locator("main, body").first).to_contain_text("Utgångspris: Chicago")
+            first = float(page.locator("[data-multiple]").get_attribute("data-multiple") or "nan")
+
+            # A higher price for the same target and capital: a higher expected multiple.
+            price = float(page.input_value("#price"))
+            page.fill("#price", str(int(price * 2)))
+            page.get_by_role("button", name="Simulera").click()
+            page.wait_for_url(re.compile(r"price=\d+"))
+            second = float(page.locator("[data-multiple]").get_attribute("data-multiple") or "nan")
+            assert second > first
+            page.screenshot(path=str(ARTIFACTS / "explorer-03-draft.png"), full_page=True)
+
+            # A bad value is named next to its field, in Swedish, and nothing is simulated.
+            page.fill("#cohort", "-3")
+            page.get_by_role("button", name="Simulera").click()
+            expect(page.locator("#cohort-error")).to_have_text("Ange ett helt antal personer, minst en.")
+            expect(page.locator("[data-multiple]")).to_have_count(0)
+            page.fill("#cohort", "100")
+            page.get_by_role("button", name="Simulera").click()
+            expect(page.locator("[data-multiple]")).to_have_count(1)
+
+            with page.expect_download() as info:
+                page.get_by_role("link", name="Spara som kontraktsfil (YAML)").click()
+            download = info.value
+            doc = yaml.safe_load(Path(download.path()).read_text(encoding="utf-8"))
+            assert download.suggested_filename == f"{doc['id']}.yaml"
+            parsed = parse_document(doc, download.suggested_filename)
+            assert parsed.payment_terms.parameters["price"].value == int(price * 2)
         finally:
             browser.close()

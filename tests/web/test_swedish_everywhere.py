@@ -46,6 +46,8 @@ REMINDERS_DUE = "2022-01-01"  # a day when seed contracts have a measurement and
 # GET routes that answer only with query parameters, and the ones to give them
 REQUIRED_QUERY: dict[str, dict[str, object]] = {
     "api.convert_amount": {"amount": "1000", "currency": "GBP", "year": 2015, "to": "SEK", "price_year": 2024},
+    # the seed contracts price no employment outcome: a draft's file needs a category with prices (else a 422)
+    "drafts.draft_file": {"category": "school_attainment"},
 }
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdf]|%[sdf]|\{[a-z_]*\}")
 
@@ -214,7 +216,9 @@ def _urls(app: Flask, ids: dict[str, int]) -> list[str]:
     urls.append(f"/admin/jobs?date={REMINDERS_DUE}&lang=sv")  # the reminders' table, with milestone kinds
     # the outcome-price explorer with seed prices, statistics and paid-out labels, and with unpriced metrics
     urls += ["/outcome-prices?category=school_attainment&lang=sv", "/outcome-prices?category=reoffending&all=1&lang=sv",
-             "/outcome-prices?category=unmapped&all=1&lang=sv"]
+             "/outcome-prices?category=unmapped&all=1&lang=sv",
+             "/outcome-prices/draft?category=school_attainment&from=us-chicago-cpc-2014&metric=kindergarten_ready&lang=sv",
+             "/outcome-prices/draft?category=sick_leave&price=x&cohort=0&term=99&lang=sv"]
     # the builder with search matches, holdings and a contract that cannot be simulated
     urls.append("/portfolios/new?state=1&country=FI&add=se-norrkoping-2016&add=fi-koto-sib-2017&lang=sv")
     urls.append("/portfolios/search?country=FI&lang=sv")
