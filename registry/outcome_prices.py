@@ -12,8 +12,9 @@ A price's currency is its parameter's unit when that starts with a currency code
 contract's. Nothing else counts as a price: a share of savings or a lump sum on a threshold is not a price per
 unit, and such metrics are shown without one.
 
-Whether a contract paid out is read from what the registry records, in this order: the investors' repayment as
-stated (repaid in full: yes; partly: partly; not repaid: no, or partly when outcome payments are recorded), else
+Whether a contract paid out is read from what the registry records, in this order: the investors' repayment
+class (``registry.market.repayment_of``: published investor results, else the stated repayment, else the realised
+IRR; repaid in full: yes; partly: partly; not repaid: no, or partly when outcome payments are recorded), else
 outcome payments recorded in the realised history or the finance section (yes), else unknown.
 """
 
@@ -27,7 +28,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from registry._formula import Binary, Call, FormulaSyntaxError, ListLit, Name, Node, Unary, parse
-from registry.market import classify_repayment
+from registry.market import repayment_of
 
 PaidOut = Literal["yes", "partly", "no", "unknown"]
 PAID_OUT: tuple[PaidOut, ...] = ("yes", "partly", "no", "unknown")
@@ -168,17 +169,18 @@ def _payments_made(doc: Mapping[str, Any]) -> tuple[Decimal | None, str | None]:
 
 def paid_outcome(doc: Mapping[str, Any]) -> PaidOutcome:
     """Whether the contract of ``doc`` paid out (see the module's description for the order of evidence)."""
-    text = (doc.get("finance") or {}).get("investor_repayment")
+    repayment = repayment_of(dict(doc))  # the registry's one repayment class: results, statement, IRR
     payments, currency = _payments_made(doc)
-    cls = classify_repayment(text) if text else "unknown"
     status: PaidOut
-    if cls in ("full", "partial"):
-        status, basis = ("yes" if cls == "full" else "partly"), "repayment"
-    elif cls == "none":
+    if repayment.cls in ("full", "partial"):
+        status, basis = ("yes" if repayment.cls == "full" else "partly"), "repayment"
+    elif repayment.cls == "none":
         status, basis = ("partly" if payments else "no"), "repayment"
     elif payments:
         status, basis = "yes", "payments"
     else:
         status, basis = "unknown", "none"
+    text = repayment.evidence if repayment.basis == "finance.investor_repayment" else \
+        (doc.get("finance") or {}).get("investor_repayment")
     return PaidOutcome(status=status, basis=basis, repayment_text=text, payments=payments,  # type: ignore[arg-type]
                        currency=currency)

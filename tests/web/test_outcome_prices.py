@@ -286,3 +286,13 @@ def test_api_converts(client: FlaskClient, precedents: list[str]) -> None:
     assert item["converted"]["steps"][0]["points"][0]["currency"] == "SEK"
     wrong = client.get("/api/v1/outcome-prices?currency=QQQ")
     assert wrong.status_code == 422 and wrong.get_json()["field"] == "currency"
+
+
+def test_paid_out_follows_published_investor_results() -> None:
+    """The registry's one repayment class (``registry.market.repayment_of``): results published in the realised
+    history settle it before any statement."""
+    results = [{"investor": "x", "capital_drawn": {"amount": "100", "currency": "SEK"},
+                "repaid": {"amount": "60", "currency": "SEK"}}]
+    doc = {"finance": {"currency": "SEK", "investor_repayment": "Repaid in full"},
+           "history": {"investor_results": results}}
+    assert (paid_outcome(doc).status, paid_outcome(doc).basis) == ("partly", "repayment")
