@@ -125,6 +125,17 @@ def safe_next(target: str | None, default: str | None = None) -> str:
     return target
 
 
+# The reader's own choices, kept when a login or logout starts a fresh session: the language, and the contracts
+# set aside in the tray (web/tray.py; public ids, nothing of the account).
+READER_CHOICES = ("lang", "tray")
+
+
+def _fresh_session() -> None:
+    kept = {key: session[key] for key in READER_CHOICES if session.get(key)}
+    session.clear()
+    session.update(kept)
+
+
 @bp.get("/login")
 def login() -> ResponseReturnValue:
     """The login form."""
@@ -151,10 +162,7 @@ def login_submit() -> ResponseReturnValue:
         ), 401
     security.clear_login_failures(username, session=dbs)
     dbs.commit()
-    lang = session.get("lang")
-    session.clear()  # a fresh session on login (no fixation of a pre-login cookie)
-    if lang:
-        session["lang"] = lang
+    _fresh_session()  # a fresh session on login (no fixation of a pre-login cookie)
     session["user_id"] = user.id
     session["session_version"] = user.session_version
     g.pop("current_user", None)
@@ -168,9 +176,6 @@ def logout() -> ResponseReturnValue:
     user = current_user()
     if user is not None and session.get("user_id") == user.id:
         end_sessions(session=db_session(), user=user)
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    _fresh_session()
     flash(_("Logged out."), "info")
     return redirect(url_for("pages.overview"))

@@ -1,7 +1,7 @@
 """The tray and the comparison in a real browser (Debian's Chromium through Playwright, as in test_browser.py):
 two contracts added from the registry and one from its contract page, then the comparison opened from the tray
-bar, in Swedish and in English; and the same forms with JavaScript switched off. Screenshots go to
-``test-artifacts/``.
+bar and the portfolio list taken to the builder, in Swedish and in English; and the same forms with JavaScript
+switched off. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from tests.web.conftest import PASSWORD
 from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, live_server  # noqa: F401 - the fixture
 
 pytestmark = [
@@ -98,6 +99,18 @@ def test_add_from_the_registry_and_a_contract_page_then_compare(live_server: str
             page.locator("#tray [data-tray-part='compare'] .tray-remove").first.click()
             expect(page.locator("#tray [data-tray-part='compare'] .tray-count")).to_have_text("2/4")
             assert page.evaluate("document.activeElement.closest('#tray') !== null")
+
+            # The portfolio list opens the builder (after logging in) with the contract as a holding.
+            page.locator("#tray a.tray-action", has_text=words["build"]).click()
+            page.wait_for_url(re.compile(r"/login\?next="))
+            page.fill("#username", "investor")
+            page.fill("#password", PASSWORD)
+            page.click("form.form button[type=submit]")
+            page.wait_for_url(re.compile(rf"/portfolios/new\?add={PETERBOROUGH}"))
+            expect(page.locator(f"#holding-rows tr.holding-row[data-contract='{PETERBOROUGH}']")).to_have_count(1)
+            expect(page.locator("#holding-rows tr.holding-row")).to_have_count(1)
+            expect(page.locator("#tray [data-tray-part='compare'] .tray-count")).to_have_text("2/4")  # kept at login
+            page.screenshot(path=str(ARTIFACTS / f"tray-04-builder-{lang}.png"), full_page=True)
             assert blocked == []
         finally:
             browser.close()

@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.indigo.merge import get_display_document
-from registry.models import Contract
-from tests.web.conftest import sample_document
+from registry.models import Contract, User
+from tests.web.conftest import PASSWORD, sample_document
 from tests.web.test_pages_fuzz import FUZZ, TEXT
 from web.contract_view import compare_rows
 from web.extensions import session as db_session
@@ -131,6 +131,20 @@ def test_the_builder_link_holds_every_contract_in_order(csrf_client: FlaskClient
     assert link
     query = parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query)
     assert query == {"add": [RIKERS, NORRKOPING, PETERBOROUGH]}
+
+
+def test_the_tray_is_kept_across_login_and_logout(csrf_client: FlaskClient, seeded: list[str],
+                                                  make_user: Callable[..., User]) -> None:
+    make_user("ines")
+    post(csrf_client, "portfolio", "add", RIKERS)
+    login = csrf_client.post("/login", data={"csrf_token": token(csrf_client), "username": "ines",
+                                             "password": PASSWORD, "next": f"/portfolios/new?add={RIKERS}"})
+    assert login.status_code == 302
+    with csrf_client.session_transaction() as session:
+        assert session.get("user_id") and session["tray"] == {"portfolio": [RIKERS]}
+    assert csrf_client.post("/logout", data={"csrf_token": token(csrf_client)}).status_code == 302
+    with csrf_client.session_transaction() as session:
+        assert "user_id" not in session and session["tray"] == {"portfolio": [RIKERS]}
 
 
 def test_a_form_without_its_csrf_token_changes_nothing(csrf_client: FlaskClient, seeded: list[str]) -> None:
