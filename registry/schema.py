@@ -730,6 +730,15 @@ class Result(Provenanced):
     metric: Identifier | None = None
 
 
+class Summary(Provenanced):
+    """The contract summarised for readers of one language: what the intervention is, how it is paid and what
+    came of it. It states only what the document's sourced facts say, and cites their sources."""
+
+    intervention: str = Field(min_length=1, max_length=1500)
+    terms: str | None = Field(default=None, max_length=1500)
+    results: str | None = Field(default=None, max_length=1500)
+
+
 class Milestone(Strict):
     """Something due on a date: a measurement, an insatsråd, an evaluation or a payment."""
 
@@ -764,6 +773,8 @@ class ContractDocument(Strict):
     history: History | None = Field(default=None, description="What actually happened (realised history).")
     results: list[Result] = Field(default_factory=list)
     evaluation_summary: LocalizedText | None = None
+    summaries: dict[Literal["sv", "en"], Summary] = Field(
+        default_factory=dict, description="Per language: intervention, terms and results in that language.")
     milestones: list[Milestone] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
 
