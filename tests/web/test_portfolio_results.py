@@ -80,6 +80,7 @@ def test_report_pdf_has_holdings_by_name_and_models_in_words(app: Flask, client:
 
     login_as("anna")
     pid = simulated(app, client)
+    client.post(f"/portfolios/{pid}/stress", data={"delay_months": "12"})
     response = client.get(f"/portfolios/{pid}/report.pdf?lang={lang}")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     text = normalise(pdf_text(response.data))
@@ -87,6 +88,8 @@ def test_report_pdf_has_holdings_by_name_and_models_in_words(app: Flask, client:
     # every holding by its whole name (the table is not cut off), the payers by name, the models in words
     assert "NYC Adolescent Behavioral Learning Experience (ABLE) Project for Incarcerated Youth" in flat
     assert "Region Stockholm" in flat and "New York City Department of Correction" in flat
+    stress = {"sv": "Besparingarna 12 månader sena", "en": "Savings 12 months late"}
+    assert stress[lang] in flat
     words = {"sv": "uppnås med sannolikheten", "en": "achieved with probability"}
     assert words[lang] in flat and "bernoulli(" not in flat
     result = stored(engine, pid).result
