@@ -14,11 +14,15 @@ from flask_babel import gettext as _
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from registry.calibration import CalibratedPriors
 from registry.plain_text import number_text
-from registry.portfolio_file import PortfolioFile
+from registry.portfolio_file import PortfolioFile, contract_model
 from registry.reference_rates import reference_fx_for
-from registry.services.contracts import reader_name
+from registry.schema import ContractDocument
+from registry.services.contracts import get_contract, reader_name
 from registry.services.holdings import describe_holdings, plain_reason
+from registry.terms import TermsError, compile_terms
+from web.builder_models import MetricView, builder_model, model_views
 from web.formatting import percent
 from web.problems import localise
 from web.simulations import SpecProblem, resolve_or_error, spec_json
@@ -69,6 +73,8 @@ class BuilderForm:
     errors: list[tuple[str, str]]  # (form field or "", message)
     row_of: list[int] = field(default_factory=list)  # the form row of each holding in spec["holdings"]
     notices: list[str] = field(default_factory=list)  # contracts asked for that could not be added, and why
+    # (row, contract, metric, probability typed in percent or None for "back to the default")
+    model_edits: list[tuple[int, str, str, float | None]] = field(default_factory=list)
 
     @property
     def row_errors(self) -> dict[int, list[str]]:
@@ -164,6 +170,7 @@ def _read_holdings(fields: _PostedFields, existing: dict[str, Any] | None,
                "amount": form.get(f"h-{i}-amount") or "", "share": form.get(f"h-{i}-share") or ""}
         if not (row["contract"] or row["amount"].strip() or row["share"].strip()):
             continue  # an empty row: nothing to keep
+        row["at"] = i  # the row's number in the posted form (its outcome-model fields carry it)
         rows.append(row)
         n = len(rows) - 1  # the row as the page shows it again (empty rows left out)
         if not row["contract"]:
@@ -186,6 +193,24 @@ def _read_holdings(fields: _PostedFields, existing: dict[str, Any] | None,
     return rows, holdings, row_of
 
 
+def _read_models(fields: _PostedFields, edits: list[tuple[int, str, str, float | None]], rows: list[dict[str, Any]],
+                 ) -> None:
+    """The outcome probabilities changed on the form (each field beside the value it was shown with)."""
+    form = fields.form
+    for n, row in enumerate(rows):
+        prefix = f"h-{row['at']}-m-"
+        for key in form:
+            if not key.startswith(prefix) or key.endswith("-was") or not row["contract"]:
+                continue
+            typed = (form.get(key) or "").strip()
+            if typed == (form.get(key + "-was") or "").strip():
+                continue  # untouched: the model stays as it is
+            metric = key[len(prefix):]
+            value = fields.number(key, shown_as=f"h-{n}-m-{metric}")
+            if value is not None or not typed:
+                edits.append((n, rows[n]["contract"], metric, value))
+
+
 def form_from_request(form: Any, existing: dict[str, Any] | None) -> BuilderForm:
     """Merge the posted fields into ``existing`` (or the defaults); collect the problems found."""
     spec = dict(existing or default_spec())
@@ -196,6 +221,8 @@ def form_from_request(form: Any, existing: dict[str, Any] | None) -> BuilderForm
     spec["name"] = name
     _read_settings(fields, spec)
     rows, holdings, row_of = _read_holdings(fields, existing)
+    edits: list[tuple[int, str, str, float | None]] = []
+    _read_models(fields, edits, rows)
     spec["holdings"] = holdings
     held = {h["contract"] for h in holdings}
     # Assumptions about contracts no longer held would make the file invalid; they go with the holding.
@@ -203,7 +230,7 @@ def form_from_request(form: Any, existing: dict[str, Any] | None) -> BuilderForm
     spec["delays"] = {c: d for c, d in (spec.get("delays") or {}).items() if c in held}
     if not holdings and not any(k.startswith("h-") for k, _m in fields.errors):
         fields.errors.append(("h-0", _("Add at least one contract.")))
-    return BuilderForm(name=name, spec=spec, rows=rows, errors=fields.errors, row_of=row_of)
+    return BuilderForm(name=name, spec=spec, rows=rows, errors=fields.errors, row_of=row_of, model_edits=edits)
 
 
 def _problem_errors(problem_errors: list[tuple[str, str]], row_of: list[int]) -> list[tuple[str, str]]:
@@ -309,10 +336,13 @@ def holding_views(form: BuilderForm, *, session: Session) -> list[dict[str, Any]
     lang = str(get_locale() or "sv")
     inline = {doc["id"]: doc for doc in form.spec.get("contracts") or [] if isinstance(doc, dict) and doc.get("id")}
     described = describe_holdings(session=session, contract_ids=[r["contract"] for r in form.rows if r["contract"]])
+    custom = form.spec.get("outcome_models") or {}
+    priors: CalibratedPriors | None = None
     views = []
     for row in form.rows:
         found = described.get(row["contract"])
-        view = {**row, "name": row["contract"], "country": "", "sector": "", "currency": "", "problem": None}
+        view = {**row, "name": row["contract"], "country": "", "sector": "", "currency": "", "problem": None,
+                "models": []}
         if row["contract"] in inline:  # a what-if contract written into the specification
             doc = inline[row["contract"]]
             view.update(name=_("%(id)s (what-if)", id=row["contract"]),
@@ -320,8 +350,43 @@ def holding_views(form: BuilderForm, *, session: Session) -> list[dict[str, Any]
         elif found is not None:
             view.update(name=reader_name(found, lang), country=found.country or "", sector=found.sector or "",
                         currency=found.currency or "", problem=localise(found.problem) if found.problem else None)
+            doc = get_contract(session=session, contract_id=row["contract"]) if not found.problem else None
+            if doc is not None:
+                priors = priors or CalibratedPriors.from_session(session)
+                view["models"] = _models_of(doc, custom.get(row["contract"], {}), priors, lang)
         views.append(view)
     return views
+
+
+def apply_model_edits(form: BuilderForm, *, session: Session) -> None:
+    """Write the changed outcome probabilities into the specification's ``outcome_models``: a probability
+    becomes a model of the default's shape, an emptied field removes the reader's model (back to the
+    default)."""
+    models = {cid: dict(m) for cid, m in (form.spec.get("outcome_models") or {}).items()}
+    for n, cid, metric, percent_value in form.model_edits:
+        if percent_value is None:
+            models.get(cid, {}).pop(metric, None)
+            continue
+        if not 0 < percent_value < 100:
+            form.errors.append((f"h-{n}-m-{metric}", _("A probability above 0 and below %(limit)s.", limit=percent(1))))
+            continue
+        doc = get_contract(session=session, contract_id=cid)
+        if doc is not None:
+            models.setdefault(cid, {})[metric] = builder_model(doc, metric, percent_value / 100)
+    form.spec["outcome_models"] = {cid: m for cid, m in models.items() if m}
+
+
+def _models_of(doc: ContractDocument, custom: dict[str, Any], priors: CalibratedPriors,
+               lang: str) -> list[MetricView]:
+    """A holding's outcome models in words (nothing when they do not build: the save reports why)."""
+    try:
+        model = contract_model(doc, compile_terms(doc), models=PortfolioFile.model_validate(
+            {"base_currency": "SEK", "holdings": [{"contract": doc.id, "share": 1}],
+             "outcome_models": {doc.id: custom}}).outcome_models.get(doc.id, {}), priors=priors, exclude=doc.id,
+            holding_amount=1.0)  # a stand-in for contracts that state no capital: the models do not depend on it
+    except (ValueError, TermsError, ValidationError):
+        return []
+    return model_views(doc, model, custom, priors=priors, lang=lang)
 
 
 def currencies(holdings: list[dict[str, Any]], spec: dict[str, Any]) -> list[str]:

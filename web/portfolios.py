@@ -42,6 +42,7 @@ from web.portfolio_form import (
     BASE_CURRENCIES,
     SCENARIO_CHOICES,
     BuilderForm,
+    apply_model_edits,
     default_spec,
     edit_rows,
     form_from_request,
@@ -114,6 +115,7 @@ def _draft(existing: dict[str, Any] | None) -> BuilderForm | None:
         return None
     if "state" in args:
         form = form_from_request(args, existing)
+        apply_model_edits(form, session=db_session())
         form.errors = []
     else:  # ?add= links from other pages start a new portfolio
         form = form_from_spec("", default_spec())
@@ -142,6 +144,7 @@ def create() -> ResponseReturnValue:
     """Save a new portfolio from the builder (and run it if asked)."""
     session = db_session()
     form = form_from_request(request.form, None)
+    apply_model_edits(form, session=session)
     spec = validate_form(form, session=session)
     if spec is None:
         return _render_builder(form, None, 422)
@@ -171,6 +174,7 @@ def save(portfolio_id: int) -> ResponseReturnValue:
     row = own_portfolio_or_404(portfolio_id)
     session = db_session()
     form = form_from_request(request.form, row.spec)
+    apply_model_edits(form, session=session)
     spec = validate_form(form, session=session)
     if spec is None:
         return _render_builder(form, row, 422)

@@ -43,7 +43,7 @@ def test_build_a_portfolio_from_search_and_run_it(live_server: str, width: int, 
             page.fill("#contract-q", "Norrköping")
             match = page.locator("#search-results li", has_text="Norrköping").first
             match.get_by_role("button").click()
-            expect(page.locator("#holding-rows tr")).to_have_count(1)
+            expect(page.locator("#holding-rows tr.holding-row")).to_have_count(1)
             expect(page.locator("#name")).to_have_value(re.compile("contracts|kontrakt"))  # kept across the add
 
             # By country: Finland. Koto cannot be simulated: it says why and cannot be added.
@@ -53,7 +53,7 @@ def test_build_a_portfolio_from_search_and_run_it(live_server: str, width: int, 
             expect(koto).to_contain_text(CANNOT[lang])
             expect(koto.get_by_role("button")).to_have_count(0)
             page.locator("#search-results li", has_text=OCCUPATIONAL[lang]).get_by_role("button").click()
-            expect(page.locator("#holding-rows tr")).to_have_count(2)
+            expect(page.locator("#holding-rows tr.holding-row")).to_have_count(2)
 
             # Only the euro needs a rate into kronor.
             expect(page.locator("input[id^='fx_']")).to_have_count(1)
@@ -68,7 +68,7 @@ def test_build_a_portfolio_from_search_and_run_it(live_server: str, width: int, 
             page.click("#save-and-run")
             page.wait_for_url(re.compile(r"/portfolios/\d+"))
             expect(page.locator("#risk-table")).to_be_visible(timeout=120_000)
-            expect(page.locator("#holding-rows tr")).to_have_count(2)
+            expect(page.locator("#holding-rows tr.holding-row")).to_have_count(2)
             page.screenshot(path=str(ARTIFACTS / f"builder-results-{width}.png"), full_page=True)
         finally:
             browser.close()

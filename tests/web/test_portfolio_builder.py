@@ -167,3 +167,60 @@ def test_rates_in_use_are_shown_with_their_source_for_the_currencies_held(
         assert row.spec["fx"] == {}
     html = client.get(response.headers["Location"] + "?lang=en").get_data(as_text=True)
     assert 'id="fx_USD" value=""' in html
+
+
+def model_line(html: str, row: int, metric: str) -> str:
+    found = re.search(rf'<tr class="holding-models" id="h-{row}-models">.*?<li data-metric="{metric}">(.*?)</li>',
+                      html, re.S)
+    assert found is not None, metric
+    return re.sub(r"\s+", " ", found.group(1))  # no-break spaces too
+
+
+def test_outcome_models_in_words_in_both_languages(
+        client: FlaskClient, seeded: list[str], login_as: Callable[..., User]) -> None:
+    login_as("anna")
+    en = client.get(f"/portfolios/new?add={NORRKOPING}&add=se-botkyrka-2018&lang=en").get_data(as_text=True)
+    delivered = model_line(en, 0, "delivered")
+    assert re.search(r"Intervention delivered as contracted: achieved with probability [\d.]+%", delivered)
+    assert "default, an assumption:" in delivered and "bernoulli" not in en
+    savings = model_line(en, 0, "savings")
+    assert re.search(r"reaches its target \(10,000,000\) with probability [\d.]+%", savings)
+    assert "normally distributed" in savings  # the model itself in words
+    # a contract without executable terms: the sector's repayment prior, in words
+    assert re.search(r"Investors repaid in full with probability [\d.]+%", model_line(en, 1, "success"))
+    sv = client.get(f"/portfolios/new?add={NORRKOPING}&lang=sv").get_data(as_text=True)
+    assert re.search(r"uppnås med sannolikheten [\d,]+ %", model_line(sv, 0, "delivered"))
+    assert "standardantagande:" in model_line(sv, 0, "delivered")
+    assert re.search(r"når sitt mål \(10 000 000\)", model_line(sv, 0, "savings"))
+
+
+def test_a_changed_probability_becomes_the_portfolios_assumption(
+        client: FlaskClient, seeded: list[str], login_as: Callable[..., User], engine: Engine) -> None:
+    login_as("anna")
+    form = builder_form(**{"h-0-m-delivered": "60", "h-0-m-delivered-was": "46,3",
+                           "h-0-m-savings": "70", "h-0-m-savings-was": "44",
+                           "h-0-m-school_improved": "46,3", "h-0-m-school_improved-was": "46,3"})
+    response = client.post("/portfolios", data=form)
+    assert response.status_code == 302, errors_of(response.get_data(as_text=True))
+    with Session(engine) as s:
+        models = s.exec(select(Portfolio)).one().spec["outcome_models"]
+    assert set(models) == {NORRKOPING} and set(models[NORRKOPING]) == {"delivered", "savings"}  # untouched: default
+    assert models[NORRKOPING]["delivered"]["dist"] == "bernoulli" and models[NORRKOPING]["delivered"]["p"] == 0.6
+    assert models[NORRKOPING]["savings"]["dist"] == "mixture"
+    html = client.get(response.headers["Location"] + "?lang=en").get_data(as_text=True)
+    assert "achieved with probability 60%" in model_line(html, 0, "delivered")
+    assert "your assumption" in model_line(html, 0, "delivered")
+    # the whole model reaches the target with the probability typed (the chance of no delivery included)
+    assert "with probability 70%" in model_line(html, 0, "savings")
+
+    # emptied: back to the default; out of range: said beside the field, nothing saved
+    url = response.headers["Location"]
+    again = client.post(url + "?lang=en", data={**form, "h-0-m-delivered": "", "h-0-m-delivered-was": "60",
+                                                 "h-0-m-savings": "150", "h-0-m-savings-was": "70"})
+    assert again.status_code == 422
+    assert "h-0-m-savings: A probability above 0 and below 100%." in errors_of(again.get_data(as_text=True))
+    again = client.post(url, data={**form, "h-0-m-delivered": "", "h-0-m-delivered-was": "60",
+                                   "h-0-m-savings": "70", "h-0-m-savings-was": "70"})
+    assert again.status_code == 302
+    with Session(engine) as s:
+        assert set(s.exec(select(Portfolio)).one().spec["outcome_models"][NORRKOPING]) == {"savings"}
