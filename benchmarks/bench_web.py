@@ -247,6 +247,10 @@ def main() -> None:
         "API market": ["/api/v1/market"],
         "map": ["/map?lang=sv", "/map?lang=en"],
         "glossary": ["/glossary?lang=sv", "/glossary?lang=en"],
+        "outcome prices": ["/outcome-prices?category=school_attainment&lang=sv",
+                           "/outcome-prices?category=reoffending&currency=orig&lang=en"],
+        "API outcome prices": ["/api/v1/outcome-prices?category=school_attainment&currency=SEK"],
+        "contract draft": ["/outcome-prices/draft?category=school_attainment&lang=sv"],
     }
     print(f"\nFlask test client, {args.repeat} requests per page (aim: median under 50 ms; overview under 10 ms)")
     for name, paths in pages.items():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 
@@ -195,6 +195,8 @@ def explorer() -> str:
         sectors=[(s.value, vocab(s.value, "sector")) for s in PolicySector],
         paid_statuses=PAID_OUT, paid_label=paid_label, metric_name=metric_name, figure=figure, step_text=step_text,
         currencies=rates.currencies(), original=ORIGINAL,
+        # the paths of a contract and of the draft once, not one url_for per row (the slowest part of a long table)
+        contract_path=url_for("pages.contract", contract_id="x")[:-1], draft_path=url_for("drafts.draft"),
         contract_name=lambda r: reader_name(_Names(r.contract_id, r.name_en, r.name_sv), lang),
     )
 

@@ -274,8 +274,10 @@ def price_summaries(rows: Sequence[OutcomePriceRow]) -> list[PriceSummary]:
 def category_counts(*, session: Session) -> dict[str, tuple[int, int]]:
     """Per category id (and ``unmapped``): how many metrics in the registry, and how many of them priced."""
     counts: dict[str, list[int]] = {}
-    for r in _matching(session, PriceFilter(priced_only=False)):
-        entry = counts.setdefault(r.category or UNMAPPED, [0, 0])
-        entry[0] += 1
-        entry[1] += r.price is not None
+    contracts = session.exec(_contract_query(PriceFilter(priced_only=False))).all()
+    for ex in _extracts(session, contracts):
+        for metric, match in ex.metrics:
+            entry = counts.setdefault(match.category if match else UNMAPPED, [0, 0])
+            entry[0] += 1
+            entry[1] += metric["id"] in ex.prices
     return {k: (v[0], v[1]) for k, v in counts.items()}
