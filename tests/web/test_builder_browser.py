@@ -1,6 +1,7 @@
 """The portfolio builder in a real browser (Debian's Chromium through Playwright) on a laptop and a phone:
 contracts found by name and by country, added without typing an id, one that cannot be simulated shown with
-the reason and no add button, only the exchange rate the holdings need, then saved and run.
+the reason and no add button, an outcome probability changed in its sentence, only the exchange rate the
+holdings need, then saved and run.
 Screenshots go to ``test-artifacts/``."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ pytestmark = [
 
 CANNOT = {"en": "Cannot be simulated", "sv": "Kan inte simuleras"}
 OCCUPATIONAL = {"en": "Occupational Well-being", "sv": "Occupational Well-being"}
+DEFAULT = {"en": "default, an assumption", "sv": "standardantagande"}
+MINE = {"en": "your assumption", "sv": "ditt antagande"}
 
 
 @pytest.mark.parametrize(("width", "height", "lang"), [(1366, 900, "en"), (390, 844, "sv")])
@@ -61,6 +64,10 @@ def test_build_a_portfolio_from_search_and_run_it(live_server: str, width: int, 
             page.fill("#h-1-share", "25")
             page.fill("#fx_EUR", "11,2" if lang == "sv" else "11.2")
             page.select_option("#scenarios", "10000")
+            # the outcome models in words; the first one's probability set by hand
+            first = page.locator("#h-0-models li").first
+            expect(first).to_contain_text(DEFAULT[lang])
+            first.locator("input[inputmode]").fill("65")
             page.screenshot(path=str(ARTIFACTS / f"builder-{width}.png"), full_page=True)
             # the holdings table scrolls in its own box; the form never widens the page
             assert page.evaluate("document.getElementById('builder').scrollWidth") <= width
@@ -69,6 +76,8 @@ def test_build_a_portfolio_from_search_and_run_it(live_server: str, width: int, 
             page.wait_for_url(re.compile(r"/portfolios/\d+"))
             expect(page.locator("#risk-table")).to_be_visible(timeout=120_000)
             expect(page.locator("#holding-rows tr.holding-row")).to_have_count(2)
+            expect(page.locator("#h-0-models li").first).to_contain_text(MINE[lang])
+            expect(page.locator("#h-0-models li").first.locator("input[inputmode]")).to_have_value("65")
             page.screenshot(path=str(ARTIFACTS / f"builder-results-{width}.png"), full_page=True)
         finally:
             browser.close()
