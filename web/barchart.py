@@ -27,8 +27,14 @@ def _item(bar: Bar, inner: str) -> str:
     return svg.group(svg.link(svg.title(f"{bar.label}: {bar.display}") + inner, bar.href))
 
 
-def horizontal_bars(bars: list[Bar], width: int = 420, row: int = 24, label_width: int = 170) -> Markup:
-    """One labelled horizontal bar per item, longest first as given."""
+def _role(bars: list[Bar]) -> str:
+    """An image, or a group when its bars are links (an image cannot hold links)."""
+    return "group" if any(bar.href for bar in bars) else "img"
+
+
+def horizontal_bars(bars: list[Bar], width: int = 420, row: int = 24, label_width: int = 170, *,
+                    label: str | None = None) -> Markup:
+    """One labelled horizontal bar per item, longest first as given; ``label`` names the chart."""
     if not bars:
         return EMPTY
     top = max(b.value for b in bars) or 1.0
@@ -37,16 +43,16 @@ def horizontal_bars(bars: list[Bar], width: int = 420, row: int = 24, label_widt
     for i, bar in enumerate(bars):
         y = i * row + 2
         length = max(1.0, plot * bar.value / top) if bar.value else 0.0
-        label = bar.label if len(bar.label) <= 26 else bar.label[:25] + "…"
-        parts.append(_item(bar, svg.text(label_width - 6, y + row / 2 + 4, label, anchor="end")
+        shown = bar.label if len(bar.label) <= 26 else bar.label[:25] + "…"
+        parts.append(_item(bar, svg.text(label_width - 6, y + row / 2 + 4, shown, anchor="end")
                            + svg.bar(label_width, y + 3, length, row - 8, fill=BAR_COLOUR, rx=2)
                            + svg.text(label_width + length + 5, y + row / 2 + 4, bar.display, fill="#333")))
-    return Markup(svg.frame(width, row * len(bars) + 4, parts, css_class="chart", fluid=True, font_family=FONT,
-                            font_size=12))
+    return Markup(svg.frame(width, row * len(bars) + 4, parts, css_class="chart", label=label, fluid=True,
+                            font_family=FONT, font_size=12, role=_role(bars)))
 
 
-def columns(bars: list[Bar], width: int = 560, height: int = 180) -> Markup:
-    """Vertical columns (e.g. one per year) with the value above and the label below each."""
+def columns(bars: list[Bar], width: int = 560, height: int = 180, *, label: str | None = None) -> Markup:
+    """Vertical columns (e.g. one per year) with the value above and the label below each; ``label`` names it."""
     if not bars:
         return EMPTY
     top = max(b.value for b in bars) or 1.0
@@ -66,4 +72,5 @@ def columns(bars: list[Bar], width: int = 560, height: int = 180) -> Markup:
         if i % label_every == 0:
             inner += svg.text(centre, height - 6, bar.label, anchor="middle")
         parts.append(_item(bar, inner))
-    return Markup(svg.frame(width, height, parts, css_class="chart", fluid=True, font_family=FONT, font_size=11))
+    return Markup(svg.frame(width, height, parts, css_class="chart", label=label, fluid=True, font_family=FONT,
+                            font_size=11, role=_role(bars)))

@@ -107,10 +107,11 @@ def _template_globals() -> dict[str, Any]:
 
 
 def _bars(data: dict[str, dict[str, Any]], field: str, label: Callable[[str], str],
-          fmt: Callable[[Any], str], link: Callable[[str], str] | None = None, limit: int = 12) -> Markup:
+          fmt: Callable[[Any], str], link: Callable[[str], str] | None = None, limit: int = 12, *,
+          title: str) -> Markup:
     items = [barchart.Bar(label(k), float(v.get(field) or 0), fmt(v.get(field) or 0), link(k) if link else None)
              for k, v in list(data.items())[:limit]]
-    return barchart.horizontal_bars(items)
+    return barchart.horizontal_bars(items, label=title)
 
 
 # The overview's charts by (snapshot digest, language): drawn once per snapshot, not on every request.
@@ -144,23 +145,25 @@ def _overview_charts(stats: dict[str, Any]) -> dict[str, Markup]:
     return {
         "year_count": barchart.columns(
             [barchart.Bar(str(k), float(v["contracts"]), str(v["contracts"]), _registry_link(year_from=k, year_to=k))
-             for k, v in by_year.items()]),
+             for k, v in by_year.items()], label=_("Contracts by year")),
         "year_capital": barchart.columns(
             [barchart.Bar(str(k), float(v["capital_usd"] or 0),
                           money_short(v["capital_usd"], "USD") if v["capital_usd"] else "–")
-             for k, v in by_year.items()]),
+             for k, v in by_year.items()], label=_("Capital committed by year (USD)")),
         "country": _bars(by_count("by_country"), "contracts", country_name, str,
-                         lambda k: _registry_link(country=k)),
+                         lambda k: _registry_link(country=k), title=_("Contracts by country")),
         "sector": _bars(by_count("by_sector"), "contracts", lambda k: vocab(k, "sector"), str,
-                        lambda k: _registry_link(sector=k)),
+                        lambda k: _registry_link(sector=k), title=_("Contracts by sector")),
         "stage": _bars({s.value: stats["by_stage"][s.value] for s in Stage if s.value in stats["by_stage"]},
                        "contracts", lambda k: vocab(k, "stage"), str,
-                       lambda k: _registry_link(stage=k)),
+                       lambda k: _registry_link(stage=k), title=_("Contracts by stage")),
         "capital_country": _bars(
             dict(sorted(stats["by_country"].items(), key=lambda kv: -(kv[1]["capital_usd"] or 0))),
-            "capital_usd", country_name, lambda v: money_short(v, "USD") if v else "–"),
+            "capital_usd", country_name, lambda v: money_short(v, "USD") if v else "–",
+            title=_("Capital by country (USD)")),
         "outcomes": _bars({k: {"contracts": outcomes[k]} for k in RESULT_CLASSES if outcomes[k]}, "contracts",
-                          result_label, str, lambda k: _registry_link(result=k, stage="complete")),
+                          result_label, str, lambda k: _registry_link(result=k, stage="complete"),
+                          title=_("Outcomes of completed contracts")),
     }
 
 

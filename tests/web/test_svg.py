@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from web import svg
+from web import barchart, svg
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -114,3 +114,16 @@ def test_x_axis_draws_tick_marks_below_the_baseline() -> None:
 ])
 def test_nice_ticks_are_round_and_cover_the_range(lo: float, hi: float, expected: list[float]) -> None:
     assert svg.nice_ticks(lo, hi) == expected
+
+
+def test_bar_charts_are_named_and_a_chart_of_links_is_a_group() -> None:
+    """A chart whose bars are links is a group (an image cannot hold links); one without links is an image."""
+
+    linked = ET.fromstring(str(barchart.horizontal_bars(
+        [barchart.Bar("Sweden", 3, "3", "/contracts?country=SE"), barchart.Bar("Finland", 2, "2", None)],
+        label="Contracts by country")))
+    assert linked.get("role") == "group" and linked.get("aria-label") == "Contracts by country"
+    assert [a.get("href") for a in linked.iter(f"{NS}a")] == ["/contracts?country=SE"]
+    plain = ET.fromstring(str(barchart.columns([barchart.Bar("2020", 5, "5"), barchart.Bar("2021", 1, "1")],
+                                               label="Capital by year")))
+    assert plain.get("role") == "img" and plain.find(f"{NS}title").text == "Capital by year"
