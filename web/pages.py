@@ -56,7 +56,7 @@ from web.worldmap import drawn_countries, legend, municipality_of, sweden_map_sv
 bp = Blueprint("pages", __name__)
 
 NORDIC = ("SE", "NO", "DK", "FI", "IS")
-NORDIC_CARDS = 24  # the overview's cards; beyond them, links to the registry by country
+NORDIC_CARDS = 12  # the overview's cards; beyond them, links to the registry by country
 
 
 # --- template helpers ---------------------------------------------------------------------------------------

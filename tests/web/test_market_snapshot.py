@@ -111,3 +111,16 @@ def test_a_snapshot_from_other_code_is_recomputed(client: FlaskClient, add_contr
         s.commit()
     assert overview_total(client) == 1
     assert snapshots(engine)[-1].data["code_version"] == CODE_VERSION
+
+
+def test_the_overview_shows_twelve_nordic_cards_and_links_to_all_by_country(client: FlaskClient,
+                                                                           engine: Engine) -> None:
+    with Session(engine) as s:
+        for i in range(14):
+            doc = sample_document(f"se-card-{i:02d}-2020")
+            upsert_contract(parse_document(doc, "test"), session=s, actor="test")
+        s.commit()
+    html = client.get("/?lang=sv").get_data(as_text=True)
+    assert html.count('class="card-title"') == 12
+    assert "12 av 14 nordiska kontrakt visas" in html and 'href="/contracts?country=SE"' in html
+    assert '<span class="stat-value">14</span><span class="stat-label">nordiska kontrakt' in html
