@@ -78,18 +78,24 @@ def build_holding(doc: ContractDocument, *, amount: float = PROBE_AMOUNT,
     return built.holdings[0].contract
 
 
+# Each contract's verdict, by id and time of its last change: a contract is checked again only after it changes.
+_VERDICTS: dict[tuple[str, str], str | None] = {}
+_VERDICTS_MAX = 5000
+
+
 def holding_problems(*, session: Session, contract_ids: Sequence[str]) -> dict[str, str | None]:
     """Why each of ``contract_ids`` cannot be held (``None``: it can; unknown ids: "no such contract")."""
-    rows = session.exec(select(Contract.id, Contract.document).where(col(Contract.id).in_(list(contract_ids)))).all()
-    found = {cid: doc for cid, doc in rows}
-    out: dict[str, str | None] = {}
-    for cid in contract_ids:
-        if cid not in found:
-            out[cid] = "there is no such contract in the registry"
-            continue
-        model = build_holding(ContractDocument.model_validate(found[cid]))
-        out[cid] = model if isinstance(model, str) else None
-    return out
+    stamps = {cid: str(at) for cid, at in session.exec(
+        select(Contract.id, Contract.updated_at).where(col(Contract.id).in_(list(contract_ids)))).all()}
+    unchecked = [cid for cid, at in stamps.items() if (cid, at) not in _VERDICTS]
+    if unchecked:
+        if len(_VERDICTS) > _VERDICTS_MAX:
+            _VERDICTS.clear()
+        for cid, doc in session.exec(select(Contract.id, Contract.document).where(col(Contract.id).in_(unchecked))):
+            model = build_holding(ContractDocument.model_validate(doc))
+            _VERDICTS[(cid, stamps[cid])] = model if isinstance(model, str) else None
+    return {cid: _VERDICTS[(cid, stamps[cid])] if cid in stamps else "there is no such contract in the registry"
+            for cid in contract_ids}
 
 
 def describe_holdings(*, session: Session, contract_ids: Sequence[str]) -> dict[str, HoldableContract]:

@@ -224,3 +224,16 @@ def test_a_changed_probability_becomes_the_portfolios_assumption(
     assert again.status_code == 302
     with Session(engine) as s:
         assert set(s.exec(select(Portfolio)).one().spec["outcome_models"][NORRKOPING]) == {"savings"}
+
+
+def test_a_contract_is_checked_again_after_it_changes(add_contract: Callable[..., str], engine: Engine) -> None:
+    from tests.web.conftest import sample_document
+
+    cid = add_contract(sample_document("changing"))
+    with Session(engine) as s:
+        assert holding_problems(session=s, contract_ids=[cid, "nope"]) == {
+            cid: None, "nope": "there is no such contract in the registry"}
+    add_contract(sample_document("changing", dates={"service_end": "2024", "confidence": "unverified"}))
+    with Session(engine) as s:
+        assert holding_problems(session=s, contract_ids=[cid]) == {
+            cid: "the contract states neither a signing date nor a service start date"}
