@@ -10,6 +10,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import yaml
+from alembic import command
 from sqlalchemy import JSON, Engine, bindparam, text
 from sqlmodel import Session
 
@@ -68,7 +69,13 @@ def test_stored_documents_are_brought_within_the_limits_by_the_migration(session
                                                                       tmp_path: Path) -> None:
     load_paths([write(tmp_path, contract_dict())], session=session)
     session.commit()
-    # as a document saved before the schema refused other schemes
+    session.close()
+    # back to the schema before 0008 (the later migrations' own tables and columns go too), with a document saved
+    # before the schema refused other schemes
+    config = db.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
     with engine.begin() as conn:
         stored = conn.execute(text("SELECT document FROM contract")).scalar_one()
         document = stored if isinstance(stored, dict) else json.loads(stored)
@@ -78,7 +85,6 @@ def test_stored_documents_are_brought_within_the_limits_by_the_migration(session
         document["organisations"][1]["name"] = "n" * 600
         conn.execute(text("UPDATE contract SET document = :d").bindparams(bindparam("d", type_=JSON)),
                      {"d": document})
-        conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
     db.migrate(engine)
     session.expire_all()
     doc = get_contract(session=session, contract_id="se-testkommun-2020")

@@ -22,8 +22,9 @@ def text(response) -> str:  # type: ignore[no-untyped-def]
 
 
 def rows(page: str) -> list[str]:
-    """The table rows of a registry page, tags stripped and whitespace collapsed."""
+    """The table rows of a registry page, tags stripped and whitespace collapsed (without the tray's buttons)."""
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    body = re.sub(r'<td class="tray-cell">.*?</td>', "", body, flags=re.S)
     return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in body.split("<tr>")[1:]]
 
 
