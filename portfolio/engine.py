@@ -473,11 +473,8 @@ class _Kernel:
         return out
 
     def _book(self, u: _Unit, c: ContractModel, ev: Any, delay: np.ndarray | None, width: int,
-              losses: np.ndarray, cf: np.ndarray, org_pay: np.ndarray, cols: np.ndarray, touched: set[int]
-              ) -> None:
+              losses: np.ndarray, cf: _CashFlows, org_pay: np.ndarray) -> None:
         """Post one contract's flows: position repayment, loss row, investor cash flows, payer totals.
-
-        ``touched`` collects the cash-flow rows (months) written, so the chunk never scans all months.
 
         Amounts are never written to: a total of one flow is that flow's array itself, a total of
         several is a float64 copy of the first with the others added in place (a left fold, the same
@@ -515,25 +512,21 @@ class _Kernel:
         if delay is not None and (c.delay is None or c.delay.effect == "shift"):
             months = np.rint(delay).astype(np.intp)
         if not named:
-            cf[u.default_col] += held
-            touched.add(u.default_col)
+            cf.add(u.default_col, held)
         elif mine:
             moved = [sh is not None and months is not None for _, _, sh in mine]
             plain = {col for (_, col, _), mv in zip(mine, moved, strict=True) if not mv}
             if len(plain) == 1 and not any(moved):
                 col = plain.pop()
-                cf[col] += held
-                touched.add(col)
+                cf.add(col, held)
             else:
                 for (amt, col, sh), mv in zip(mine, moved, strict=True):
                     if mv:
                         assert sh is not None and months is not None
                         rows = sh[np.minimum(months, len(sh) - 1)]
-                        cf[rows, cols] += amt * scale
-                        touched.update(np.unique(rows).tolist())
+                        cf.add_by_scenario(rows, amt * scale)
                     else:
-                        cf[col] += amt * scale
-                        touched.add(col)
+                        cf.add(col, amt * scale)
         mine_ids = [id(a) for a, _, _ in mine]
         for org, amts in by_org.items():
             if [id(a) for a in amts] == mine_ids:
@@ -554,19 +547,18 @@ class _Kernel:
         n_units = len(self.units)
         factors, t_scale = self._systemic(blocks, width)
         losses = np.empty((n_units, width), dtype=_F32)
-        cf = np.zeros((self.n_cols, width))  # calloc: rows never written cost no memory
-        cf[self.draw_rows] = self.draws[self.draw_rows, None]
-        touched: set[int] = {int(r) for r in self.draw_rows}
+        cf = _CashFlows(width)
+        for r in self.draw_rows:
+            cf.row(int(r))[:] = self.draws[r]
         org_pay = np.zeros((len(self.org_keys), width))
-        cols = np.arange(width)
         tmp = np.empty(width, dtype=_F32)
         for u in self.units:
             c = u.holding.contract
             outcomes, delay = self._outcomes(u, blocks, width, factors, t_scale, tmp)
             ev = c.payoff.evaluate(outcomes, **u.eval_kw)
-            self._book(u, c, ev, delay, width, losses, cf, org_pay, cols, touched)
+            self._book(u, c, ev, delay, width, losses, cf, org_pay)
         loss = losses.sum(axis=0, dtype=np.float64)
-        irr, pv = self._irr_and_pv(cf, touched, blocks, width)
+        irr, pv = self._irr_and_pv(cf, blocks, width)
         org_stats, org_top, org_batch = self._organisation_payments(org_pay, blocks, start, stop)
         # Candidate tail scenarios: every scenario whose loss reaches the chunk's K-th largest value
         # (ties included, so the exact (loss, index) ordering can be applied when merging).
@@ -580,7 +572,7 @@ class _Kernel:
         return {
             "start": start, "stop": stop, "loss": loss, "irr": irr, "pv": self._pv_moments(pv, blocks),
             "org": org_stats, "org_top": org_top, "org_batch": org_batch, "stats": self._loss_moments(losses, blocks),
-            "tail_rows": losses[:, sel].T.copy(), "tail_loss": loss[sel], "tail_index": idx[sel],
+            "tail_rows": _rows_of(losses, sel), "tail_loss": loss[sel], "tail_index": idx[sel],
         }
 
     def _systemic(self, blocks: list[tuple[int, slice]], width: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -672,8 +664,8 @@ class _Kernel:
         n_units = losses.shape[0]
         stats = np.empty((len(blocks), n_units, 5))
         for j, (_, sl) in enumerate(blocks):
-            for r0 in range(0, n_units, 32):  # 32 contracts at a time: float64 temporaries stay small
-                rs = slice(r0, r0 + 32)
+            for r0 in range(0, n_units, 8):  # 8 contracts at a time: float64 temporaries stay small
+                rs = slice(r0, r0 + 8)
                 lb = losses[rs, sl].astype(np.float64)
                 pos = np.maximum(lb, 0.0)
                 stats[j, rs, 0] = lb.sum(axis=1)
@@ -684,15 +676,15 @@ class _Kernel:
                 stats[j, rs, 4] = (lb > self.loss_tol[rs, None]).sum(axis=1)
         return stats
 
-    def _irr_and_pv(self, cf: np.ndarray, touched: set[int], blocks: list[tuple[int, slice]],
+    def _irr_and_pv(self, cf: _CashFlows, blocks: list[tuple[int, slice]],
                     width: int) -> tuple[np.ndarray, np.ndarray]:
         """Each scenario's IRR and NPV at the hurdle rate, shape ``(width,)``, from the cash flows ``cf``.
 
-        ``cf`` has shape ``(n_cols, width)``: one row per payment month, of which only ``touched`` were written.
+        ``cf`` holds a row of shape ``(width,)`` for each payment day written in the chunk.
         """
-        # Months with a non-zero cash flow; rows never written are zero and are not scanned.
-        cand = np.array(sorted(touched), dtype=np.intp)
-        used = np.array([r for r in cand if cf[r].any()], dtype=np.intp)  # row by row: no copy of cf
+        # Days with a non-zero cash flow, in day order.
+        used = np.array([r for r in sorted(cf.rows) if cf.rows[r].any()], dtype=np.intp)
+        used_rows = [cf.rows[r] for r in used]
         # Actual days / 365 from the first payment day, the XIRR convention of ``utfall payout``.
         times = (self.col_days[used] - self.day0) / 365.0
         # The IRR solver keeps a few (months x scenarios) temporaries: solve in slices to bound memory.
@@ -704,7 +696,7 @@ class _Kernel:
         for _, sl in blocks:
             for lo in range(sl.start, sl.stop, 2048):
                 hi = min(lo + 2048, sl.stop)
-                part = cf[used, lo:hi]
+                part = np.stack([row[lo:hi] for row in used_rows]) if used_rows else np.zeros((0, hi - lo))
                 irr[lo:hi] = irr_fn(part, times)
                 pv[lo:hi] = (part * disc_h).sum(axis=0)
         return irr, pv
@@ -749,6 +741,54 @@ class _Kernel:
                 piece = np.partition(piece, hi - lo - bm, axis=1)[:, hi - lo - bm:]
             org_batch.append((b, np.ascontiguousarray(piece)))
         return org_stats, org_top, org_batch
+
+
+def _rows_of(losses: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """``losses[:, sel].T`` as a C-contiguous ``(len(sel), n_units)`` array, copied 1024 columns at a time.
+
+    Early in a run every scenario of a chunk is a tail candidate; gathering them in one go would hold a
+    second copy of the chunk's contract losses.
+    """
+    out = np.empty((sel.size, losses.shape[0]), dtype=losses.dtype)
+    for j in range(0, sel.size, 1024):
+        out[j:j + 1024] = losses[:, sel[j:j + 1024]].T
+    return out
+
+
+class _CashFlows:
+    """A chunk's investor cash flows by payment day: a float64 row of shape ``(width,)`` per day written.
+
+    Only the days some flow of the chunk falls on get a row (typically a few dozen of the hundreds of
+    possible days). A dense ``(days, width)`` array of zeros would cost nothing for the rows never
+    written, were it not that numpy asks the kernel for transparent huge pages on arrays of 4 MiB and
+    more: each 2 MiB page touched then becomes resident whole, and the sparse table costs its full size
+    in every thread.
+    """
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.rows: dict[int, np.ndarray] = {}
+
+    def row(self, col: int) -> np.ndarray:
+        """The row of day column ``col``, created as zeros when first written."""
+        r = self.rows.get(col)
+        if r is None:
+            r = self.rows[col] = np.zeros(self.width)
+        return r
+
+    def add(self, col: int, values: np.ndarray) -> None:
+        """Add ``values``, shape ``(width,)``, to the day column ``col``."""
+        r = self.row(col)
+        r += values
+
+    def add_by_scenario(self, cols: np.ndarray, values: np.ndarray) -> None:
+        """Add ``values[s]`` to day column ``cols[s]`` of scenario ``s`` (both of shape ``(width,)``)."""
+        order = np.argsort(cols, kind="stable")
+        sorted_cols = cols[order]
+        bounds = np.flatnonzero(np.diff(sorted_cols)) + 1
+        for part in np.split(order, bounds):
+            r = self.row(int(cols[part[0]]))
+            r[part] += values[part]
 
 
 def _total64(amounts: list[np.ndarray], width: int) -> np.ndarray:

@@ -134,24 +134,29 @@ def build_result(raw: RawRun) -> SimulationResult:
     """Turn a raw run into tables."""
     portfolio, n = raw.portfolio, raw.n
     cap = raw.capital
-    loss, rep, irr = raw.loss, raw.repayment, raw.irr
+    loss, irr = raw.loss, raw.irr
     sqrt_n = math.sqrt(n)
     tol = 1e-6 * cap
-    lost = loss > tol
-    pos = np.maximum(loss, 0.0)
-    fin = irr[np.isfinite(irr)]
     rows: dict[str, tuple[float, float]] = {}
     rows["capital"] = (cap, 0.0)
+    # Each scenario-sized temporary is dropped as soon as its figure is read: with them all alive at
+    # once, building the tables would set the run's peak memory rather than the simulation.
+    rep = raw.repayment
     rows["expected_repayment"] = (float(rep.mean()), float(rep.std(ddof=1) / sqrt_n))
+    del rep
     rows["expected_multiple"] = ((rows["expected_repayment"][0] / cap, rows["expected_repayment"][1] / cap)
                                  if cap > 0 else (float("nan"), float("nan")))
+    fin = irr[np.isfinite(irr)]
     rows["irr_mean"] = (float(fin.mean()) if fin.size else float("nan"),
                         float(fin.std(ddof=1) / math.sqrt(fin.size)) if fin.size > 1 else float("nan"))
+    del fin
     for q in (5, 50, 95):
         rows[f"irr_p{q}"] = (_pct(q)(irr), batch_standard_error(irr, _pct_rows(q)))
-    p = float(lost.mean())
+    p = float((loss > tol).mean())
     rows["p_loss"] = (p, math.sqrt(p * (1 - p) / n))
+    pos = np.maximum(loss, 0.0)
     rows["expected_loss"] = (float(pos.mean()), float(pos.std(ddof=1) / sqrt_n))
+    del pos
     rows["mean_net_loss"] = (float(loss.mean()), float(loss.std(ddof=1) / sqrt_n))
     for a in (95, 99):
         v, e = var_es(loss, a / 100)

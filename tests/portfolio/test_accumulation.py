@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from portfolio.engine import _TailStore, _TopValues, combine_moments, quantile_from_top, top_count
+from portfolio.engine import (
+    _CashFlows,
+    _rows_of,
+    _TailStore,
+    _TopValues,
+    combine_moments,
+    quantile_from_top,
+    top_count,
+)
 
 
 @pytest.mark.parametrize("n", [50, 1000, 9999, 100_000])
@@ -85,3 +93,34 @@ def test_block_moments_combine_to_the_mean_and_variance() -> None:
     mean, var = combine_moments(counts, sums, m2)
     assert mean == pytest.approx(x.mean(), rel=1e-14)
     assert var == pytest.approx(x.var(ddof=1), rel=1e-10)
+
+
+def test_cash_flow_rows_give_the_dense_table_and_only_the_days_written() -> None:
+    rng = np.random.default_rng(5)
+    width, n_days = 3000, 40
+    dense = np.zeros((n_days, width))
+    cf = _CashFlows(width)
+    for _ in range(6):
+        col = int(rng.integers(n_days))
+        v = rng.normal(size=width).astype(np.float32)
+        dense[col] += v
+        cf.add(col, v)
+        moved = rng.integers(10, 14, size=width)  # a delay: each scenario's payment lands on its own day
+        w = rng.normal(size=width)
+        dense[moved, np.arange(width)] += w
+        cf.add_by_scenario(moved, w)
+    written = sorted(cf.rows)
+    assert set(written) < set(range(n_days))
+    assert all(not dense[d].any() for d in set(range(n_days)) - set(written))
+    for d in written:
+        assert np.array_equal(cf.rows[d], dense[d])
+
+
+@pytest.mark.parametrize("k", [0, 5, 1024, 2500])
+def test_tail_rows_are_gathered_as_the_transposed_selection(k: int) -> None:
+    rng = np.random.default_rng(k)
+    losses = rng.normal(size=(7, 3000)).astype(np.float32)
+    sel = np.sort(rng.choice(3000, size=k, replace=False))
+    rows = _rows_of(losses, sel)
+    assert rows.flags.c_contiguous and rows.shape == (k, 7)
+    assert np.array_equal(rows, losses[:, sel].T)
