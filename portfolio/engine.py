@@ -569,10 +569,13 @@ class _Kernel:
         if width > self.tail_k:
             cut = max(cut, float(np.partition(loss, width - self.tail_k)[width - self.tail_k]))
         sel = np.flatnonzero(loss >= cut) if cut > -np.inf else np.arange(width)
+        # Early in a run every scenario is a candidate: the chunk's losses go out as a transposed view
+        # (shape ``(width, n_units)``), not as a second copy of them.
         return {
             "start": start, "stop": stop, "loss": loss, "irr": irr, "pv": self._pv_moments(pv, blocks),
             "org": org_stats, "org_top": org_top, "org_batch": org_batch, "stats": self._loss_moments(losses, blocks),
-            "tail_rows": _rows_of(losses, sel), "tail_loss": loss[sel], "tail_index": idx[sel],
+            "tail_rows": losses.T if sel.size == width else _rows_of(losses, sel),
+            "tail_loss": loss[sel], "tail_index": idx[sel],
         }
 
     def _systemic(self, blocks: list[tuple[int, slice]], width: int) -> tuple[np.ndarray, np.ndarray | None]:

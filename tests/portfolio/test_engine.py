@@ -450,3 +450,15 @@ def test_irr_closed_form_for_one_draw_and_one_repayment_equals_newton():
     r1, r2 = risk.irr(single, times), risk.irr(both, times)
     np.testing.assert_allclose(r1, single[2] ** (1 / 2.7) - 1, rtol=1e-13)
     np.testing.assert_allclose(r1, r2, atol=1e-8)
+
+
+def test_tail_larger_than_a_chunk_gives_the_same_contributions_whatever_the_chunking():
+    # 5 % of 6000 scenarios is 300, more than a 128-scenario chunk: early chunks hand over every scenario.
+    portfolio = _mixed()
+    ref = P.simulate(portfolio, n_scenarios=6000, seed=4, block_size=128, threads=1, chunk_size=128)
+    order = np.lexsort((np.arange(6000), ref.loss))[-ref.raw.tail_loss.size:]
+    assert np.array_equal(ref.raw.tail_index, order)
+    for threads, chunk in ((2, 128), (1, 640), (2, 6016)):
+        r = P.simulate(portfolio, n_scenarios=6000, seed=4, block_size=128, threads=threads, chunk_size=chunk)
+        assert np.array_equal(ref.raw.tail_rows, r.raw.tail_rows)
+        pd.testing.assert_frame_equal(ref.contracts, r.contracts, check_exact=True)
