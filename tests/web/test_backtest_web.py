@@ -29,7 +29,7 @@ def test_contract_page_shows_the_verdict_in_both_languages(client, seeded):
     assert "realised results</h3>" in en and "capital drawn USD\xa07,200,000" in en
     sv = _section(text(client.get("/contracts/us-nyc-rikers-2012?lang=sv")))
     assert "Villkoren återger vad som hände: ja" in sv
-    assert "Återbetalt till Goldman Sachs (Urban Investment Group): 6\xa0000\xa0000\xa0US$ enligt villkoren" in sv
+    assert "Återbetalt till Goldman Sachs (Urban Investment Group): 6\xa0000\xa0000\xa0USD enligt villkoren" in sv
     utah = _section(text(client.get("/contracts/us-utah-preschool-2013?lang=sv")))
     assert "Villkoren återger vad som hände: går inte att avgöra" in utah
     assert "Inget registrerat värde för utfallet ”Special-education savings credited for cohort 1”" in utah
@@ -100,7 +100,7 @@ def test_contract_page_shows_each_payment_and_what_blocks_it(client, seeded):
             "the terms give the recorded figure if that is 171–174)") in en
     sv = _section(text(client.get("/contracts/us-chicago-cpc-2014?lang=sv")))
     assert "Det som saknas för att avgöra: ”Children kindergarten-ready” [cohort 1]" in sv
-    assert "mellan 0\xa0US$ och 4\xa0500\xa0000\xa0US$ enligt villkoren" in sv
+    assert "mellan 0\xa0USD och 4\xa0500\xa0000\xa0USD enligt villkoren" in sv
     assert "villkoren ger den registrerade siffran om det är 171–174)" in sv
     # Newpin year 1: 7.5 % is the rung for restoration rates from 60 to 65 %
     newpin = _section(text(client.get("/contracts/au-newpin-2013?lang=en")))
@@ -171,4 +171,4 @@ def test_a_payment_whose_payer_is_not_recorded_is_compared_by_its_payee(client, 
     en = _section(text(client.get("/contracts/us-utah-preschool-2013?lang=en")))
     assert "Paid to United Way of Salt Lake (cohort 1): between USD\xa00 and" in en
     sv = _section(text(client.get("/contracts/us-utah-preschool-2013?lang=sv")))
-    assert "Betalt till United Way of Salt Lake (cohort 1): mellan 0\xa0US$ och" in sv
+    assert "Betalt till United Way of Salt Lake (cohort 1): mellan 0\xa0USD och" in sv
