@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -123,6 +124,15 @@ def _draft(existing: dict[str, Any] | None) -> BuilderForm | None:
     return form
 
 
+def _address_without_token() -> ResponseReturnValue | None:
+    """A redirect to this address without ``csrf_token`` when a browser without scripts sent the builder's form
+    here by GET (search, add, remove): the token then stays out of the address bar and the history."""
+    if "csrf_token" not in request.args:
+        return None
+    kept = [(key, value) for key, value in request.args.items(multi=True) if key != "csrf_token"]
+    return redirect(request.path + ("?" + urlencode(kept) if kept else ""), 303)
+
+
 @bp.get("")
 @login_required
 def index() -> ResponseReturnValue:
@@ -135,6 +145,8 @@ def index() -> ResponseReturnValue:
 @login_required
 def new() -> ResponseReturnValue:
     """An empty builder; ``?add=ID&add=ID`` starts it with those contracts (those that can be simulated)."""
+    if (clean := _address_without_token()) is not None:
+        return clean
     return _render_builder(_draft(None) or form_from_spec("", default_spec()), None)
 
 
@@ -164,6 +176,8 @@ def _after_save(row: Portfolio) -> ResponseReturnValue:
 def show(portfolio_id: int) -> ResponseReturnValue:
     """The builder with the portfolio's settings, its run in progress and its last results."""
     row = own_portfolio_or_404(portfolio_id)
+    if (clean := _address_without_token()) is not None:
+        return clean
     draft = _draft(row.spec) if "state" in request.args else None
     return _render_builder(draft or form_from_spec(row.name, row.spec), row)
 

@@ -86,6 +86,27 @@ def test_search_add_and_remove_keep_what_was_typed(
     assert 'id="fx_USD"' in html and not re.search(r'id="fx_(?!USD)', html)
 
 
+@pytest.mark.parametrize("saved", [False, True])
+def test_a_form_sent_by_get_loses_its_csrf_token_from_the_address(
+        client: FlaskClient, seeded: list[str], login_as: Callable[..., User], saved: bool) -> None:
+    """A browser without scripts sends the whole form, token included, with search, add and remove: the page
+    answers with a redirect to the same draft without the token, so it stays out of the address bar and history."""
+    login_as("anna")
+    path = "/portfolios/new"
+    if saved:
+        path = client.post("/portfolios", data=builder_form()).headers["Location"].split("?")[0]
+    state = [("state", "1"), ("csrf_token", "secret-token"), ("h-0-contract", NORRKOPING), ("h-0-amount", "5 000 000"),
+             ("add", RIKERS), ("add", HIB), ("lang", "sv")]
+    response = client.get(path + "?" + urlencode(state))
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert "csrf_token" not in location and "secret-token" not in location
+    assert location.startswith(path + "?")
+    html = client.get(location).get_data(as_text=True)
+    assert [r[0] for r in rows_of(html)] == [NORRKOPING, RIKERS, HIB]
+    assert rows_of(html)[0][1] == "5 000 000"
+
+
 def test_every_problem_is_reported_at_once_beside_its_field(
         client: FlaskClient, seeded: list[str], login_as: Callable[..., User], engine: Engine) -> None:
     login_as("anna")

@@ -66,7 +66,8 @@
     sector.addEventListener("change", refresh);
   }
 
-  // Search, add and remove send the form to the page itself (GET): the CSRF token stays out of the address.
+  // Search, add and remove send the form to the page itself (GET): the CSRF token stays out of the address
+  // (without this script, the server redirects to the address without it).
   var builder = document.getElementById("builder");
   if (builder) {
     builder.addEventListener("submit", function (event) {
